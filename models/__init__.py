@@ -1,0 +1,46 @@
+"""SQLAlchemy 2.x typed models. No Flask here, and no commits: the caller owns the transaction."""
+
+from models.auth import API_KEY_ROLES, USER_ROLES, ApiKey, User
+from models.base import Base, UTCDateTime, utcnow
+from models.ops import AuditEntry, GeocodeCacheEntry, OutboxEvent
+from models.organization import (
+    ORGANIZATION_KINDS,
+    Office,
+    Organization,
+    OrganizationSkill,
+    OrganizationStats,
+)
+from models.referral import (
+    OPEN_STATUSES,
+    REFERRAL_STATUSES,
+    Client,
+    IdempotencyRecord,
+    KpiTarget,
+    Referral,
+    ReferralEvent,
+)
+
+__all__ = [
+    "API_KEY_ROLES",
+    "OPEN_STATUSES",
+    "ORGANIZATION_KINDS",
+    "REFERRAL_STATUSES",
+    "USER_ROLES",
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "Client",
+    "GeocodeCacheEntry",
+    "IdempotencyRecord",
+    "KpiTarget",
+    "Office",
+    "Organization",
+    "OrganizationSkill",
+    "OrganizationStats",
+    "OutboxEvent",
+    "Referral",
+    "ReferralEvent",
+    "User",
+    "UTCDateTime",
+    "utcnow",
+]

@@ -1,0 +1,125 @@
+"""Organizations (affiliates and partners), their offices, skills and running referral counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, utcnow
+
+ORGANIZATION_KINDS = ("affiliate", "partner")
+
+
+class Organization(Base):
+    """A firm that refers clients or receives them."""
+
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('affiliate', 'partner')", name="kind"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    group: Mapped[str | None] = mapped_column("group_name", String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    offices: Mapped[list[Office]] = relationship(
+        back_populates="organization",
+        cascade="all, delete-orphan",
+        order_by="Office.id",
+    )
+    skill_rows: Mapped[list[OrganizationSkill]] = relationship(
+        cascade="all, delete-orphan", order_by="OrganizationSkill.position"
+    )
+    stats: Mapped[OrganizationStats] = relationship(
+        cascade="all, delete-orphan", uselist=False, lazy="joined"
+    )
+
+    # Optimistic locking: every UPDATE checks and bumps `version`, so two concurrent
+    # profile edits cannot silently overwrite each other.
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def skills(self) -> list[str]:
+        """Return the skill slugs in the order they were given."""
+        return [row.slug for row in self.skill_rows]
+
+
+class OrganizationSkill(Base):
+    """One skill slug offered by one organization."""
+
+    __tablename__ = "organization_skills"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Office(Base):
+    """A place where an organization serves clients."""
+
+    __tablename__ = "offices"
+    __table_args__ = (
+        CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
+        CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
+        CheckConstraint("service_radius_km > 0", name="radius_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    service_radius_km: Mapped[float] = mapped_column(Float, default=100.0)
+
+    organization: Mapped[Organization] = relationship(back_populates="offices")
+
+
+class OrganizationStats(Base):
+    """Running referral counts of a receiving organization, kept apart from the profile row.
+
+    They change with every referral move; keeping them here keeps the profile's `version`
+    (and so the CRM's ETag) stable while referrals flow.
+    """
+
+    __tablename__ = "organization_stats"
+    __table_args__ = (
+        CheckConstraint("open_referrals >= 0", name="open_non_negative"),
+        Index("ix_organization_stats_updated_at", "updated_at"),
+    )
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    open_referrals: Mapped[int] = mapped_column(Integer, default=0)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,147 @@
+"""Clients, referrals, their history and the monthly KPI targets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, utcnow
+
+REFERRAL_STATUSES = ("pending", "accepted", "declined", "withdrawn", "expired", "converted", "lost")
+OPEN_STATUSES = ("pending", "accepted")
+
+
+class Client(Base):
+    """The firm being referred."""
+
+    __tablename__ = "clients"
+    __table_args__ = (
+        # Name-only clients are unique by normalized name: two concurrent referrals of
+        # "Acme Ltd" and "ACME" land on one client row.
+        Index(
+            "uq_clients_normalized_name_no_ref",
+            "normalized_name",
+            unique=True,
+            sqlite_where=text("external_ref IS NULL"),
+            postgresql_where=text("external_ref IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    normalized_name: Mapped[str] = mapped_column(String(200), index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Referral(Base):
+    """One client referred by one organization to another."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint(
+            "referrer_organization_id <> receiver_organization_id", name="distinct_parties"
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'declined', 'withdrawn', 'expired',"
+            " 'converted', 'lost')",
+            name="status",
+        ),
+        # The database's own guard against double credit: one open referral per client.
+        Index(
+            "uq_referrals_open_client",
+            "client_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'accepted')"),
+            postgresql_where=text("status IN ('pending', 'accepted')"),
+        ),
+        Index("ix_referrals_referrer_created", "referrer_organization_id", "created_at"),
+        Index("ix_referrals_receiver_created", "receiver_organization_id", "created_at"),
+        Index("ix_referrals_status_created", "status", "created_at"),
+        Index("ix_referrals_converted_at", "converted_at"),
+        Index("ix_referrals_accepted_at", "accepted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referrer_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    receiver_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    match_score: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    client: Mapped[Client] = relationship(lazy="joined")
+    history: Mapped[list[ReferralEvent]] = relationship(
+        order_by="ReferralEvent.id", cascade="all", passive_deletes=True
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ReferralEvent(Base):
+    """One step in a referral's append-only history."""
+
+    __tablename__ = "referral_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class KpiTarget(Base):
+    """The number of new-client credits an organization agreed for one month."""
+
+    __tablename__ = "kpi_targets"
+    __table_args__ = (CheckConstraint("new_clients >= 0", name="non_negative"),)
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
+    new_clients: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request sent with an Idempotency-Key, per API key."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,102 @@
+"""The JSON API v1: flask-smorest blueprints, their OpenAPI document and offline docs."""
+
+from __future__ import annotations
+
+import http
+
+import swagger_ui_bundle
+from flask import Blueprint, Flask, request, send_from_directory
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.routing import BaseConverter, ValidationError
+
+from referral_service.api import organizations
+from referral_service.api.common import authenticate
+from referral_service.api.schemas import MAX_ID, ProblemSchema
+
+API_PREFIX = "/api/v1"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class IdConverter(BaseConverter):
+    """A positive 32-bit id in a URL; anything else is a 404, never a driver overflow."""
+
+    regex = r"\d{1,12}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api with problem+json documented as the error body."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def _configure(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Partner referral matching service")
+    app.config.setdefault("API_VERSION", "1.0.0")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    # Swagger UI's assets come from the installed swagger-ui-bundle, never a CDN.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{API_PREFIX}/docs/assets/")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "API key"},
+        }},
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "The CRM's contract: firm profiles, matching, referrals, KPI."},
+    })
+
+
+def init_app(app: Flask) -> None:
+    """Bind the API to the app and register every resource."""
+    _configure(app)
+    app.url_map.converters["id"] = IdConverter
+    # One Api per app: flask-smorest keeps the spec on the instance, and tests build many apps.
+    api = ProblemApi()
+    api.register_converter(IdConverter, "integer", None)
+    api.init_app(app)
+    app.extensions["api"] = api
+    names = set()
+    for blueprint, path in (
+        (organizations.blp, "/organizations"),
+        (organizations.skills_blp, "/skills"),
+    ):
+        api.register_blueprint(blueprint, url_prefix=API_PREFIX + path)
+        names.add(blueprint.name)
+    app.register_blueprint(_swagger_assets_blueprint())
+
+    @app.before_request
+    def _authenticate_api_calls() -> None:
+        if request.blueprint in names:
+            authenticate()
+
+
+def _swagger_assets_blueprint() -> Blueprint:
+    assets = Blueprint("swagger_assets", __name__)
+
+    @assets.route(f"{API_PREFIX}/docs/assets/<path:filename>", endpoint="swagger_assets")
+    def swagger_assets(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    return assets

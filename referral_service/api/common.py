@@ -1,0 +1,69 @@
+"""What every API resource shares: the caller, paging, ETags, the geocoder."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, g, request
+from werkzeug.exceptions import PreconditionFailed, Unauthorized
+
+from referral_service.db import get_session
+from referral_service.services import auth
+from referral_service.services.auth import Principal
+from referral_service.services.geocoding import Geocoder
+
+PUBLIC_ENDPOINT_SUFFIXES = ("openapi_json", "openapi_swagger_ui", "swagger_assets",
+                            "openapi_redoc")
+_ETAG = re.compile(r'^(?:W/)?"(?P<kind>[a-z]+)-(?P<id>\d+)-v(?P<version>\d+)"$')
+
+
+def authenticate() -> None:
+    """Resolve the bearer key of an API request into `g.principal`, or refuse with 401."""
+    endpoint = request.endpoint or ""
+    if endpoint.endswith(PUBLIC_ENDPOINT_SUFFIXES):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw_key = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw_key.strip():
+        raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    principal = auth.authenticate_key(session=get_session(), raw_key=raw_key.strip())
+    if principal is None:
+        raise Unauthorized("The API key is not valid.")
+    g.principal = principal
+
+
+def current_principal() -> Principal:
+    """Return the caller of this request."""
+    return g.principal
+
+
+def geocoder() -> Geocoder:
+    """Return the app's geocoder."""
+    return current_app.extensions["geocoder"]
+
+
+def page_body(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, Any]:
+    """Return the list envelope of the SPEC."""
+    return {"items": items, "total": total, "page": args["page"],
+            "page_size": args["page_size"]}
+
+
+def etag(kind: str, object_id: int, version: int) -> str:
+    """Return the strong ETag of one version of an object."""
+    return f'"{kind}-{object_id}-v{version}"'
+
+
+def expected_version(kind: str, object_id: int) -> int | None:
+    """Return the version an If-Match header asks for, or None if there is none.
+
+    A header naming another object, or one that is not ours, can never match: 412.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    for candidate in (part.strip() for part in header.split(",")):
+        found = _ETAG.match(candidate)
+        if found and found["kind"] == kind and int(found["id"]) == object_id:
+            return int(found["version"])
+    raise PreconditionFailed("The If-Match header does not match the current version.")

@@ -1,0 +1,102 @@
+"""Organizations and skills: /api/v1/organizations, /api/v1/skills."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from referral_service.api import schemas
+from referral_service.api.common import (
+    current_principal,
+    etag,
+    expected_version,
+    geocoder,
+    page_body,
+)
+from referral_service.db import get_session
+from referral_service.services import organizations
+
+blp = Blueprint("organizations", __name__, description="Firm profiles: skills, offices, capacity.")
+skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
+
+
+@blp.route("/")
+class Organizations(MethodView):
+    """The collection of organizations."""
+
+    @blp.arguments(schemas.OrganizationListArgsSchema, location="query")
+    @blp.response(200, schemas.OrganizationPageSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self, args):
+        """List organizations."""
+        filters = {key: args[key] for key in ("kind", "active", "skill", "q") if key in args}
+        items, total = organizations.list_(
+            session=get_session(), actor=current_principal(), page=args["page"],
+            page_size=args["page_size"], **filters,
+        )
+        return page_body(items, total, args)
+
+    @blp.arguments(schemas.OrganizationCreateSchema)
+    @blp.response(201, schemas.OrganizationSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Create an organization."""
+        organization = organizations.create(
+            session=get_session(), data=data, actor=current_principal(), geocoder=geocoder()
+        )
+        return organization, 201, {"ETag": etag("org", organization.id, organization.version)}
+
+
+@blp.route("/<id:organization_id>")
+class OrganizationById(MethodView):
+    """One organization."""
+
+    @blp.response(200, schemas.OrganizationSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, organization_id):
+        """Get one organization, with its ETag."""
+        organization = organizations.get(
+            session=get_session(), organization_id=organization_id, actor=current_principal()
+        )
+        return organization, 200, {"ETag": etag("org", organization.id, organization.version)}
+
+    @blp.arguments(schemas.OrganizationPatchSchema)
+    @blp.response(200, schemas.OrganizationSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def patch(self, data, organization_id):
+        """Change some fields of an organization; a stale If-Match is refused with 412."""
+        organization = organizations.update(
+            session=get_session(), organization_id=organization_id, data=data,
+            actor=current_principal(), geocoder=geocoder(),
+            expected_version=expected_version("org", organization_id),
+        )
+        return organization, 200, {"ETag": etag("org", organization.id, organization.version)}
+
+    @blp.response(204)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, organization_id):
+        """Deactivate an organization; its history and KPI rows stay."""
+        organizations.deactivate(
+            session=get_session(), organization_id=organization_id, actor=current_principal()
+        )
+
+
+@skills_blp.route("/")
+class Skills(MethodView):
+    """Known skills."""
+
+    @skills_blp.response(200, schemas.SkillListSchema)
+    @skills_blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self):
+        """List the skills offered by active organizations, with how many offer each."""
+        rows = organizations.list_skills(session=get_session())
+        return {"items": [{"skill": slug, "organizations": count} for slug, count in rows]}

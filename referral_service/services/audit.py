@@ -1,0 +1,49 @@
+"""The audit log: every write records who changed what, in the writer's own transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import AuditEntry
+
+if TYPE_CHECKING:
+    from referral_service.services.auth import Principal
+
+
+def record(
+    *, session: Session, actor: Principal, action: str, object_type: str,
+    object_id: int | str, changes: dict[str, Any] | None = None,
+) -> None:
+    """Add an audit entry to the session; the caller's commit writes it with the change."""
+    session.add(AuditEntry(actor=actor.name, action=action, object_type=object_type,
+                           object_id=str(object_id), changes=_jsonable(changes or {})))
+
+
+def list_(
+    *, session: Session, page: int, page_size: int, object_type: str | None = None,
+    object_id: str | None = None,
+) -> tuple[list[AuditEntry], int]:
+    """Return one page of audit entries, newest first, and the total."""
+    query = select(AuditEntry)
+    if object_type:
+        query = query.where(AuditEntry.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEntry.object_id == object_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(AuditEntry.id.desc()).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return list(rows), total
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,157 @@
+"""API keys, portal users and the principal every service checks permissions against."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import API_KEY_ROLES, USER_ROLES, ApiKey, Organization, User
+from referral_service.services import audit
+from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
+
+KEY_PREFIX_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key or a portal user, with a role and, for partners, a firm."""
+
+    name: str
+    role: str
+    organization_id: int | None = None
+    api_key_id: int | None = None
+    user_id: int | None = None
+
+    @property
+    def is_partner(self) -> bool:
+        """Return whether the caller is bound to one organization."""
+        return self.role == "partner"
+
+    @property
+    def is_staff(self) -> bool:
+        """Return whether the caller sees every organization (admin, crm)."""
+        return self.role in ("admin", "crm")
+
+    def can_see_organization(self, organization_id: int) -> bool:
+        """Return whether the caller may read this organization's own data."""
+        return self.is_staff or self.organization_id == organization_id
+
+
+SYSTEM = Principal(name="system", role="admin")
+
+
+def _digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_api_key(
+    *, session: Session, name: str, role: str, organization_id: int | None = None,
+    actor: Principal = SYSTEM,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never stored."""
+    _check_role_binding(session, role, organization_id, API_KEY_ROLES)
+    raw = "rk_" + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name, role=role, organization_id=organization_id,
+        prefix=raw[:KEY_PREFIX_LENGTH + 3], key_hash=_digest(raw),
+    )
+    session.add(key)
+    session.flush()
+    audit.record(session=session, actor=actor, action="api_key.create", object_type="api_key",
+                 object_id=key.id, changes={"name": name, "role": role,
+                                            "organization_id": organization_id})
+    session.commit()
+    return key, raw
+
+
+def authenticate_key(*, session: Session, raw_key: str) -> Principal | None:
+    """Return the principal of a valid, unrevoked key, else None."""
+    candidates = session.scalars(
+        select(ApiKey).where(ApiKey.prefix == raw_key[:KEY_PREFIX_LENGTH + 3])
+    ).all()
+    digest = _digest(raw_key)
+    match = None
+    for key in candidates:
+        # Compare every candidate in constant time; never stop early on a partial match.
+        if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
+            match = key
+    if match is None:
+        return None
+    return Principal(name=f"key:{match.name}", role=match.role,
+                     organization_id=match.organization_id, api_key_id=match.id)
+
+
+def create_user(
+    *, session: Session, email: str, password: str, role: str,
+    organization_id: int | None = None, actor: Principal = SYSTEM,
+) -> User:
+    """Create a portal user with a hashed password."""
+    _check_role_binding(session, role, organization_id, USER_ROLES)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValidationFailed("The email address is not valid.", {"email": ["Not an email."]})
+    if len(password) < 8:
+        raise ValidationFailed("The password is too short.",
+                               {"password": ["Use at least 8 characters."]})
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ValidationFailed("That email is taken.", {"email": ["Already registered."]})
+    user = User(email=email, password_hash=generate_password_hash(password), role=role,
+                organization_id=organization_id)
+    session.add(user)
+    session.flush()
+    audit.record(session=session, actor=actor, action="user.create", object_type="user",
+                 object_id=user.id, changes={"email": email, "role": role,
+                                             "organization_id": organization_id})
+    session.commit()
+    return user
+
+
+def authenticate_user(*, session: Session, email: str, password: str) -> Principal | None:
+    """Return the principal of an active user whose password matches, else None."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active:
+        # Hash anyway so a missing user takes as long as a wrong password.
+        check_password_hash(generate_password_hash("x"), password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return principal_for_user(user)
+
+
+def principal_for_user(user: User) -> Principal:
+    """Return the principal acting for a portal user."""
+    return Principal(name=f"user:{user.email}", role=user.role,
+                     organization_id=user.organization_id, user_id=user.id)
+
+
+def get_user(*, session: Session, user_id: int) -> User | None:
+    """Return an active user by id, or None."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def _check_role_binding(
+    session: Session, role: str, organization_id: int | None, roles: tuple[str, ...]
+) -> None:
+    if role not in roles:
+        raise ValidationFailed(f"Unknown role {role!r}.", {"role": [f"One of {', '.join(roles)}."]})
+    if role == "partner" and organization_id is None:
+        raise ValidationFailed("A partner is bound to one organization.",
+                               {"organization_id": ["Required for the partner role."]})
+    if role != "partner" and organization_id is not None:
+        raise ValidationFailed("Only partners are bound to an organization.",
+                               {"organization_id": ["Only for the partner role."]})
+    if organization_id is not None and session.get(Organization, organization_id) is None:
+        raise NotFound(f"Organization {organization_id} does not exist.")
+
+
+def require_staff(actor: Principal) -> None:
+    """Refuse a partner where only head office or the CRM may act."""
+    if not actor.is_staff:
+        raise Forbidden("Only head office or the CRM may do this.")

@@ -1,0 +1,242 @@
+"""Organization profiles: create, read, list, update, deactivate, and the skills they offer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from referral_service.services import audit
+from referral_service.services.auth import Principal, require_staff
+from referral_service.services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from referral_service.services.geocoding import Geocoder, GeocodingError
+from scoring import slugify_skill
+
+PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
+# What a partner may change on its own profile; the rest is head office's.
+PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capacity"})
+OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
+                 "service_radius_km")
+
+
+def normalize_skills(names: Iterable[str]) -> list[str]:
+    """Return the unique skill slugs of `names`, in first-seen order."""
+    slugs: list[str] = []
+    for name in names:
+        slug = slugify_skill(name)
+        if slug not in slugs:
+            slugs.append(slug)
+    return slugs
+
+
+def get(*, session: Session, organization_id: int, actor: Principal) -> Organization:
+    """Return one organization the caller may see."""
+    organization = session.get(
+        Organization, organization_id, options=[selectinload(Organization.offices),
+                                                selectinload(Organization.skill_rows)]
+    )
+    if organization is None or not actor.can_see_organization(organization_id):
+        raise NotFound(f"Organization {organization_id} does not exist.")
+    return organization
+
+
+def list_(
+    *, session: Session, actor: Principal, page: int, page_size: int, kind: str | None = None,
+    active: bool | None = None, skill: str | None = None, q: str | None = None,
+) -> tuple[list[Organization], int]:
+    """Return one page of the organizations the caller may see, and the total."""
+    query = select(Organization)
+    if actor.is_partner:
+        query = query.where(Organization.id == actor.organization_id)
+    if kind:
+        query = query.where(Organization.kind == kind)
+    if active is not None:
+        query = query.where(Organization.active.is_(active))
+    if skill:
+        try:
+            slug = slugify_skill(skill)
+        except ValueError:
+            return [], 0
+        query = query.where(
+            Organization.id.in_(select(OrganizationSkill.organization_id)
+                                .where(OrganizationSkill.slug == slug))
+        )
+    if q:
+        pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        query = query.where(func.lower(Organization.name).like(pattern, escape="\\"))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.options(selectinload(Organization.offices), selectinload(Organization.skill_rows))
+        .order_by(Organization.id).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return list(rows), total
+
+
+def create(
+    *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder
+) -> Organization:
+    """Create an organization with its offices (places resolved) and skills."""
+    require_staff(actor)
+    organization = Organization(description="", active=True)
+    organization.stats = OrganizationStats(open_referrals=0, won=0, failed=0)
+    _apply(session, organization, data, geocoder)
+    session.add(organization)
+    _flush_unique(session, data)
+    audit.record(session=session, actor=actor, action="organization.create",
+                 object_type="organization", object_id=organization.id,
+                 changes=snapshot(organization))
+    session.commit()
+    return organization
+
+
+def update(
+    *, session: Session, organization_id: int, data: dict[str, Any], actor: Principal,
+    geocoder: Geocoder, expected_version: int | None = None,
+) -> Organization:
+    """Apply a partial update; with `expected_version`, refuse if the profile has moved on."""
+    organization = get(session=session, organization_id=organization_id, actor=actor)
+    if actor.is_partner:
+        refused = sorted(set(data) - PARTNER_EDITABLE)
+        if refused:
+            raise Forbidden(f"A partner may not change {', '.join(refused)}.")
+    if expected_version is not None and organization.version != expected_version:
+        raise PreconditionFailed("The organization changed since it was read (stale If-Match).")
+    before = snapshot(organization)
+    _apply(session, organization, data, geocoder)
+    after = snapshot(organization)
+    changes = {key: {"from": before[key], "to": after[key]}
+               for key in after if before[key] != after[key]}
+    if changes:
+        # Offices and skills live in their own tables: touch the row so that the version
+        # moves (ETag) and every worker's match index sees the change.
+        organization.updated_at = utcnow()
+        _flush_unique(session, data)
+        audit.record(session=session, actor=actor, action="organization.update",
+                     object_type="organization", object_id=organization.id, changes=changes)
+    session.commit()
+    return organization
+
+
+def deactivate(*, session: Session, organization_id: int, actor: Principal) -> None:
+    """Mark an organization inactive; its history and KPI rows stay."""
+    require_staff(actor)
+    organization = get(session=session, organization_id=organization_id, actor=actor)
+    if organization.active:
+        organization.active = False
+        organization.updated_at = utcnow()
+        audit.record(session=session, actor=actor, action="organization.deactivate",
+                     object_type="organization", object_id=organization.id,
+                     changes={"active": {"from": True, "to": False}})
+    session.commit()
+
+
+def list_skills(*, session: Session) -> list[tuple[str, int]]:
+    """Return every skill offered by an active organization with how many offer it."""
+    rows = session.execute(
+        select(OrganizationSkill.slug, func.count())
+        .join(Organization, Organization.id == OrganizationSkill.organization_id)
+        .where(Organization.active.is_(True))
+        .group_by(OrganizationSkill.slug)
+        .order_by(func.count().desc(), OrganizationSkill.slug)
+    ).all()
+    return [(slug, count) for slug, count in rows]
+
+
+def snapshot(organization: Organization) -> dict[str, Any]:
+    """Return the profile as plain data, for audit diffs."""
+    return {
+        **{field: getattr(organization, field) for field in PROFILE_FIELDS},
+        "skills": list(organization.skills),
+        "offices": [{field: getattr(office, field) for field in OFFICE_FIELDS}
+                    for office in organization.offices],
+    }
+
+
+def resolve_offices(
+    offices: list[dict[str, Any]], geocoder: Geocoder
+) -> list[dict[str, Any]]:
+    """Fill in coordinates from the place names; 422 naming each office field that fails."""
+    resolved: list[dict[str, Any]] = []
+    errors: dict[str, Any] = {}
+    for index, office in enumerate(offices):
+        office = dict(office)
+        if office.get("latitude") is None or office.get("longitude") is None:
+            try:
+                place = geocoder.geocode(city=office.get("city"), country=office.get("country"),
+                                         address=office.get("address"))
+            except GeocodingError as error:
+                errors[str(index)] = {error.field: [str(error)]}
+                continue
+            office["latitude"], office["longitude"] = place.latitude, place.longitude
+            office.setdefault("country", place.country)
+            if not office.get("country"):
+                office["country"] = place.country
+        resolved.append(office)
+    if errors:
+        raise ValidationFailed("An office's place could not be resolved.", {"offices": errors})
+    return resolved
+
+
+def _apply(
+    session: Session, organization: Organization, data: dict[str, Any], geocoder: Geocoder
+) -> None:
+    for field in PROFILE_FIELDS:
+        if field in data:
+            setattr(organization, field, data[field])
+    if "skills" in data:
+        _replace_skills(organization, normalize_skills(data["skills"]))
+    if "offices" in data:
+        _replace_offices(organization, resolve_offices(data["offices"], geocoder))
+
+
+def _replace_skills(organization: Organization, slugs: list[str]) -> None:
+    by_slug = {row.slug: row for row in organization.skill_rows}
+    rows = []
+    for position, slug in enumerate(slugs):
+        row = by_slug.get(slug) or OrganizationSkill(slug=slug)
+        row.position = position
+        rows.append(row)
+    organization.skill_rows = rows
+
+
+def _replace_offices(organization: Organization, offices: list[dict[str, Any]]) -> None:
+    by_id = {office.id: office for office in organization.offices}
+    kept: list[Office] = []
+    for data in offices:
+        office = by_id.get(data.get("id")) if data.get("id") is not None else None
+        if data.get("id") is not None and office is None:
+            raise ValidationFailed(
+                "An office id does not belong to this organization.",
+                {"offices": {"id": [f"Unknown office id {data['id']}."]}},
+            )
+        office = office or Office()
+        for field in OFFICE_FIELDS:
+            if field in data:
+                setattr(office, field, data[field])
+        if office.service_radius_km is None:
+            office.service_radius_km = 100.0
+        kept.append(office)
+    organization.offices = kept
+
+
+def _flush_unique(session: Session, data: dict[str, Any]) -> None:
+    try:
+        session.flush()
+    except IntegrityError as error:
+        session.rollback()
+        if "external_ref" in str(error.orig).lower() or "external_ref" in data:
+            raise Conflict(
+                f"Another organization already has external_ref {data.get('external_ref')!r}.",
+            ) from None
+        raise

@@ -1,0 +1,83 @@
+"""Input schemas of organization profiles, shared by the API and the importer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from models import ORGANIZATION_KINDS
+
+# Integer inputs are bounded so a huge id is a clean 404/422, never a driver overflow.
+MAX_ID = 2**31 - 1
+Id = validate.Range(min=1, max=MAX_ID)
+
+
+class StrictSchema(Schema):
+    """Refuse unknown fields (and so read-only ones) instead of ignoring them."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class OfficeSchema(StrictSchema):
+    """An office: coordinates given, or resolved from city/country or address."""
+
+    id = fields.Integer(validate=Id, metadata={"description": "Keep this existing office (PATCH)."})
+    label = fields.String(allow_none=True, validate=validate.Length(max=100))
+    address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    city = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    country = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="Use an ISO 3166-1 "
+                                                   "alpha-2 code such as TW."),
+    )
+    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90),
+                            allow_nan=False)
+    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180),
+                             allow_nan=False)
+    service_radius_km = fields.Float(
+        load_default=100.0, validate=validate.Range(min=0.1, max=20_000), allow_nan=False
+    )
+
+    @validates_schema
+    def _place_given(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        has_lat = data.get("latitude") is not None
+        has_lon = data.get("longitude") is not None
+        if has_lat != has_lon:
+            missing = "longitude" if has_lat else "latitude"
+            raise ValidationError("Give latitude and longitude together.", missing)
+        if not has_lat and not data.get("city") and not data.get("address"):
+            raise ValidationError(
+                "Give coordinates, or a city (with country), or an address.", "city"
+            )
+        if data.get("country"):
+            data["country"] = data["country"].upper()
+
+
+SkillName = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class OrganizationCreateSchema(StrictSchema):
+    """The body of POST /organizations."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
+    group = fields.String(allow_none=True, validate=validate.Length(max=100))
+    skills = fields.List(SkillName, load_default=list, validate=validate.Length(max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    offices = fields.List(fields.Nested(OfficeSchema), required=True,
+                          validate=validate.Length(min=1, max=50))
+    capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+    active = fields.Boolean(load_default=True)
+    external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+
+
+class OrganizationPatchSchema(OrganizationCreateSchema):
+    """The body of PATCH /organizations/{id}: any subset of the fields."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    kind = fields.String(validate=validate.OneOf(ORGANIZATION_KINDS))
+    skills = fields.List(SkillName, validate=validate.Length(max=200))
+    description = fields.String(validate=validate.Length(max=5000))
+    offices = fields.List(fields.Nested(OfficeSchema), validate=validate.Length(min=1, max=50))
+    active = fields.Boolean()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install everything the tests need (venv, packages, Debian's Chromium) and run the whole suite
+# on SQLite and on PostgreSQL (a fresh database per run, created by the tests themselves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+.venv/bin/ruff check .
+echo "== tests on SQLite =="
+TEST_DB=sqlite .venv/bin/python -m pytest -n 2 "$@"
+echo "== tests on PostgreSQL =="
+TEST_DB=postgresql .venv/bin/python -m pytest -n 2 "$@"

@@ -1,0 +1,3 @@
+from referral_service import create_app
+
+app = create_app()
