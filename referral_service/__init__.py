@@ -12,7 +12,17 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` (tests), then extensions."""
-    from referral_service import api, cli, db, errors, geocoder, health
+    from referral_service import (
+        api,
+        cli,
+        db,
+        errors,
+        geocoder,
+        health,
+        limits,
+        observability,
+        portal,
+    )
     from referral_service.config import DEFAULTS, from_environment
 
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
@@ -21,11 +31,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     _ensure_secret_key(app)
 
+    observability.init_app(app)
     db.init_app(app)
     errors.init_app(app)
+    limits.init_app(app)
     geocoder.init_app(app)
     health.init_app(app)
     api.init_app(app)
+    portal.init_app(app)
     cli.init_app(app)
     return app
 

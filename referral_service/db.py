@@ -27,7 +27,7 @@ def database_url(app: Flask) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE writes."""
+    """Create an engine; SQLite gets WAL, busy timeout, foreign keys, BEGIN IMMEDIATE writes."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

@@ -10,7 +10,8 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.routing import BaseConverter, ValidationError
 
-from referral_service.api import organizations
+from referral_service import errors
+from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
 from referral_service.api.schemas import MAX_ID, ProblemSchema
 
@@ -37,6 +38,10 @@ class ProblemApi(Api):
     """flask-smorest's Api with problem+json documented as the error body."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        """Answer every HTTP error with the app's problem+json body."""
+        return errors.handle_http_exception(error)
 
     def _register_responses(self):
         for status in http.HTTPStatus:
@@ -74,13 +79,19 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     # One Api per app: flask-smorest keeps the spec on the instance, and tests build many apps.
     api = ProblemApi()
-    api.register_converter(IdConverter, "integer", None)
+    api.register_converter(
+        IdConverter, lambda _c: {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    )
     api.init_app(app)
     app.extensions["api"] = api
     names = set()
     for blueprint, path in (
         (organizations.blp, "/organizations"),
         (organizations.skills_blp, "/skills"),
+        (matching.blp, "/match"),
+        (referrals.blp, "/referrals"),
+        (kpi.blp, "/kpi"),
+        (audit.blp, "/audit"),
     ):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + path)
         names.add(blueprint.name)

@@ -20,7 +20,7 @@ blp = Blueprint("organizations", __name__, description="Firm profiles: skills, o
 skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
 
 
-@blp.route("/")
+@blp.route("")
 class Organizations(MethodView):
     """The collection of organizations."""
 
@@ -90,7 +90,7 @@ class OrganizationById(MethodView):
         )
 
 
-@skills_blp.route("/")
+@skills_blp.route("")
 class Skills(MethodView):
     """Known skills."""
 

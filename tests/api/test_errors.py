@@ -75,7 +75,9 @@ def test_docs_page_loads_assets_locally(client):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "cdn" not in html.lower()
-    assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+    asset = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    asset.close()
+    assert asset.status_code == 200
 
 
 def test_health_and_readiness(client):

@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the kpi work."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("kpi", __name__, description="kpi")

@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the referrals work."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("referrals", __name__, description="referrals")
