@@ -2,7 +2,7 @@
 
 from models.auth import API_KEY_ROLES, USER_ROLES, ApiKey, User
 from models.base import Base, UTCDateTime, utcnow
-from models.ops import AuditEntry, GeocodeCacheEntry, OutboxEvent
+from models.ops import AuditEntry, GeocodeCacheEntry, OutboxEvent, WebhookAttempt
 from models.organization import (
     ORGANIZATION_KINDS,
     Office,
@@ -42,5 +42,6 @@ __all__ = [
     "ReferralEvent",
     "User",
     "UTCDateTime",
+    "WebhookAttempt",
     "utcnow",
 ]

@@ -17,7 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cli,
         db,
         errors,
-        geocoder,
+        extensions,
         health,
         limits,
         observability,
@@ -35,7 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     limits.init_app(app)
-    geocoder.init_app(app)
+    extensions.init_app(app)
     health.init_app(app)
     api.init_app(app)
     portal.init_app(app)

@@ -81,3 +81,55 @@ class OrganizationPatchSchema(OrganizationCreateSchema):
     description = fields.String(validate=validate.Length(max=5000))
     offices = fields.List(fields.Nested(OfficeSchema), validate=validate.Length(min=1, max=50))
     active = fields.Boolean()
+
+
+class LocationSchema(StrictSchema):
+    """A client's place: coordinates, or city with country, or an address."""
+
+    latitude = fields.Float(validate=validate.Range(min=-90, max=90), allow_nan=False)
+    longitude = fields.Float(validate=validate.Range(min=-180, max=180), allow_nan=False)
+    city = fields.String(validate=validate.Length(min=1, max=100))
+    country = fields.String(validate=validate.Length(min=2, max=60))
+    address = fields.String(validate=validate.Length(min=1, max=300))
+
+    @validates_schema
+    def _one_form(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        has_lat, has_lon = "latitude" in data, "longitude" in data
+        if has_lat != has_lon:
+            raise ValidationError("Give latitude and longitude together.",
+                                  "longitude" if has_lat else "latitude")
+        if not has_lat and not data.get("city") and not data.get("address"):
+            raise ValidationError("Give coordinates, a city (with country) or an address.",
+                                  "city")
+
+
+class WeightsSchema(StrictSchema):
+    """A per-request override of the match weights (missing ones keep their default)."""
+
+    skill = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
+    location = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
+    performance = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
+    capacity = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
+
+
+class MatchRequestSchema(StrictSchema):
+    """The body of POST /match: a client's need and where the client is."""
+
+    skills = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                         load_default=list, validate=validate.Length(max=50))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    location = fields.Nested(LocationSchema, required=True)
+    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
+    max_distance_km = fields.Float(allow_none=True, allow_nan=False,
+                                   validate=validate.Range(min=0.001, max=25_000))
+    kinds = fields.List(fields.String(validate=validate.OneOf(ORGANIZATION_KINDS)),
+                        validate=validate.Length(min=1, max=2))
+    exclude_organization_ids = fields.List(fields.Integer(validate=Id), load_default=list,
+                                           validate=validate.Length(max=1000))
+    referrer_organization_id = fields.Integer(allow_none=True, validate=Id)
+    weights = fields.Nested(WeightsSchema)
+
+    @validates_schema
+    def _need_given(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data.get("skills") and not (data.get("description") or "").strip():
+            raise ValidationError("Give skills or a description of the need.", "skills")

@@ -1,4 +1,4 @@
-"""Wire the configured geocoder, with its database cache, into the app."""
+"""Wire the framework-free services that live for the whole process: geocoder, match index."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from models import GeocodeCacheEntry
-from referral_service.db import session_scope
+from referral_service.db import new_session, session_scope
 from referral_service.services.geocoding import build_geocoder
+from referral_service.services.matching import MatchService
+from scoring import Weights
 
 
 class DatabaseGeocodeCache:
@@ -33,8 +35,17 @@ class DatabaseGeocodeCache:
 
 
 def init_app(app: Flask) -> None:
-    """Build the geocoder named by GEOCODER."""
+    """Build the geocoder named by GEOCODER and this worker's match index."""
     app.extensions["geocoder"] = build_geocoder(
         app.config["GEOCODER"], user_agent=app.config["GEOCODER_USER_AGENT"],
         cache=DatabaseGeocodeCache(app),
+    )
+    weights = Weights(
+        skill=app.config["MATCH_WEIGHT_SKILL"], location=app.config["MATCH_WEIGHT_LOCATION"],
+        performance=app.config["MATCH_WEIGHT_PERFORMANCE"],
+        capacity=app.config["MATCH_WEIGHT_CAPACITY"],
+    )
+    app.extensions["matching"] = MatchService(
+        lambda: new_session(app, write=False), default_weights=weights,
+        refresh_seconds=app.config["MATCH_INDEX_REFRESH_SECONDS"],
     )
