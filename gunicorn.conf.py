@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Two per core plus one, the usual rule for sync workers doing database I/O.
@@ -15,5 +17,55 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = 500
 # Bodies are capped by the app (MAX_CONTENT_LENGTH); headers are capped here.
 limit_request_field_size = 8190
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# The app logs every request itself (with its request id); gunicorn's access log is extra.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+
+# With LOG_FORMAT=json (the default) gunicorn's own lines are JSON objects too, so that every
+# line on stderr parses. The app installs its own root handler in each worker.
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "WARNING", "handlers": []},
+        "formatters": {"json": {"()": "referral_service.observability.JsonFormatter"}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                              "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(),
+                               "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "INFO" if accesslog else "WARNING",
+                                "handlers": ["json"], "propagate": False},
+        },
+    }
+
+# Prometheus multiprocess mode: each worker writes its metrics to files in this folder and
+# /metrics adds them all up, whichever worker answers the scrape. It has to be in the
+# environment before a worker imports prometheus_client, hence here. Give it a folder of its
+# own: it is emptied at start, as files of an earlier run would be counted again.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="referral-metrics-")
+    # Ours to delete on exit (kept in the environment: a reload re-reads this file).
+    os.environ["REFERRAL_SERVICE_OWNS_METRICS_DIR"] = "1"
+
+
+def on_starting(server):
+    """Empty the metrics folder before the first worker starts."""
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+
+
+def child_exit(server, worker):
+    """Drop a finished worker's live gauges; its counters stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder if this file made it."""
+    if os.environ.get("REFERRAL_SERVICE_OWNS_METRICS_DIR"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from referral_service import migrate
-from referral_service.db import session_scope
-from referral_service.services import auth, demo, importing
+from referral_service.db import get_engine, session_scope
+from referral_service.services import auth, demo, importing, webhooks
+from referral_service.services import backup as backups
+from referral_service.services import kpi, referrals
+from referral_service.services.auth import SYSTEM
 from referral_service.services.errors import ServiceError
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -93,10 +98,142 @@ def seed_demo() -> None:
     click.echo(f"Seeded {result.organizations} organizations and {result.referrals} referrals.")
     click.echo(f"Head office sign-in: {result.admin_email} / {result.admin_password}")
     click.echo(f"Partner sign-in:     {result.partner_email} / {result.partner_password}")
+    if result.other_partner_emails:
+        click.echo(f"More partner sign-ins (same password): "
+                   f"{', '.join(result.other_partner_emails)}")
     click.echo(f"Admin API key (shown once): {result.api_key}")
+
+
+@click.command("deliver-webhooks")
+@click.option("--loop", is_flag=True, help="Keep running, polling every --interval seconds.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds between polls when nothing is due (with --loop).")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Most events to handle in one pass.")
+def deliver_webhooks(loop: bool, interval: float, limit: int) -> None:
+    """Deliver due webhook events to WEBHOOK_URLS, once or (--loop) until stopped."""
+    settings = webhooks.Settings.from_config(current_app.config)
+    try:
+        webhooks.check_settings(settings)
+    except webhooks.WebhookConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+    def show(report: webhooks.Report) -> None:
+        click.echo(f"delivered {report.delivered}, retrying {report.retrying}, "
+                   f"dead {report.dead}")
+
+    with session_scope() as session:
+        if not loop:
+            show(webhooks.deliver_due(session=session, settings=settings, limit=limit))
+            return
+        stop = threading.Event()
+        # SIGTERM/SIGINT end the loop after the event in hand, never halfway through it.
+        previous = {number: signal.signal(number, lambda *_: stop.set())
+                    for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            webhooks.run(session=session, settings=settings, interval=interval, stop=stop,
+                         on_report=show, limit=limit)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+@click.command("webhooks-status")
+@click.option("--dead", "show_dead", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many of the newest dead events to list.")
+def webhooks_status(show_dead: int) -> None:
+    """Print how many webhook events are pending, delivered and dead; list the dead ones."""
+    with session_scope(write=False) as session:
+        counts = webhooks.counts(session=session)
+        oldest = webhooks.oldest_pending(session=session)
+        dead = webhooks.dead_events(session=session, limit=show_dead) if show_dead else []
+    for state, count in counts.items():
+        suffix = f" (oldest created {oldest.isoformat()})" if state == "pending" and oldest else ""
+        click.echo(f"{state}: {count}{suffix}")
+    for event in dead:
+        click.echo(f"dead {event.event_id} {event.type} created {event.created_at.isoformat()} "
+                   f"attempts {event.attempts}: {event.last_error}")
+
+
+@click.command("webhooks-requeue")
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "all_dead", is_flag=True, help="Requeue every dead event.")
+def webhooks_requeue(event_ids: tuple[str, ...], all_dead: bool) -> None:
+    """Give dead webhook events (the given EVENT_IDS, or --all) a fresh set of attempts."""
+    if bool(event_ids) == all_dead:
+        raise click.UsageError("Give event ids or --all (not both).")
+    with session_scope() as session:
+        count = webhooks.requeue_dead(session=session, event_ids=None if all_dead else event_ids)
+    click.echo(f"Requeued {count} dead event(s).")
+
+
+@click.command("backup")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="File to write (SQLite: a database file; PostgreSQL: pg_dump -Fc).")
+def backup_database(output: str) -> None:
+    """Write a consistent backup of the database; safe while the service is running."""
+    try:
+        result = backups.backup(engine=get_engine(), output=output,
+                                pg_dump=current_app.config["PG_DUMP"])
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up the {result.backend} database (schema {result.schema_revision}) to "
+               f"{result.path}: {result.size_bytes} bytes in {result.seconds:.1f} s.")
+
+
+@click.command("restore")
+@click.option("--input", "input_", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file written by `flask backup`.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_database(input_: str, yes: bool) -> None:
+    """Replace the database with a backup; stop the service and webhook deliverer first."""
+    engine = get_engine()
+    if not yes:
+        click.confirm(f"Replace every row of the {engine.dialect.name} database with "
+                      f"{input_}?", abort=True)
+    try:
+        result = backups.restore(engine=engine, input_=input_,
+                                 pg_restore=current_app.config["PG_RESTORE"])
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Restored {result.path} into the {result.backend} database (schema "
+               f"{result.schema_revision}) in {result.seconds:.1f} s. Run `flask db upgrade` "
+               "if the code is newer than the backup.")
+
+
+@click.command("kpi-export")
+@click.option("--month", required=True, help="The month, YYYY-MM (UTC).")
+@click.option("--format", "fmt", type=click.Choice(kpi.FORMATS), default="csv",
+              show_default=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write ('-' for standard output).")
+def kpi_export(month: str, fmt: str, output: str) -> None:
+    """Write a month's KPI export: the same bytes as GET /api/v1/kpi/monthly."""
+    with session_scope(write=False) as session:
+        try:
+            rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM)
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+    with click.open_file(output, "wb") as handle:
+        handle.write(kpi.export(rows, fmt, month))
+    if output != "-":
+        click.echo(f"Wrote {len(rows)} rows of {month} to {output}.", err=True)
+
+
+@click.command("expire-referrals")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Age in days (default: REFERRAL_EXPIRY_DAYS).")
+def expire_referrals(days: int | None) -> None:
+    """Expire pending referrals older than the configured number of days."""
+    days = current_app.config["REFERRAL_EXPIRY_DAYS"] if days is None else days
+    with session_scope() as session:
+        count = referrals.expire_pending(session=session, older_than_days=days)
+    click.echo(f"Expired {count} pending referrals older than {days} days.")
 
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (db_cli, create_api_key, create_user, import_organizations, seed_demo):
+    for command in (db_cli, create_api_key, create_user, import_organizations, seed_demo,
+                    deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
+                    restore_database, kpi_export, expire_referrals):
         app.cli.add_command(command)

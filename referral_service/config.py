@@ -33,20 +33,46 @@ DEFAULTS: dict[str, Any] = {
     "REFERRAL_EXPIRY_DAYS": 14,
     # A client converted within this many days cannot be referred again (no double credit).
     "ATTRIBUTION_WINDOW_DAYS": 365,
-    # Rate limit for API calls per key (Flask-Limiter syntax) and its storage.
+    # Rate limit of each caller (an API key, else a client address) across all routes, in
+    # Flask-Limiter syntax ("600 per minute", "10/second;1000/hour"); 429 with Retry-After.
     "RATELIMIT_DEFAULT": "600 per minute",
+    # Answers of 401 allowed per client address (guessing keys), and portal sign-in POSTs.
+    "RATELIMIT_AUTH_FAILURES": "30 per minute",
+    "RATELIMIT_LOGIN": "10 per minute",
+    # Where counters live: "memory://" (per process) or "redis://127.0.0.1:6379" (shared by
+    # every worker and host; use it in production). A prefix keeps deployments apart.
     "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "referral-service",
+    # "fixed-window" (cheapest), "sliding-window-counter" or "moving-window" (exact).
+    "RATELIMIT_STRATEGY": "fixed-window",
     "RATELIMIT_ENABLED": True,
     # Webhooks: comma-separated target URLs and the shared HMAC secret.
     "WEBHOOK_URLS": "",
     "WEBHOOK_SECRET": "",
+    # Attempts per event before it is dead-lettered (`flask webhooks-status` lists those).
     "WEBHOOK_MAX_ATTEMPTS": 8,
+    # Targets on private, loopback, link-local or reserved addresses are refused unless true.
     "WEBHOOK_ALLOW_PRIVATE_TARGETS": False,
-    # Log format: "json" (one object per line) or "text".
+    # Seconds to wait for a receiver to connect and to answer.
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    # Retry backoff: base * 2^(attempt-1) seconds, capped at the max, with jitter (half to
+    # all of it). The defaults retry for about an hour before an event is dead.
+    "WEBHOOK_BACKOFF_BASE_SECONDS": 30.0,
+    "WEBHOOK_BACKOFF_MAX_SECONDS": 3600.0,
+    # PostgreSQL backup and restore tools (`flask backup` / `flask restore`).
+    "PG_DUMP": "pg_dump",
+    "PG_RESTORE": "pg_restore",
+    # Log format: "json" (one object per line) or "text"; every request is logged once, at
+    # INFO, by the "referral_service.request" logger.
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",
+    # Serve Prometheus metrics at /metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by
+    # gunicorn.conf.py) makes every worker's counts add up there.
+    "METRICS_ENABLED": True,
     # Session cookie: Secure outside debug; set to False only for plain-HTTP local runs.
     "SESSION_COOKIE_SECURE": True,
+    # Portal sign-ins last this many hours; then the user signs in again.
+    "PORTAL_SESSION_HOURS": 12,
 }
 
 

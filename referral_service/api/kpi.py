@@ -1,7 +1,55 @@
-"""Placeholder: filled in by the kpi work."""
+"""The monthly new-client KPI and its targets: /api/v1/kpi."""
 
 from __future__ import annotations
 
+from flask import Response
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("kpi", __name__, description="kpi")
+from referral_service.api import referral_schemas as schemas
+from referral_service.api.common import current_principal
+from referral_service.db import get_session
+from referral_service.services import kpi
+
+blp = Blueprint("kpi", __name__,
+                description="The monthly new-client KPI of referrers and receivers, and targets.")
+
+
+@blp.route("/monthly")
+class MonthlyKpi(MethodView):
+    """One month's KPI rows."""
+
+    @blp.arguments(schemas.KpiArgsSchema, location="query")
+    @blp.response(200, schemas.KpiMonthSchema,
+                  description="JSON by default; format=csv (UTF-8 with BOM) or format=xlsx "
+                              "sends a file with the same columns.")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args):
+        """The KPI of a month, one row per organization; a partner gets only its own row."""
+        month, fmt = args["month"], args["format"]
+        rows = kpi.monthly_kpi(session=get_session(), month=month, actor=current_principal(),
+                               organization_id=args.get("organization_id"))
+        response = Response(kpi.export(rows, fmt, month), content_type=kpi.CONTENT_TYPES[fmt])
+        if fmt != "json":
+            response.headers["Content-Disposition"] = (
+                f'attachment; filename="{kpi.filename(month, fmt)}"')
+        return response
+
+
+@blp.route("/targets/<id:organization_id>/<month>")
+class KpiTargetResource(MethodView):
+    """An organization's new-client target for one month."""
+
+    @blp.arguments(schemas.KpiTargetInSchema)
+    @blp.response(200, schemas.KpiTargetSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def put(self, data, organization_id, month):
+        """Set the target (head office and CRM only)."""
+        return kpi.set_target(session=get_session(), organization_id=organization_id,
+                              month=month, new_clients=data["new_clients"],
+                              actor=current_principal())

@@ -1,7 +1,98 @@
-"""Placeholder: filled in by the referrals work."""
+"""Referrals: /api/v1/referrals."""
 
 from __future__ import annotations
 
+from flask import Response, current_app, jsonify
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("referrals", __name__, description="referrals")
+from referral_service.api import referral_schemas as schemas
+from referral_service.api.common import (
+    current_principal,
+    etag,
+    expected_version,
+    geocoder,
+    page_body,
+)
+from referral_service.db import get_session
+from referral_service.services import referrals
+
+blp = Blueprint("referrals", __name__,
+                description="Referrals of clients between firms, and their lifecycle.")
+
+
+def _json(body: dict, status: int = 200, *, with_etag: bool = False) -> Response:
+    """Answer with a body the service already shaped (also what idempotent repeats replay)."""
+    response = jsonify(body)
+    response.status_code = status
+    if with_etag:
+        response.headers["ETag"] = etag("referral", body["id"], body["version"])
+    return response
+
+
+@blp.route("")
+class Referrals(MethodView):
+    """The collection of referrals."""
+
+    @blp.arguments(schemas.ReferralListArgsSchema, location="query")
+    @blp.response(200, schemas.ReferralPageSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args):
+        """List referrals; a partner sees those where it is referrer or receiver."""
+        filters = {key: args[key] for key in ("organization_id", "role", "status", "month")
+                   if key in args}
+        items, total = referrals.list_(
+            session=get_session(), actor=current_principal(), page=args["page"],
+            page_size=args["page_size"], **filters,
+        )
+        return _json(page_body([referrals.to_json(item) for item in items], total, args))
+
+    @blp.arguments(schemas.ReferralCreateSchema)
+    @blp.arguments(schemas.IdempotencyHeaderSchema, location="headers")
+    @blp.response(201, schemas.ReferralSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(409, response="CONFLICT",
+                      description="Attribution conflict (existing_referral_id) or the "
+                                  "receiver is at capacity.")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data, headers):
+        """Record a referral; honours Idempotency-Key."""
+        status, body = referrals.record_referral_once(
+            session=get_session(), data=data, actor=current_principal(), geocoder=geocoder(),
+            attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
+            idempotency_key=headers.get("idempotency_key"),
+        )
+        return _json(body, status, with_etag=True)
+
+
+@blp.route("/<id:referral_id>")
+class ReferralById(MethodView):
+    """One referral."""
+
+    @blp.response(200, schemas.ReferralSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, referral_id):
+        """Get one referral with its history, and its ETag."""
+        referral = referrals.get(session=get_session(), referral_id=referral_id,
+                                 actor=current_principal())
+        return _json(referrals.to_json(referral, history=True), with_etag=True)
+
+    @blp.arguments(schemas.ReferralMoveSchema)
+    @blp.response(200, schemas.ReferralSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT", description="A move the lifecycle forbids.")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def patch(self, data, referral_id):
+        """Move a referral through its lifecycle; a stale If-Match is refused with 412."""
+        referral = referrals.move_referral(
+            session=get_session(), referral_id=referral_id, status=data["status"],
+            reason=data.get("reason"), actor=current_principal(),
+            expected_version=expected_version("referral", referral_id),
+        )
+        return _json(referrals.to_json(referral, history=True), with_etag=True)

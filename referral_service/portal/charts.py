@@ -1,0 +1,119 @@
+"""KPI charts as PNG bytes, drawn with matplotlib's object API on the Agg renderer.
+
+A `Figure` is built per request and dropped with it; pyplot is never used, since it keeps
+every figure alive in a global registry across requests.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+CREDITS_COLOUR = "#2463a6"
+TARGET_COLOUR = "#c7d3e0"
+MET_COLOUR = "#2e7d4f"
+TEXT_COLOUR = "#1f2933"
+MAX_FIRMS = 12
+MAX_FIRMS_COMPACT = 8
+WIDTH_INCHES = 7.5
+# A phone's screen: drawn narrower rather than shrunk, so the text stays readable.
+COMPACT_WIDTH_INCHES = 4.0
+DPI = 100
+
+
+def _figure(height_inches: float, compact: bool = False):
+    # Imported here: matplotlib costs a few hundred ms to import, paid by the first chart only.
+    from matplotlib.figure import Figure
+
+    width = COMPACT_WIDTH_INCHES if compact else WIDTH_INCHES
+    figure = Figure(figsize=(width, height_inches), dpi=DPI)
+    figure.patch.set_facecolor("white")
+    return figure
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # A name in a script DejaVu Sans lacks (e.g. CJK) draws as boxes rather than failing.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _style(axes: Any) -> None:
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.tick_params(colors=TEXT_COLOUR, labelsize=9)
+
+
+def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> bytes:
+    """Draw each firm's new-client credits against its target for one month (top firms)."""
+    chosen = sorted(rows, key=lambda r: (-(r["new_client_credits"] or 0), -(r["target"] or 0),
+                                         r["organization_name"]))
+    chosen = chosen[:MAX_FIRMS_COMPACT if compact else MAX_FIRMS]
+    figure = _figure(1.4 + 0.38 * max(len(chosen), 2), compact)
+    axes = figure.add_subplot()
+    _style(axes)
+    axes.set_title(f"Credits against target, {month}", fontsize=11, color=TEXT_COLOUR,
+                   loc="left", pad=22)
+    if not chosen:
+        axes.text(0.5, 0.5, "No referrals or targets in this month yet.", ha="center",
+                  va="center", transform=axes.transAxes, color=TEXT_COLOUR)
+        axes.set_axis_off()
+        return _png(figure)
+    # Top firm at the top: bar positions count down.
+    positions = list(range(len(chosen)))[::-1]
+    names = [_short(row["organization_name"], 18 if compact else 28) for row in chosen]
+    credits = [row["new_client_credits"] or 0 for row in chosen]
+    targets = [row["target"] or 0 for row in chosen]
+    axes.barh(positions, targets, height=0.75, color=TARGET_COLOUR, label="Target")
+    colours = [MET_COLOUR if row["target"] and c >= row["target"] else CREDITS_COLOUR
+               for row, c in zip(chosen, credits, strict=True)]
+    axes.barh(positions, credits, height=0.45, color=colours, label="Credits")
+    for position, value in zip(positions, credits, strict=True):
+        axes.text(value, position, f" {value}", va="center", fontsize=8, color=TEXT_COLOUR)
+    axes.set_yticks(positions, names)
+    axes.set_xlabel("New clients" if compact else
+                    "New clients (credits = converted as referrer + as receiver)", fontsize=9,
+                    color=TEXT_COLOUR)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+                frameon=False)
+    if len(rows) > len(chosen):
+        axes.text(1.0, -0.12 - 0.6 / len(chosen), f"Top {len(chosen)} of {len(rows)} firms",
+                  ha="right", transform=axes.transAxes, fontsize=8, color=TEXT_COLOUR)
+    return _png(figure)
+
+
+def history_chart(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> bytes:
+    """Draw new-client credits per month, with the month's target as a marker."""
+    figure = _figure(3.0, compact)
+    axes = figure.add_subplot()
+    _style(axes)
+    axes.set_title("New-client credits by month", fontsize=11, color=TEXT_COLOUR, loc="left",
+                   pad=22)
+    positions = list(range(len(points)))
+    credits = [credit for _month, credit, _target in points]
+    axes.bar(positions, credits, width=0.6, color=CREDITS_COLOUR, label="Credits")
+    with_target = [(x, target) for x, (_m, _c, target) in zip(positions, points, strict=True)
+                   if target is not None]
+    if with_target:
+        axes.scatter([x for x, _t in with_target], [t for _x, t in with_target], marker="_",
+                     s=300 if compact else 900, linewidths=2.5, color=TEXT_COLOUR,
+                     label="Target", zorder=3)
+    for x, value in zip(positions, credits, strict=True):
+        axes.text(x, value, str(value), ha="center", va="bottom", fontsize=8,
+                  color=TEXT_COLOUR)
+    labels = [month[2:] if compact else month for month, _c, _t in points]
+    axes.set_xticks(positions, labels)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    top = max([*credits, *[t for _x, t in with_target], 1])
+    axes.set_ylim(0, top * 1.15 + 0.5)
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+                frameon=False)
+    return _png(figure)
+
+
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"

@@ -1,0 +1,296 @@
+"""The portal's forms (Flask-WTF) and the glue that turns them into service input and back.
+
+The WTForms validators here mirror the shared marshmallow schemas closely enough for the
+browser to stop obvious mistakes (they render as `required`, `maxlength`, `min`, `max`); the
+shared schemas in services/schemas.py and the services stay the authority, and their errors are
+shown beside the field they name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from wtforms import (
+    BooleanField,
+    Field,
+    FieldList,
+    FloatField,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from models import ORGANIZATION_KINDS, REFERRAL_STATUSES
+
+csrf = CSRFProtect()
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+COUNTRY_PATTERN = "[A-Za-z]{2}"
+MAX_TARGET = 100_000
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+STRIP = [_stripped]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes for one list value."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    """Sign in with e-mail and password."""
+
+    email = StringField("E-mail", [InputRequired(), Length(max=254)], filters=STRIP,
+                        render_kw={"type": "email", "autocomplete": "username",
+                                   "autofocus": True})
+    password = PasswordField("Password", [InputRequired(), Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+    submit = SubmitField("Sign in")
+
+
+class LogoutForm(FlaskForm):
+    """The sign-out button (a POST, so that a link elsewhere cannot sign anyone out)."""
+
+    submit = SubmitField("Sign out")
+
+
+class OfficeForm(Form):
+    """One office row of the profile form."""
+
+    id = HiddenField()
+    label = StringField("Label", [Optional(), Length(max=100)], filters=STRIP)
+    address = StringField("Address", [Optional(), Length(max=300)], filters=STRIP)
+    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    country = StringField(
+        "Country", [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
+                                       message="Use a two-letter code such as TW.")],
+        filters=STRIP, render_kw={"pattern": COUNTRY_PATTERN, "maxlength": 2,
+                                  "placeholder": "TW", "title": "Two-letter country code"},
+    )
+    latitude = FloatField("Latitude", [Optional(), NumberRange(-90, 90)])
+    longitude = FloatField("Longitude", [Optional(), NumberRange(-180, 180)])
+    service_radius_km = FloatField("Service radius (km)", [Optional(), NumberRange(0.1, 20_000)],
+                                   default=100.0)
+    remove = BooleanField("Remove this office")
+
+    def is_blank(self) -> bool:
+        """Return whether nothing that places an office was typed (an unused new row)."""
+        return not self.id.data and not any(
+            getattr(self, name).data not in (None, "")
+            for name in ("label", "address", "city", "country", "latitude", "longitude")
+        )
+
+
+class ProfileForm(FlaskForm):
+    """A firm's profile: what it offers, where, and how much it can take on."""
+
+    version = HiddenField()
+    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    description = TextAreaField("What the firm offers", [Optional(), Length(max=5000)],
+                                render_kw={"rows": 4})
+    skills = TextAreaField("Skills", [Optional(), Length(max=5000)],
+                           description="One per line, or separated by commas.",
+                           render_kw={"rows": 3})
+    capacity = IntegerField("Capacity", [Optional(), NumberRange(0, 1_000_000)],
+                            description="Most referrals open at once; leave empty for no limit.")
+    offices = FieldList(FormField(OfficeForm), min_entries=1, max_entries=50)
+    # Head office only: the rest of the profile is not the partner's to change.
+    kind = SelectField("Kind", choices=[(k, k.capitalize()) for k in ORGANIZATION_KINDS])
+    group = StringField("Group", [Optional(), Length(max=100)], filters=STRIP)
+    active = BooleanField("Active (receives referrals and appears in matches)")
+    add_office = SubmitField("Add another office")
+    save = SubmitField("Save profile")
+
+
+class NeedForm(FlaskForm):
+    """What the client needs and where the client is: the input of a match."""
+
+    skills = TextAreaField("Skills needed", [Optional(), Length(max=2000)],
+                           description="One per line, or separated by commas.",
+                           render_kw={"rows": 2})
+    description = TextAreaField("Describe the need", [Optional(), Length(max=5000)],
+                                render_kw={"rows": 3})
+    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    country = StringField(
+        "Country", [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
+                                       message="Use a two-letter code such as TW.")],
+        filters=STRIP, render_kw={"pattern": COUNTRY_PATTERN, "maxlength": 2,
+                                  "placeholder": "TW", "title": "Two-letter country code"},
+    )
+    address = StringField("Or an address", [Optional(), Length(max=300)], filters=STRIP)
+    latitude = FloatField("Latitude", [Optional(), NumberRange(-90, 90)])
+    longitude = FloatField("Longitude", [Optional(), NumberRange(-180, 180)])
+
+    def location(self) -> dict[str, Any]:
+        """Return the place as the match request wants it: coordinates, city or address."""
+        if self.latitude.data is not None or self.longitude.data is not None:
+            return {"latitude": self.latitude.data, "longitude": self.longitude.data}
+        place: dict[str, Any] = {}
+        if self.city.data:
+            place["city"] = self.city.data
+            if self.country.data:
+                place["country"] = self.country.data.upper()
+        elif self.address.data:
+            place["address"] = self.address.data
+        return place
+
+
+class MatchForm(NeedForm):
+    """Head office's match form."""
+
+    limit = IntegerField("How many firms", [Optional(), NumberRange(1, 100)], default=10)
+    max_distance_km = FloatField("Farthest office (km)", [Optional(), NumberRange(0.001, 25_000)])
+    kinds = MultiCheckboxField("Kinds", choices=[(k, k.capitalize()) for k in ORGANIZATION_KINDS],
+                               default=list(ORGANIZATION_KINDS))
+    submit = SubmitField("Find firms")
+
+
+class ReferForm(NeedForm):
+    """Refer a client: the client, the need, then a receiver picked from the match list."""
+
+    referrer = SelectField("Referring firm", coerce=int, validate_choice=False)
+    client_name = StringField("Client name", [InputRequired(), Length(min=1, max=200)],
+                              filters=STRIP)
+    client_ref = StringField("Client's CRM id", [Optional(), Length(max=100)], filters=STRIP,
+                             description="Optional; the same client is recognised by it.")
+    note = TextAreaField("Note for the receiving firm", [Optional(), Length(max=5000)],
+                         render_kw={"rows": 2})
+    receiver = RadioField("Receiving firm", coerce=int, validate_choice=False)
+    find = SubmitField("Find receiving firms")
+    record = SubmitField("Refer the client to the selected firm")
+
+
+class MoveForm(FlaskForm):
+    """One lifecycle move of a referral (accept, decline, won, lost, withdraw)."""
+
+    status = HiddenField(validators=[InputRequired()])
+    version = HiddenField()
+    reason = TextAreaField("Reason", [Optional(), Length(max=2000)], render_kw={"rows": 2})
+    submit = SubmitField()
+
+
+class TargetForm(Form):
+    """One firm's target in the KPI table."""
+
+    organization_id = HiddenField()
+    new_clients = IntegerField("Target", [Optional(), NumberRange(0, MAX_TARGET)],
+                               render_kw={"inputmode": "numeric"})
+
+
+class TargetsForm(FlaskForm):
+    """The editable target column of the KPI month view."""
+
+    month = HiddenField(validators=[InputRequired(), Regexp(MONTH_PATTERN)])
+    targets = FieldList(FormField(TargetForm), max_entries=500)
+    save = SubmitField("Save targets")
+
+
+class NewTargetForm(FlaskForm):
+    """Set a target for a firm that has no row in the month yet."""
+
+    month = HiddenField(validators=[InputRequired(), Regexp(MONTH_PATTERN)])
+    organization = StringField("Firm (name or id)", [InputRequired(), Length(max=200)],
+                               filters=STRIP)
+    new_clients = IntegerField("Target", [InputRequired(), NumberRange(0, MAX_TARGET)])
+    add = SubmitField("Set target")
+
+
+class OrganizationFilterForm(FlaskForm):
+    """Search and filters of the organizations list (a GET form: nothing to protect)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Name", [Optional(), Length(max=200)], filters=STRIP,
+                    render_kw={"type": "search"})
+    kind = SelectField("Kind", [Optional()], choices=[("", "Any kind")] + [
+        (k, k.capitalize()) for k in ORGANIZATION_KINDS])
+    active = SelectField("Status", [Optional()], choices=[
+        ("", "Active or not"), ("true", "Active"), ("false", "Inactive")])
+    skill = StringField("Skill", [Optional(), Length(max=100)], filters=STRIP)
+
+
+class ReferralFilterForm(FlaskForm):
+    """Filters of the referrals list (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    role = SelectField("Side", [Optional()], choices=[
+        ("", "Sent or received"), ("receiver", "Received"), ("referrer", "Sent")])
+    status = SelectField("Status", [Optional()], choices=[("", "Any status")] + [
+        (s, s.capitalize()) for s in REFERRAL_STATUSES])
+    month = StringField("Month", [Optional(), Regexp(MONTH_PATTERN, message="Use YYYY-MM.")],
+                        filters=STRIP, render_kw={"type": "month", "placeholder": "YYYY-MM"})
+
+
+def split_skills(text: str | None) -> list[str]:
+    """Return the skills typed one per line or separated by commas or semicolons."""
+    return [part.strip() for part in re.split(r"[,;\n]", text or "") if part.strip()]
+
+
+ErrorPath = tuple[str, ...]
+
+
+def flatten_errors(errors: Any, path: ErrorPath = ()) -> Iterator[tuple[ErrorPath, str]]:
+    """Yield (path, message) for every message of a nested marshmallow/service error dict."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            yield from flatten_errors(value, (*path, str(key)))
+    elif isinstance(errors, list | tuple):
+        for item in errors:
+            if isinstance(item, dict | list | tuple):
+                yield from flatten_errors(item, path)
+            else:
+                yield path, str(item)
+    else:
+        yield path, str(errors)
+
+
+def attach_errors(
+    errors: Any, resolve: Callable[[tuple[str, ...]], Field | None]
+) -> list[str]:
+    """Show each error beside the field `resolve` finds for its path; return the rest."""
+    general: list[str] = []
+    for path, message in flatten_errors(errors):
+        field = resolve(path)
+        if field is None:
+            general.append(message)
+            continue
+        field.errors = [*field.errors, message]
+    return general
+
+
+def field_resolver(form: Form, aliases: dict[str, str] | None = None):
+    """Resolve an error path to a field of `form`: by its last known name, with aliases."""
+    aliases = aliases or {}
+
+    def resolve(path: tuple[str, ...]) -> Field | None:
+        for name in reversed(path):
+            name = aliases.get(name, name)
+            if name in form._fields:
+                return form._fields[name]
+        return None
+
+    return resolve

@@ -1,0 +1,504 @@
+"""Referrals: record one, move it through its lifecycle, read, list and expire them.
+
+Double credit and over-capacity are refused by the database, not by a read-then-write in
+Python: the client's row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serializes
+write transactions with BEGIN IMMEDIATE) before the attribution check, the receiver's open
+count is raised by one conditional UPDATE, and the partial unique index
+uq_referrals_open_client is the backstop if anything slips past.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from models import (
+    OPEN_STATUSES,
+    IdempotencyRecord,
+    Organization,
+    OrganizationStats,
+    Referral,
+    ReferralEvent,
+    utcnow,
+)
+from referral_service.services import audit, clients, events
+from referral_service.services.auth import SYSTEM, Principal
+from referral_service.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    ServiceError,
+    ValidationFailed,
+)
+from referral_service.services.geocoding import Geocoder, GeocodingError
+from referral_service.services.kpi import month_range
+from referral_service.services.organizations import normalize_skills
+
+# The lifecycle: every allowed move; the statuses not listed here are final.
+MOVES: dict[str, tuple[str, ...]] = {
+    "pending": ("accepted", "declined", "withdrawn", "expired"),
+    "accepted": ("converted", "lost"),
+}
+RECEIVER_MOVES = frozenset({"accepted", "declined", "converted", "lost"})
+REFERRER_MOVES = frozenset({"withdrawn"})
+STAFF_MOVES = frozenset({"accepted", "declined", "withdrawn", "expired", "converted", "lost"})
+TRANSITION_STATUSES = ("accepted", "declined", "withdrawn", "expired", "converted", "lost")
+# Closed referrals the performance score counts as failures (withdrawn counts for neither side).
+FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
+
+# PostgreSQL serialization failure and deadlock: the whole transaction is safe to run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+MAX_ATTEMPTS = 5
+EXPIRY_BATCH = 500
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------- create
+
+
+def record_referral(
+    *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
+    attribution_window_days: int,
+) -> Referral:
+    """Record a referral; 409 if the client is already attributed or the receiver is full."""
+    location = _client_location(data, geocoder)
+    return _run(session, lambda: _create(session, data, actor, location,
+                                         attribution_window_days))
+
+
+def record_referral_once(
+    *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
+    attribution_window_days: int, idempotency_key: str | None,
+) -> tuple[int, dict[str, Any]]:
+    """Record a referral at most once per (API key, Idempotency-Key); return status and body.
+
+    A repeat with the same body gets the first response and creates nothing; the same key
+    with another body is a 422. Only a successful response is kept: a refused request
+    (409, 422) may be sent again with its key.
+    """
+    location = _client_location(data, geocoder)
+    if idempotency_key is None or actor.api_key_id is None:
+        referral = _run(session, lambda: _create(session, data, actor, location,
+                                                 attribution_window_days))
+        return 201, to_json(referral)
+    request_hash = _request_hash(data)
+
+    def work() -> tuple[int, dict[str, Any]]:
+        stored = _stored_response(session, actor.api_key_id, idempotency_key, request_hash)
+        if stored is not None:
+            return stored
+        # Claim the key first: a concurrent repeat blocks on the unique (api_key_id, key)
+        # until this transaction ends, then reads the response it stored.
+        record = IdempotencyRecord(api_key_id=actor.api_key_id, key=idempotency_key,
+                                   request_hash=request_hash, response_status=0,
+                                   response_body={})
+        try:
+            with session.begin_nested():
+                session.add(record)
+        except IntegrityError:
+            stored = _stored_response(session, actor.api_key_id, idempotency_key, request_hash)
+            if stored is None:
+                raise
+            return stored
+        referral = _create(session, data, actor, location, attribution_window_days)
+        body = to_json(referral)
+        record.response_status, record.response_body = 201, body
+        return 201, body
+
+    return _run(session, work)
+
+
+def _create(
+    session: Session, data: dict[str, Any], actor: Principal,
+    location: tuple[float, float] | None, window_days: int,
+) -> Referral:
+    referrer_id = data["referrer_organization_id"]
+    receiver_id = data["receiver_organization_id"]
+    if actor.is_partner and referrer_id != actor.organization_id:
+        raise Forbidden("A partner may record referrals only with itself as the referrer.")
+    _check_parties(session, referrer_id, receiver_id)
+    skills = _skills(data.get("skills") or [])
+    client_data = data["client"]
+    client = clients.find_or_create(session=session, name=client_data["name"],
+                                    external_ref=client_data.get("external_ref"),
+                                    location=location)
+    now = utcnow()
+    holder = _attributed_referral_id(session, client.id, now, window_days)
+    if holder is not None:
+        raise _attribution_conflict(client.name, holder)
+    _take_capacity(session, receiver_id, now)
+    referral = Referral(
+        referrer_organization_id=referrer_id, receiver_organization_id=receiver_id,
+        client=client, skills=skills, description=data.get("description") or "",
+        note=data.get("note") or "", match_score=data.get("match_score"), status="pending",
+        created_at=now, updated_at=now,
+        history=[ReferralEvent(status="pending", at=now, actor=actor.name, reason=None)],
+    )
+    try:
+        with session.begin_nested():
+            session.add(referral)
+    except IntegrityError:
+        # The partial unique index caught a second open referral for this client.
+        holder = _attributed_referral_id(session, client.id, now, window_days)
+        if holder is None:
+            raise
+        raise _attribution_conflict(client.name, holder) from None
+    body = to_json(referral)
+    audit.record(session=session, actor=actor, action="referral.create",
+                 object_type="referral", object_id=referral.id,
+                 changes={"referrer_organization_id": referrer_id,
+                          "receiver_organization_id": receiver_id, "client_id": client.id,
+                          "status": "pending"})
+    events.emit(session=session, type_="referral.created", payload=body)
+    return referral
+
+
+def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:
+    """Refuse a referral to oneself, to an unknown firm or to an inactive receiver (422)."""
+    if referrer_id == receiver_id:
+        raise ValidationFailed("A firm cannot refer a client to itself.", {
+            "receiver_organization_id": ["Must differ from referrer_organization_id."]})
+    active = dict(session.execute(
+        select(Organization.id, Organization.active)
+        .where(Organization.id.in_((referrer_id, receiver_id)))
+    ).all())
+    errors: dict[str, list[str]] = {}
+    if referrer_id not in active:
+        errors["referrer_organization_id"] = [f"No organization {referrer_id}."]
+    if receiver_id not in active:
+        errors["receiver_organization_id"] = [f"No organization {receiver_id}."]
+    elif not active[receiver_id]:
+        errors["receiver_organization_id"] = ["The receiver is inactive."]
+    if errors:
+        raise ValidationFailed("The referral names an organization it cannot use.", errors)
+
+
+def _skills(names: list[str]) -> list[str]:
+    try:
+        return normalize_skills(names)
+    except ValueError:
+        raise ValidationFailed("A skill has no letters or digits.",
+                               {"skills": ["Every skill needs letters or digits."]}) from None
+
+
+def _client_location(data: dict[str, Any], geocoder: Geocoder) -> tuple[float, float] | None:
+    """Return the client's (lat, lon) from coordinates or a place name; 422 if unresolvable."""
+    place = (data.get("client") or {}).get("location")
+    if not place:
+        return None
+    if place.get("latitude") is not None and place.get("longitude") is not None:
+        return float(place["latitude"]), float(place["longitude"])
+    try:
+        found = geocoder.geocode(city=place.get("city"), country=place.get("country"),
+                                 address=place.get("address"))
+    except GeocodingError as error:
+        raise ValidationFailed("The client's place could not be resolved.", {
+            "client": {"location": {error.field: [str(error)]}}}) from None
+    return found.latitude, found.longitude
+
+
+def _attributed_referral_id(
+    session: Session, client_id: int, now: datetime, window_days: int
+) -> int | None:
+    """Return the referral holding the client's credit: open, or converted within the window."""
+    cutoff = now - timedelta(days=window_days)
+    return session.scalar(
+        select(Referral.id)
+        .where(Referral.client_id == client_id,
+               or_(Referral.status.in_(OPEN_STATUSES),
+                   and_(Referral.status == "converted", Referral.converted_at >= cutoff)))
+        .order_by(Referral.status.in_(OPEN_STATUSES).desc(), Referral.id.desc())
+        .limit(1)
+    )
+
+
+def _attribution_conflict(client_name: str, referral_id: int) -> Conflict:
+    return Conflict(
+        f"Client {client_name!r} is already attributed to referral {referral_id}; "
+        "the first firm to register the client keeps the credit.",
+        existing_referral_id=referral_id,
+    )
+
+
+def _take_capacity(session: Session, receiver_id: int, now: datetime) -> None:
+    """Count one more open referral for the receiver, atomically refusing it at capacity."""
+    capacity = select(Organization.capacity).where(Organization.id == receiver_id)
+    result = session.execute(
+        update(OrganizationStats)
+        .where(OrganizationStats.organization_id == receiver_id,
+               or_(capacity.scalar_subquery().is_(None),
+                   OrganizationStats.open_referrals < capacity.scalar_subquery()))
+        .values(open_referrals=OrganizationStats.open_referrals + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return
+    if session.get(OrganizationStats, receiver_id) is None:
+        # A firm written without its stats row (older data): start its counts now.
+        session.add(OrganizationStats(organization_id=receiver_id, open_referrals=0, won=0,
+                                      failed=0, updated_at=now))
+        session.flush()
+        _take_capacity(session, receiver_id, now)
+        return
+    raise Conflict("The receiver is at capacity: it has as many open referrals as it "
+                   "accepts; choose another firm.", receiver_organization_id=receiver_id)
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def _request_hash(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str,
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _stored_response(
+    session: Session, api_key_id: int, key: str, request_hash: str
+) -> tuple[int, dict[str, Any]] | None:
+    record = session.scalar(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)
+        .execution_options(populate_existing=True)
+    )
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise ValidationFailed(
+            "This Idempotency-Key was already used with a different request body.",
+            {"Idempotency-Key": ["Use a new key for a different request."]},
+        )
+    return record.response_status, record.response_body
+
+
+# ------------------------------------------------------------------------------ lifecycle
+
+
+def allowed_moves(referral: Referral, actor: Principal) -> list[str]:
+    """Return the statuses this actor may move the referral to now."""
+    mine = _role_moves(referral, actor)
+    return [status for status in MOVES.get(referral.status, ()) if status in mine]
+
+
+def _role_moves(referral: Referral, actor: Principal) -> frozenset[str]:
+    if actor.is_staff:
+        return STAFF_MOVES
+    if actor.organization_id == referral.receiver_organization_id:
+        return RECEIVER_MOVES
+    if actor.organization_id == referral.referrer_organization_id:
+        return REFERRER_MOVES
+    return frozenset()
+
+
+def move_referral(
+    *, session: Session, referral_id: int, status: str, reason: str | None, actor: Principal,
+    expected_version: int | None = None,
+) -> Referral:
+    """Move a referral to `status`; 409 if the lifecycle forbids it, 403 if the role does."""
+
+    def work() -> Referral:
+        referral = _locked(session, referral_id, actor)
+        if expected_version is not None and referral.version != expected_version:
+            raise PreconditionFailed("The referral changed since it was read (stale If-Match).")
+        if status in STAFF_MOVES and status not in _role_moves(referral, actor):
+            raise Forbidden(f"As {_role_name(referral, actor)} you may not move a referral "
+                            f"to {status!r}.")
+        if status not in MOVES.get(referral.status, ()):
+            raise InvalidTransition(
+                f"A {referral.status} referral cannot become {status}; allowed: "
+                f"{', '.join(MOVES.get(referral.status, ())) or 'none (final)'}.",
+                current_status=referral.status,
+            )
+        _apply_move(session, referral, status, reason, actor, utcnow())
+        return referral
+
+    return _run(session, work)
+
+
+def _role_name(referral: Referral, actor: Principal) -> str:
+    if actor.organization_id == referral.receiver_organization_id:
+        return "the receiver"
+    return "the referrer"
+
+
+def _apply_move(
+    session: Session, referral: Referral, status: str, reason: str | None, actor: Principal,
+    now: datetime,
+) -> None:
+    previous = referral.status
+    referral.status = status
+    setattr(referral, f"{status}_at", now)
+    referral.updated_at = now
+    referral.history.append(ReferralEvent(status=status, at=now, actor=actor.name,
+                                          reason=reason))
+    _count_move(session, referral.receiver_organization_id, previous, status, now)
+    session.flush()
+    audit.record(session=session, actor=actor, action="referral.move", object_type="referral",
+                 object_id=referral.id,
+                 changes={"status": {"from": previous, "to": status}, "reason": reason})
+    events.emit(session=session, type_="referral.status_changed",
+                payload=to_json(referral, history=True))
+
+
+def _count_move(
+    session: Session, receiver_id: int, previous: str, status: str, now: datetime
+) -> None:
+    """Keep the receiver's running counts (read by matching) in step with one move."""
+    values: dict[str, Any] = {"updated_at": now}
+    if previous in OPEN_STATUSES and status not in OPEN_STATUSES:
+        values["open_referrals"] = case(
+            (OrganizationStats.open_referrals > 0, OrganizationStats.open_referrals - 1),
+            else_=0,
+        )
+    if status == "converted":
+        values["won"] = OrganizationStats.won + 1
+    elif status in FAILED_STATUSES:
+        values["failed"] = OrganizationStats.failed + 1
+    session.execute(
+        update(OrganizationStats).where(OrganizationStats.organization_id == receiver_id)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+
+
+def expire_pending(*, session: Session, older_than_days: int, now: datetime | None = None) -> int:
+    """Expire pending referrals created more than `older_than_days` ago; return how many."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=older_than_days)
+    reason = f"No answer within {older_than_days} days."
+
+    def batch() -> int:
+        rows = session.scalars(
+            select(Referral)
+            .where(Referral.status == "pending", Referral.created_at < cutoff)
+            .order_by(Referral.id).limit(EXPIRY_BATCH)
+            .with_for_update(of=Referral, skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).unique().all()
+        for referral in rows:
+            _apply_move(session, referral, "expired", reason, SYSTEM, now)
+        return len(rows)
+
+    total = 0
+    while True:
+        done = _run(session, batch)
+        total += done
+        if done < EXPIRY_BATCH:
+            return total
+
+
+# ---------------------------------------------------------------------------------- reads
+
+
+def get(*, session: Session, referral_id: int, actor: Principal) -> Referral:
+    """Return one referral the caller is a party to (staff: any)."""
+    referral = session.get(Referral, referral_id)
+    if referral is None or not _visible(referral, actor):
+        raise NotFound(f"Referral {referral_id} does not exist.")
+    return referral
+
+
+def _locked(session: Session, referral_id: int, actor: Principal) -> Referral:
+    referral = session.scalars(
+        select(Referral).where(Referral.id == referral_id)
+        .with_for_update(of=Referral).execution_options(populate_existing=True)
+    ).unique().one_or_none()
+    if referral is None or not _visible(referral, actor):
+        raise NotFound(f"Referral {referral_id} does not exist.")
+    return referral
+
+
+def _visible(referral: Referral, actor: Principal) -> bool:
+    return actor.is_staff or actor.organization_id in (
+        referral.referrer_organization_id, referral.receiver_organization_id)
+
+
+def list_(
+    *, session: Session, actor: Principal, page: int, page_size: int,
+    organization_id: int | None = None, role: str | None = None, status: str | None = None,
+    month: str | None = None,
+) -> tuple[list[Referral], int]:
+    """Return one page of the referrals the caller may see, newest first, and the total."""
+    query = select(Referral)
+    if actor.is_partner:
+        if organization_id not in (None, actor.organization_id):
+            return [], 0
+        organization_id = actor.organization_id
+    if role is not None and organization_id is None:
+        raise ValidationFailed("A role filter needs organization_id.",
+                               {"role": ["Give organization_id with role."]})
+    if organization_id is not None:
+        as_referrer = Referral.referrer_organization_id == organization_id
+        as_receiver = Referral.receiver_organization_id == organization_id
+        query = query.where({"referrer": as_referrer, "receiver": as_receiver}.get(
+            role or "", or_(as_referrer, as_receiver)))
+    if status is not None:
+        query = query.where(Referral.status == status)
+    if month is not None:
+        start, end = month_range(month)
+        query = query.where(Referral.created_at >= start, Referral.created_at < end)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Referral.id.desc()).offset((page - 1) * page_size).limit(page_size)
+    ).unique().all()
+    return list(rows), total
+
+
+def to_json(referral: Referral, *, history: bool = False) -> dict[str, Any]:
+    """Return the referral as the API shows it (also the webhook payload)."""
+    body: dict[str, Any] = {
+        "id": referral.id,
+        "referrer_organization_id": referral.referrer_organization_id,
+        "receiver_organization_id": referral.receiver_organization_id,
+        "client": clients.as_json(referral.client),
+        "skills": list(referral.skills or []),
+        "description": referral.description,
+        "note": referral.note,
+        "match_score": referral.match_score,
+        "status": referral.status,
+        "created_at": _iso(referral.created_at),
+        "updated_at": _iso(referral.updated_at),
+        **{f"{s}_at": _iso(getattr(referral, f"{s}_at")) for s in TRANSITION_STATUSES},
+        "version": referral.version,
+    }
+    if history:
+        body["history"] = [{"status": event.status, "at": _iso(event.at), "actor": event.actor,
+                            "reason": event.reason} for event in referral.history]
+    return body
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# ---------------------------------------------------------------------------- transactions
+
+
+def _run(session: Session, work: Callable[[], T]) -> T:
+    """Run `work` and commit; rerun it after a serialization failure or deadlock."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except ServiceError:
+            session.rollback()
+            raise
+        except DBAPIError as error:
+            session.rollback()
+            if attempt == MAX_ATTEMPTS or not _retryable(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _retryable(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES

@@ -1,0 +1,640 @@
+"""MatchIndex: the ranking of rank_naive, answered in milliseconds over an in-memory index.
+
+A query runs in two steps.
+
+1. Bound (vectorised over every firm slot): an upper bound of each firm's score from its
+   exact performance, capacity and skill fits (coverage counted from skill postings, text
+   similarity summed from term postings in the very order TextQuery.similarity sums it) and
+   a location fit from the chord distance to each office that may serve the client (a chord
+   is never longer than the great circle, which SPHERE_TOLERANCE relates to the geodesic).
+2. Refine: firms are scored exactly, in decreasing order of their bound, with the function
+   rank_naive uses (geodesic only to the offices that can be the nearest) until the next bound
+   falls below the `limit`-th exact score. The result is therefore exactly rank_naive's.
+
+Updates never rebuild: slots are append-only, so upsert writes the firm into a new slot and
+masks the one it replaces, then publishes a new immutable snapshot. Queries read one snapshot
+and take no lock; postings entries past a snapshot's slot count are invisible to it. The
+idf is computed at query time from the live postings, so a firm's own vector never changes
+and the index after any sequence of updates ranks exactly as one fitted on the final firms.
+When masked slots outnumber live ones (`compact_ratio`), the slots are compacted without
+re-analysing any text.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from scoring.components import (
+    DEFAULT_SCALE_KM,
+    EARTH_RADIUS_KM,
+    SKILL_COVERAGE_SHARE,
+    SPHERE_TOLERANCE,
+    capacity_fit,
+    performance_fit,
+    rank,
+    score_firm,
+    spherical_km,
+)
+from scoring.model import DEFAULT_WEIGHTS, Candidate, Firm, Need, Office, Weights
+from scoring.naive import check_unique_ids
+from scoring.text import TextQuery, clamp_similarity, need_terms, profile_vector
+
+# The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
+# its first office); the rest go to a side list. Most firms have one to three offices.
+PLANES = 2
+# Bound on the rounding difference between a bound and the exact weighted sum.
+SCORE_SLACK = 1e-9
+# Bound on the error of a chord length computed from float64 unit vectors near zero distance.
+DISTANCE_SLACK_KM = 1e-3
+# Added to 1 - cos(angle) of an office that cannot serve the client: its location bound ~ 0.
+UNCOVERED = 1e12
+# Compaction waits for at least this many masked slots, whatever compact_ratio says.
+MIN_DEAD_SLOTS = 1024
+_MIN_CAPACITY = 16
+
+# (slots ascending, weights or None, count): entries past `count` belong to no reader yet.
+_Posting = tuple[np.ndarray, "np.ndarray | None", int]
+_EMPTY_SLOTS = np.empty(0, np.int32)
+_EMPTY_VALUES = np.empty(0, np.float64)
+
+
+def unit_vectors(latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    """Return the (3, k) unit vectors of (lat, lon) points given in degrees."""
+    lat, lon = np.radians(latitudes), np.radians(longitudes)
+    return np.stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
+
+
+def cover_thresholds(radius_km: np.ndarray) -> np.ndarray:
+    """Return 1 - cos(angle) below which an office of that service radius may serve a client."""
+    # A geodesic distance within the radius is a spherical one within radius / (1 - tolerance).
+    reach_km = radius_km / (1.0 - SPHERE_TOLERANCE) + DISTANCE_SLACK_KM
+    angle = np.minimum(reach_km / EARTH_RADIUS_KM, np.pi)
+    # 1 - cos(a) written as 2 sin^2(a / 2), exact for small angles
+    return 2.0 * np.sin(angle / 2.0) ** 2 + 1e-12
+
+
+def _offices_columns(offices: list[Office | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Return unit vectors and cover thresholds of offices; None stands for "no office"."""
+    present = [o for o in offices if o is not None]
+    xyz = np.zeros((3, len(offices)))
+    cover = np.full(len(offices), -1.0)  # no office can serve anyone
+    if present:
+        rows = np.array([o is not None for o in offices])
+        lat = np.array([o.latitude for o in present])
+        lon = np.array([o.longitude for o in present])
+        xyz[:, rows] = unit_vectors(lat, lon)
+        cover[rows] = cover_thresholds(np.array([o.service_radius_km for o in present]))
+    return xyz, cover
+
+
+def _plane_offices(firm: Firm) -> list[Office | None]:
+    offices = firm.offices
+    if not offices:
+        return [None] * PLANES
+    return [offices[p] if p < len(offices) else offices[0] for p in range(PLANES)]
+
+
+def _is_proposable(firm: Firm) -> bool:
+    """Return whether the firm's own state lets it be proposed (need filters aside)."""
+    return (
+        firm.active
+        and bool(firm.offices)
+        and (firm.capacity is None or firm.open_referrals < firm.capacity)
+    )
+
+
+def _postings(
+    keys: dict[str, int], key_ids: array, slots: array, values: array | None
+) -> dict[str, _Posting]:
+    """Group (key, slot, value) triples into per-key postings that share two large arrays."""
+    ids = np.frombuffer(key_ids, dtype=np.int32) if len(key_ids) else np.empty(0, np.int32)
+    order = np.argsort(ids, kind="stable")  # slots stay ascending within a key
+    sorted_slots = (np.frombuffer(slots, dtype=np.int32) if len(slots) else _EMPTY_SLOTS)[order]
+    sorted_values = None
+    if values is not None:
+        sorted_values = (np.frombuffer(values, dtype=np.float64) if len(values) else _EMPTY_VALUES)[
+            order
+        ]
+    ends = np.cumsum(np.bincount(ids, minlength=len(keys))).tolist()
+    result: dict[str, _Posting] = {}
+    start = 0
+    for key, end in zip(keys, ends, strict=True):
+        result[key] = (
+            sorted_slots[start:end],
+            None if sorted_values is None else sorted_values[start:end],
+            end - start,
+        )
+        start = end
+    return result
+
+
+def _append_posting(
+    postings: dict[str, _Posting], key: str, slot: int, value: float | None
+) -> None:
+    """Append one entry, writing only past every published count (readers are never locked)."""
+    entry = postings.get(key)
+    if entry is None:
+        slots, values, count = _EMPTY_SLOTS, (None if value is None else _EMPTY_VALUES), 0
+    else:
+        slots, values, count = entry
+    if count == len(slots):
+        size = max(4, 2 * count)
+        grown = np.empty(size, np.int32)
+        grown[:count] = slots[:count]
+        slots = grown
+        if values is not None:
+            grown_values = np.empty(size, np.float64)
+            grown_values[:count] = values[:count]
+            values = grown_values
+    slots[count] = slot
+    if values is not None:
+        values[count] = value
+    postings[key] = (slots, values, count + 1)
+
+
+def _visible(entry: _Posting | None, n_slots: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the slots (and values) of a posting that a snapshot of n_slots can see."""
+    if entry is None:
+        return _EMPTY_SLOTS, _EMPTY_VALUES
+    slots, values, count = entry
+    end = count
+    if count and slots[count - 1] >= n_slots:
+        end = int(np.searchsorted(slots[:count], n_slots))
+    return slots[:end], None if values is None else values[:end]
+
+
+def _compact_postings(
+    postings: dict[str, _Posting], live: np.ndarray, remap: np.ndarray
+) -> dict[str, _Posting]:
+    result: dict[str, _Posting] = {}
+    for key, (slots, values, count) in postings.items():
+        keep = live[slots[:count]]
+        kept = int(np.count_nonzero(keep))
+        if kept:
+            result[key] = (
+                remap[slots[:count][keep]],
+                None if values is None else values[:count][keep],
+                kept,
+            )
+    return result
+
+
+class _Store:
+    """Append-only storage of one generation of slots: per-slot arrays, offices, postings."""
+
+    def __init__(self, capacity: int, extra_capacity: int) -> None:
+        capacity = max(capacity, _MIN_CAPACITY)
+        extra_capacity = max(extra_capacity, _MIN_CAPACITY)
+        self.firms: list[Firm] = []
+        self.slot_of: dict[int, int] = {}
+        self.kind_codes: dict[str, int] = {}
+        self.terms: dict[str, _Posting] = {}
+        self.skills: dict[str, _Posting] = {}
+        self.n_slots = 0
+        self.n_extra = 0
+        self.kind = np.zeros(capacity, np.int32)
+        self.performance = np.zeros(capacity)
+        self.free = np.zeros(capacity)
+        self.xyz = np.zeros((PLANES, 3, capacity))
+        self.cover = np.zeros((PLANES, capacity))
+        self.extra_owner = np.zeros(extra_capacity, np.int32)
+        self.extra_xyz = np.zeros((3, extra_capacity))
+        self.extra_cover = np.zeros(extra_capacity)
+
+    @classmethod
+    def build(cls, firms: list[Firm]) -> _Store:
+        """Return a store holding `firms` in slots 0..n-1, built in bulk."""
+        n = len(firms)
+        extras = [(slot, o) for slot, f in enumerate(firms) for o in f.offices[PLANES:]]
+        store = cls(n, len(extras))
+        term_keys: dict[str, int] = {}
+        term_ids, term_slots, term_values = array("i"), array("i"), array("d")
+        skill_keys: dict[str, int] = {}
+        skill_ids, skill_slots = array("i"), array("i")
+        for slot, firm in enumerate(firms):
+            for term, weight in profile_vector(firm).items():
+                term_ids.append(term_keys.setdefault(term, len(term_keys)))
+                term_slots.append(slot)
+                term_values.append(weight)
+            for skill in dict.fromkeys(firm.skills):
+                skill_ids.append(skill_keys.setdefault(skill, len(skill_keys)))
+                skill_slots.append(slot)
+        store.terms = _postings(term_keys, term_ids, term_slots, term_values)
+        store.skills = _postings(skill_keys, skill_ids, skill_slots, None)
+
+        store.firms = list(firms)
+        store.slot_of = {firm.id: slot for slot, firm in enumerate(firms)}
+        codes = [store.kind_codes.setdefault(firm.kind, len(store.kind_codes)) for firm in firms]
+        store.kind[:n] = codes
+        store.performance[:n] = [performance_fit(f.won, f.failed) for f in firms]
+        store.free[:n] = [capacity_fit(f.capacity, f.open_referrals) for f in firms]
+        planes = [_plane_offices(firm) for firm in firms]
+        for p in range(PLANES):
+            xyz, cover = _offices_columns([offices[p] for offices in planes])
+            store.xyz[p, :, :n] = xyz
+            store.cover[p, :n] = cover
+        if extras:
+            xyz, cover = _offices_columns([office for _, office in extras])
+            store.extra_owner[: len(extras)] = [slot for slot, _ in extras]
+            store.extra_xyz[:, : len(extras)] = xyz
+            store.extra_cover[: len(extras)] = cover
+        store.n_slots, store.n_extra = n, len(extras)
+        return store
+
+    def append(self, firm: Firm, vector: dict[str, float]) -> int:
+        """Write a firm into the next slot and return the slot; publishing is the caller's."""
+        slot = self.n_slots
+        extras = firm.offices[PLANES:]
+        self._reserve(slot + 1, self.n_extra + len(extras))
+        self.kind[slot] = self.kind_codes.setdefault(firm.kind, len(self.kind_codes))
+        self.performance[slot] = performance_fit(firm.won, firm.failed)
+        self.free[slot] = capacity_fit(firm.capacity, firm.open_referrals)
+        xyz, cover = _offices_columns(_plane_offices(firm))
+        self.xyz[:, :, slot] = xyz.T
+        self.cover[:, slot] = cover
+        if extras:
+            xyz, cover = _offices_columns(list(extras))
+            end = self.n_extra + len(extras)
+            self.extra_owner[self.n_extra : end] = slot
+            self.extra_xyz[:, self.n_extra : end] = xyz
+            self.extra_cover[self.n_extra : end] = cover
+            self.n_extra = end
+        for term, weight in vector.items():
+            _append_posting(self.terms, term, slot, weight)
+        for skill in dict.fromkeys(firm.skills):
+            _append_posting(self.skills, skill, slot, None)
+        self.firms.append(firm)
+        self.n_slots = slot + 1
+        return slot
+
+    def _reserve(self, slots: int, extras: int) -> None:
+        # Grown arrays are filled before they replace the old ones, so a reader holding either
+        # sees the same values for every slot it knows.
+        if slots > len(self.kind):
+            size, n = max(slots, 2 * len(self.kind)), self.n_slots
+            for name in ("kind", "performance", "free", "xyz", "cover"):
+                old = getattr(self, name)
+                grown = np.zeros((*old.shape[:-1], size), old.dtype)
+                grown[..., :n] = old[..., :n]
+                setattr(self, name, grown)
+        if extras > len(self.extra_owner):
+            size, e = max(extras, 2 * len(self.extra_owner)), self.n_extra
+            for name in ("extra_owner", "extra_xyz", "extra_cover"):
+                old = getattr(self, name)
+                grown = np.zeros((*old.shape[:-1], size), old.dtype)
+                grown[..., :e] = old[..., :e]
+                setattr(self, name, grown)
+
+    def compacted(self, live: np.ndarray) -> _Store:
+        """Return a new store holding only the live slots, in the same order."""
+        keep = np.flatnonzero(live)
+        k = len(keep)
+        remap = np.full(self.n_slots, -1, np.int32)
+        remap[keep] = np.arange(k, dtype=np.int32)
+        extra_keep = np.flatnonzero(live[self.extra_owner[: self.n_extra]])
+        e = len(extra_keep)
+        store = _Store(k, e)
+        store.firms = [self.firms[slot] for slot in keep.tolist()]
+        store.slot_of = {firm.id: slot for slot, firm in enumerate(store.firms)}
+        store.kind_codes = dict(self.kind_codes)
+        store.kind[:k] = self.kind[keep]
+        store.performance[:k] = self.performance[keep]
+        store.free[:k] = self.free[keep]
+        store.xyz[:, :, :k] = self.xyz[:, :, keep]
+        store.cover[:, :k] = self.cover[:, keep]
+        store.extra_owner[:e] = remap[self.extra_owner[extra_keep]]
+        store.extra_xyz[:, :e] = self.extra_xyz[:, extra_keep]
+        store.extra_cover[:e] = self.extra_cover[extra_keep]
+        store.terms = _compact_postings(self.terms, live, remap)
+        store.skills = _compact_postings(self.skills, live, remap)
+        store.n_slots, store.n_extra = k, e
+        return store
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What one query reads: a store, how much of it is published, and who is live."""
+
+    store: _Store
+    n_slots: int
+    n_extra: int
+    n_live: int
+    live: np.ndarray  # current version of a firm, proposable or not: the text corpus
+    proposable: np.ndarray  # live, active, with an office and free capacity
+
+
+class _Scratch(threading.local):
+    """Per-thread reusable buffers: fresh 100k-element arrays cost page faults per query."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: type = np.float64) -> np.ndarray:
+        buffer = self.arrays.get(name)
+        if buffer is None or len(buffer) < size:
+            buffer = np.empty(size + size // 4 + _MIN_CAPACITY, dtype)
+            self.arrays[name] = buffer
+        return buffer[:size]
+
+
+def _grown_mask(mask: np.ndarray, value: bool, masked_slot: int | None) -> np.ndarray:
+    grown = np.empty(len(mask) + 1, bool)
+    grown[:-1] = mask
+    grown[-1] = value
+    if masked_slot is not None:
+        grown[masked_slot] = False
+    return grown
+
+
+class MatchIndex(BaseEstimator):
+    """Rank firms for a need, as rank_naive does, from an index kept current by upsert/remove.
+
+    compact_ratio: slots of replaced or removed firms are compacted away once they outnumber
+    compact_ratio times the live firms (and MIN_DEAD_SLOTS).
+    """
+
+    def __init__(self, compact_ratio: float = 1.0) -> None:
+        self.compact_ratio = compact_ratio
+
+    def fit(self, firms: Iterable[Firm]) -> MatchIndex:
+        """Index the firms, replacing anything indexed before; return self."""
+        if not (self.compact_ratio > 0):
+            raise ValueError(f"compact_ratio must be greater than 0, got {self.compact_ratio!r}.")
+        firms = list(firms)
+        check_unique_ids(firms)
+        store = _Store.build(firms)
+        n = len(firms)
+        proposable = np.fromiter((_is_proposable(f) for f in firms), bool, n)
+        if not hasattr(self, "_lock"):
+            self._lock = threading.RLock()
+            self._scratch = _Scratch()
+        with self._lock:
+            self.state_ = _Snapshot(store, n, store.n_extra, n, np.ones(n, bool), proposable)
+        return self
+
+    def __len__(self) -> int:
+        """Return the number of firms indexed (0 before fit)."""
+        state = getattr(self, "state_", None)
+        return 0 if state is None else state.n_live
+
+    def __contains__(self, firm_id: object) -> bool:
+        """Return whether a firm with this id is indexed."""
+        state = getattr(self, "state_", None)
+        return state is not None and firm_id in state.store.slot_of
+
+    def upsert(self, firm: Firm) -> None:
+        """Add a firm, or replace the indexed firm with the same id, without a rebuild."""
+        check_is_fitted(self, "state_")
+        vector = profile_vector(firm)  # the slow part, pure: outside the lock
+        with self._lock:
+            state = self.state_
+            store = state.store
+            old = store.slot_of.get(firm.id)
+            slot = store.append(firm, vector)
+            store.slot_of[firm.id] = slot
+            self.state_ = _Snapshot(
+                store,
+                slot + 1,
+                store.n_extra,
+                state.n_live + (old is None),
+                _grown_mask(state.live, True, old),
+                _grown_mask(state.proposable, _is_proposable(firm), old),
+            )
+            self._compact_if_worth_it()
+
+    def remove(self, firm_id: int) -> None:
+        """Remove the firm with this id from the index; nothing happens if it is not there."""
+        check_is_fitted(self, "state_")
+        with self._lock:
+            state = self.state_
+            slot = state.store.slot_of.pop(firm_id, None)
+            if slot is None:
+                return
+            live, proposable = state.live.copy(), state.proposable.copy()
+            live[slot] = proposable[slot] = False
+            self.state_ = replace(state, n_live=state.n_live - 1, live=live, proposable=proposable)
+            self._compact_if_worth_it()
+
+    def _compact_if_worth_it(self) -> None:
+        state = self.state_
+        dead = state.n_slots - state.n_live
+        if dead < MIN_DEAD_SLOTS or dead <= self.compact_ratio * state.n_live:
+            return
+        self.compact()
+
+    def compact(self) -> None:
+        """Drop the slots of replaced and removed firms now (upsert and remove do it as needed)."""
+        check_is_fitted(self, "state_")
+        with self._lock:
+            state = self.state_
+            store = state.store.compacted(state.live)
+            n = store.n_slots
+            self.state_ = _Snapshot(
+                store, n, store.n_extra, n, np.ones(n, bool), state.proposable[state.live]
+            )
+
+    def query(self, need: Need, weights: Weights = DEFAULT_WEIGHTS) -> list[Candidate]:
+        """Return the best firms for a need, best first: the same list rank_naive returns."""
+        check_is_fitted(self, "state_")
+        state = self.state_  # one consistent snapshot for the whole query
+        if state.n_live == 0:
+            return []
+        normalized = weights.normalized()
+        text_query, rows = _text_query(state, need)
+        bounds = self._upper_bounds(state, need, normalized, rows)
+        if bounds is None:
+            return []
+        return _refine(state, need, normalized, text_query, *bounds)
+
+    def _upper_bounds(
+        self,
+        state: _Snapshot,
+        need: Need,
+        weights: Weights,
+        rows: list[tuple[float, np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return every slot's score bound (-inf if it cannot be proposed) and text similarity."""
+        store, n, scratch = state.store, state.n_slots, self._scratch
+        bound = scratch.get("bound", n)
+        tmp = scratch.get("tmp", n)
+        flag = scratch.get("flag", n, bool)
+        excluded = scratch.get("excluded", n, bool)
+
+        np.logical_not(state.proposable, out=excluded)
+        if need.kinds is not None:
+            codes = [store.kind_codes[kind] for kind in need.kinds if kind in store.kind_codes]
+            if not codes:
+                return None
+            refused = np.ones(len(store.kind_codes), bool)
+            refused[codes] = False
+            excluded |= refused[store.kind[:n]]
+        for firm_id in need.exclude_ids:
+            slot = store.slot_of.get(firm_id)
+            if slot is not None and slot < n:
+                excluded[slot] = True  # best effort: score_firm checks exclude_ids again
+
+        # performance and capacity: exact
+        np.multiply(store.performance[:n], weights.performance, out=bound)
+        np.multiply(store.free[:n], weights.capacity, out=tmp)
+        bound += tmp
+
+        # skill: the text similarity summed exactly as TextQuery.similarity sums it (float64
+        # products added term by term in the same order), coverage counted exactly
+        text = scratch.get("text", n)
+        text.fill(0.0)
+        for weight, slots, values in rows:
+            text[slots] += weight * values
+        skill = scratch.get("skill", n)
+        np.clip(text, 0.0, 1.0, out=skill)
+        if need.skills:
+            covered = scratch.get("covered", n)
+            covered.fill(0.0)
+            for slug in need.skills:
+                covered[_visible(store.skills.get(slug), n)[0]] += 1.0
+            # skill_fit: share * matched / required + (1 - share) * text
+            covered *= SKILL_COVERAGE_SHARE / len(need.skills)
+            skill *= 1.0 - SKILL_COVERAGE_SHARE
+            skill += covered
+        skill *= weights.skill
+        bound += skill
+
+        # location: the nearest office that may serve the client, by chord
+        lat, lon = math.radians(need.latitude), math.radians(need.longitude)
+        cx, cy, cz = math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)
+        s = scratch.get("s", n)
+        best = scratch.get("best", n)
+        nearest = scratch.get("nearest", n) if need.max_distance_km is not None else None
+        for p in range(PLANES):
+            np.multiply(store.xyz[p, 0, :n], cx, out=s)
+            np.multiply(store.xyz[p, 1, :n], cy, out=tmp)
+            s += tmp
+            np.multiply(store.xyz[p, 2, :n], cz, out=tmp)
+            s += tmp
+            np.subtract(1.0, s, out=s)  # 1 - cos(angle) = chord^2 / 2 on the unit sphere
+            if nearest is not None:
+                if p == 0:
+                    nearest[:] = s
+                else:
+                    np.minimum(nearest, s, out=nearest)
+            np.greater(s, store.cover[p, :n], out=flag)
+            np.multiply(flag, UNCOVERED, out=tmp)
+            s += tmp
+            if p == 0:
+                best[:] = s
+            else:
+                np.minimum(best, s, out=best)
+        if state.n_extra:
+            e = state.n_extra
+            owner = store.extra_owner[:e]
+            xyz = store.extra_xyz[:, :e]
+            extra = 1.0 - (xyz[0] * cx + xyz[1] * cy + xyz[2] * cz)
+            if nearest is not None:
+                np.minimum.at(nearest, owner, extra)
+            extra += (extra > store.extra_cover[:e]) * UNCOVERED
+            np.minimum.at(best, owner, extra)
+        # geodesic >= (1 - tolerance) * great circle >= (1 - tolerance) * chord
+        np.maximum(best, 0.0, out=best)
+        best *= 2.0
+        np.sqrt(best, out=best)
+        best *= EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE)
+        best -= DISTANCE_SLACK_KM
+        np.maximum(best, 0.0, out=best)
+        # location_fit's curve 1 / (1 + d / scale) at that shortest possible distance
+        best *= 1.0 / DEFAULT_SCALE_KM
+        best += 1.0
+        np.reciprocal(best, out=best)
+        best *= weights.location
+        bound += best
+
+        if nearest is not None:
+            # drop firms whose nearest office is surely beyond max_distance_km
+            chord = (need.max_distance_km + DISTANCE_SLACK_KM) / (
+                EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE)
+            )
+            if chord < 2.0:
+                np.greater(nearest, chord * chord / 2.0, out=flag)
+                excluded |= flag
+        bound[excluded] = -np.inf
+        return bound, text
+
+
+def _text_query(
+    state: _Snapshot, need: Need
+) -> tuple[TextQuery, list[tuple[float, np.ndarray, np.ndarray]]]:
+    """Return the need's TF-IDF query over the live corpus and its postings to add up."""
+    counts = need_terms(need)
+    store, n = state.store, state.n_slots
+    frequency: dict[str, int] = {}
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for term in counts:
+        slots, values = _visible(store.terms.get(term), n)
+        if len(slots):
+            df = int(np.count_nonzero(state.live[slots]))
+            if df:
+                frequency[term] = df
+                found[term] = (slots, values)
+    query = TextQuery.build(counts, frequency, state.n_live)
+    return query, [(weight, *found[term]) for term, weight in query.weights.items()]
+
+
+def _exact(
+    firm: Firm, need: Need, query: TextQuery, weights: Weights, text: float
+) -> Candidate | None:
+    """Score one firm exactly, measuring geodesics only to offices that can be the nearest."""
+    offices = firm.offices
+    if len(offices) > 1:
+        client = (need.latitude, need.longitude)
+        spherical = [spherical_km(client, (o.latitude, o.longitude)) for o in offices]
+        # an office farther than this on the sphere is farther on the ellipsoid too
+        reach = min(spherical) * (1 + SPHERE_TOLERANCE) / (1 - SPHERE_TOLERANCE) + DISTANCE_SLACK_KM
+        offices = tuple(o for o, d in zip(offices, spherical, strict=True) if d <= reach)
+    return score_firm(firm, need, query, weights, None, offices, clamp_similarity(text))
+
+
+def _refine(
+    state: _Snapshot,
+    need: Need,
+    weights: Weights,
+    query: TextQuery,
+    bound: np.ndarray,
+    text: np.ndarray,
+) -> list[Candidate]:
+    """Score slots exactly in decreasing order of bound until no bound can reach the top."""
+    n = state.n_slots
+    n_candidates = int(np.count_nonzero(bound > -np.inf))
+    kept: list[tuple[float, int, Candidate]] = []  # min-heap: the worst kept firm first
+    seen: set[int] = set()
+    batch = min(n_candidates, max(4 * need.limit, 32))
+    while batch:
+        top = np.argpartition(bound, n - batch)[n - batch :] if batch < n else np.arange(n)
+        order = top[np.argsort(-bound[top], kind="stable")]
+        for slot in order.tolist():
+            upper = bound[slot]
+            if upper == -np.inf:
+                return rank([item[2] for item in kept], need.limit)
+            if len(kept) == need.limit and upper + SCORE_SLACK < kept[0][0]:
+                return rank([item[2] for item in kept], need.limit)
+            if slot in seen:
+                continue
+            seen.add(slot)
+            candidate = _exact(state.store.firms[slot], need, query, weights, float(text[slot]))
+            if candidate is None:
+                continue
+            item = (candidate.score, -candidate.organization_id, candidate)
+            if len(kept) < need.limit:
+                heapq.heappush(kept, item)
+            elif item[:2] > kept[0][:2]:
+                heapq.heapreplace(kept, item)
+        if batch >= n_candidates:
+            break
+        batch = min(n_candidates, batch * 4)
+    return rank([item[2] for item in kept], need.limit)

@@ -1,0 +1,252 @@
+"""Text side of skill fit: one analyzer for profiles and needs, TF-IDF weights and cosine.
+
+Terms: NFKC + casefold, words of letters and digits, function words dropped, British spellings
+mapped to American ones (aluminium -> aluminum, anodising -> anodizing, colour -> color,
+centre -> center, moulding -> molding) and a light suffix stripping (anodizing, anodized,
+anodizes -> anodiz), so both spellings and inflections of a word meet on one term. Runs of
+Chinese, Japanese or Korean characters become overlapping character pairs.
+
+Similarity: the cosine between the need vector, (1 + ln tf) * idf with scikit-learn's smooth
+idf = ln((1 + n) / (1 + df)) + 1, and the firm's profile vector, 1 + ln tf. Both are L2
+normalised, so the result is in [0, 1]. The idf is applied on the need side only (as Lucene's
+classic similarity does): a firm's vector then depends on its own profile alone, which lets an
+index add or replace one firm without touching the others and still give exactly what a fresh
+build would. `sklearn.feature_extraction.text.TfidfVectorizer(analyzer=analyze,
+sublinear_tf=True)` gives the same need vector; the tests check the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from scoring.model import Firm, Need
+
+# Function words only: a broader list (scikit-learn's) also drops "part", "mill", "fire" and
+# "system", which mean something in a firm's profile.
+_STOP_WORDS_TEXT = """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing done down during each
+    either etc few for from further had has have having he her here hers him his how i if in
+    into is it its itself just may me might more most much must my no nor not now of off on
+    once only or other our ours out over own per same she should so some such than that the
+    their theirs them then there these they this those through to too under until up upon us
+    very via was we were what when where which while who whom why will with within without
+    would yet you your yours
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_WORD_RE = re.compile(r"[^\W_]+")
+_HAS_CJK_RE = re.compile(f"[{_CJK}]")
+_SCRIPT_RUN_RE = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
+_VOWEL_RE = re.compile("[aeiouy]")
+
+# Whole words whose British form is not a prefix rule's business.
+_WORD_SPELLINGS = {
+    "programme": "program",
+    "programmes": "programs",
+    "manoeuvre": "maneuver",
+    "manoeuvres": "maneuvers",
+    "aeroplane": "airplane",
+    "aeroplanes": "airplanes",
+    "fulfil": "fulfill",
+    "fulfils": "fulfills",
+    "practise": "practice",
+    "practised": "practiced",
+    "practising": "practicing",
+}
+# British prefix -> American prefix; none of the American forms starts with its British one.
+_PREFIX_SPELLINGS = (
+    ("aluminium", "aluminum"),
+    ("sulph", "sulf"),
+    ("mould", "mold"),
+    ("grey", "gray"),
+    ("tyre", "tire"),
+    ("licence", "license"),
+    ("defence", "defense"),
+    ("jewellery", "jewelry"),
+    ("plough", "plow"),
+    ("storey", "story"),
+    ("draught", "draft"),
+    ("kerb", "curb"),
+    ("cheque", "check"),
+)
+# Suffix rules, each applied at most once; the same rule runs on need and profile, so a rule
+# that also rewrites an American word ("precise" -> "precize") is harmless.
+_SUFFIX_SPELLINGS = (
+    (
+        re.compile(r"^(\w{2,})our(s|ed|ing|er|ers|ful|ite|ites|able|ably|less|ist|ists)?$"),
+        r"\1or\2",
+    ),
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|er|ers|ation|ations|able)$"), r"\1iz\2"),
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing|er|ers)$"), r"\1yz\2"),
+    (re.compile(r"^(\w{2,})([tb])re(s)?$"), r"\1\2er\3"),
+    (re.compile(r"^(\w{3,})ogue(s)?$"), r"\1og\2"),
+)
+
+
+def americanize(word: str) -> str:
+    """Return the American spelling of a lower-case British word (unknown words unchanged)."""
+    if word in _WORD_SPELLINGS:
+        return _WORD_SPELLINGS[word]
+    for british, american in _PREFIX_SPELLINGS:
+        if word.startswith(british):
+            word = american + word[len(british) :]
+            break
+    for pattern, replacement in _SUFFIX_SPELLINGS:
+        word, count = pattern.subn(replacement, word)
+        if count:
+            break
+    return word
+
+
+def stem(word: str) -> str:
+    """Return a light stem of a lower-case word: plural, -ing, -ed, -ization and final e off."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix):
+            root = word[: -len(suffix)]
+            # "speed" and "agreed" keep their e; "string" has no vowel left to be a stem.
+            keeps_e = suffix == "ed" and root[-1] == "e"
+            if len(root) >= 3 and _VOWEL_RE.search(root) and not keeps_e:
+                word = root
+                if len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "lsz":
+                    word = word[:-1]  # cutting -> cutt -> cut
+            break
+    if word.endswith("ization"):
+        word = word[:-5]
+    elif word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if word.endswith("ll"):
+        word = word[:-1]  # drilling -> drill -> dril, like drill
+    return word
+
+
+def _normalize_word(word: str) -> str:
+    if len(word) < 2 or word in STOP_WORDS:
+        return ""
+    return stem(americanize(word))
+
+
+def _cjk_pairs(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_terms(token: str) -> tuple[str, ...]:
+    if _HAS_CJK_RE.search(token) is None:
+        term = _normalize_word(token)
+        return (term,) if term else ()
+    terms: list[str] = []
+    for run in _SCRIPT_RUN_RE.findall(token):
+        if _HAS_CJK_RE.match(run):
+            terms.extend(_cjk_pairs(run))
+        elif term := _normalize_word(run):
+            terms.append(term)
+    return tuple(terms)
+
+
+def analyze(text: str) -> list[str]:
+    """Return the terms of a text, in order, as profiles and needs are indexed."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return [term for token in _WORD_RE.findall(folded) for term in _token_terms(token)]
+
+
+def profile_text(firm: Firm) -> str:
+    """Return the text a firm is matched on: its skills and its description."""
+    return " ".join(firm.skills) + " " + firm.description
+
+
+def need_text(need: Need) -> str:
+    """Return the text a need is matched on: its skills and its description."""
+    return " ".join(need.skills) + " " + need.description
+
+
+@lru_cache(maxsize=1 << 12)
+def _skill_terms(slug: str) -> tuple[str, ...]:
+    return tuple(analyze(slug))
+
+
+def profile_terms(firm: Firm) -> list[str]:
+    """Return the terms of a firm's profile: those of its skills, then its description's."""
+    # the same terms as analyze(profile_text(firm)); skill slugs repeat across firms, so cache
+    terms = [term for skill in firm.skills for term in _skill_terms(skill)]
+    terms += analyze(firm.description)
+    return terms
+
+
+def profile_vector(firm: Firm) -> dict[str, float]:
+    """Return the firm's L2-normalised 1 + ln(tf) term weights."""
+    raw = {term: _sublinear(count) for term, count in Counter(profile_terms(firm)).items()}
+    # fsum is correctly rounded, so the weights do not depend on the order of the terms.
+    norm = math.sqrt(math.fsum(value * value for value in raw.values()))
+    return {term: value / norm for term, value in raw.items()} if norm > 0 else {}
+
+
+_SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
+
+
+def _sublinear(count: int) -> float:
+    """Return 1 + ln(count), the sublinear term frequency."""
+    return _SUBLINEAR[count] if count < len(_SUBLINEAR) else 1.0 + math.log(count)
+
+
+def need_terms(need: Need) -> Counter[str]:
+    """Return the need's term counts."""
+    return Counter(analyze(need_text(need)))
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """The need's TF-IDF vector over the corpus it is matched against."""
+
+    weights: dict[str, float]
+
+    @classmethod
+    def build(
+        cls, counts: Mapping[str, int], document_frequency: Mapping[str, int], n_documents: int
+    ) -> TextQuery:
+        """Weigh the need's term counts by the corpus's document frequencies."""
+        raw: dict[str, float] = {}
+        for term in sorted(counts):
+            df = document_frequency.get(term, 0)
+            if df <= 0:
+                continue  # a term no profile has cannot match, as with a fitted vocabulary
+            # sublinear tf times scikit-learn's smooth idf
+            raw[term] = _sublinear(counts[term]) * (math.log((1 + n_documents) / (1 + df)) + 1.0)
+        norm = math.sqrt(math.fsum(value * value for value in raw.values()))
+        return cls({term: value / norm for term, value in raw.items()} if norm > 0 else {})
+
+    def similarity(self, profile: Mapping[str, float]) -> float:
+        """Return the cosine similarity in [0, 1] between the need and a profile vector."""
+        # A plain left-to-right sum in the need's (sorted) term order: MatchIndex adds the same
+        # float64 products in the same order, so both get the same bits.
+        total = 0.0
+        for term, weight in self.weights.items():
+            total += weight * profile.get(term, 0.0)
+        return clamp_similarity(total)
+
+
+def clamp_similarity(total: float) -> float:
+    """Return a cosine sum clamped to [0, 1]; both vectors are unit length, so only rounding."""
+    return min(1.0, max(0.0, total))
+
+
+def document_frequency(profiles: Iterable[Mapping[str, float]]) -> Counter[str]:
+    """Return in how many of the profiles each term occurs."""
+    return Counter(term for profile in profiles for term in profile)

@@ -1,0 +1,174 @@
+"""Rate limits: per API key (per address without one), 429 problems with Retry-After."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+
+import pytest
+
+from tests.conftest import free_port
+
+ORGS = "/api/v1/organizations"
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture
+def limited(app, database_url):
+    """Build an app over the emptied test database with rate limiting on."""
+    from referral_service import create_app
+
+    built = []
+
+    def factory(**config):
+        application = create_app({
+            "DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-secret",
+            "LOG_FORMAT": "text", "RATELIMIT_ENABLED": True,
+            "RATELIMIT_DEFAULT": "3 per minute", "RATELIMIT_AUTH_FAILURES": "100 per minute",
+            "RATELIMIT_LOGIN": "2 per minute",
+            # Apart from any other test (or deployment) sharing the same Redis.
+            "RATELIMIT_KEY_PREFIX": "test-" + secrets.token_hex(6),
+            **config,
+        })
+        built.append(application)
+        return application
+
+    yield factory
+    for application in built:
+        application.extensions["db_engine"].dispose()
+
+
+def _get(client, path, headers=None, address="10.0.0.1"):
+    response = client.get(path, headers=headers or {}, environ_base={"REMOTE_ADDR": address})
+    response.close()
+    return response
+
+
+def assert_rate_limited(response, max_seconds=60):
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == 429 and body["title"] and body["detail"]
+    assert 1 <= int(response.headers["Retry-After"]) <= max_seconds
+
+
+def test_key_over_its_limit_gets_429_problem_with_retry_after(limited, admin_headers):
+    client = limited().test_client()
+    for _ in range(3):
+        assert _get(client, ORGS, admin_headers).status_code == 200
+    assert_rate_limited(client.get(ORGS, headers=admin_headers))
+
+
+def test_each_key_has_its_own_budget(limited, make_key):
+    client = limited().test_client()
+    first, second = make_key("crm"), make_key("crm")
+    for _ in range(3):
+        _get(client, ORGS, first)
+    assert _get(client, ORGS, first).status_code == 429
+    # Same address, another key: untouched.
+    assert _get(client, ORGS, second).status_code == 200
+
+
+def test_one_budget_spans_every_route(limited, admin_headers):
+    client = limited().test_client()
+    assert _get(client, ORGS, admin_headers).status_code == 200
+    assert _get(client, "/api/v1/skills", admin_headers).status_code == 200
+    assert _get(client, ORGS + "/12345", admin_headers).status_code == 404
+    assert _get(client, "/api/v1/skills", admin_headers).status_code == 429
+
+
+def test_without_a_key_requests_count_per_address(limited):
+    client = limited().test_client()
+    for _ in range(3):
+        assert _get(client, ORGS, address="10.0.0.1").status_code == 401
+    assert _get(client, ORGS, address="10.0.0.1").status_code == 429
+    assert _get(client, ORGS, address="10.0.0.2").status_code == 401
+
+
+def test_guessing_keys_is_refused_per_address(limited):
+    client = limited(RATELIMIT_DEFAULT="100 per minute",
+                     RATELIMIT_AUTH_FAILURES="3 per minute").test_client()
+    for _ in range(3):
+        guess = {"Authorization": "Bearer rk_" + secrets.token_urlsafe(32)}
+        assert _get(client, ORGS, guess).status_code == 401
+    guess = {"Authorization": "Bearer rk_" + secrets.token_urlsafe(32)}
+    assert _get(client, ORGS, guess).status_code == 429
+    assert _get(client, ORGS, guess, address="10.0.0.2").status_code == 401
+
+
+def test_probes_metrics_and_docs_are_never_limited(limited):
+    client = limited(RATELIMIT_DEFAULT="1 per minute").test_client()
+    for _ in range(5):
+        for path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json",
+                     "/api/v1/docs", "/api/v1/docs/assets/swagger-ui.css"):
+            assert _get(client, path).status_code == 200, path
+    # None of them used the address's single request.
+    assert _get(client, ORGS).status_code == 401
+    assert _get(client, ORGS).status_code == 429
+
+
+def _login_app(limited, **config):
+    from referral_service.limits import login_limit
+
+    application = limited(RATELIMIT_DEFAULT="100 per minute", **config)
+
+    @login_limit()
+    def sign_in():
+        return {"signed_in": False}
+
+    application.add_url_rule("/test-sign-in", "test_sign_in", sign_in, methods=["GET", "POST"])
+    return application
+
+
+def test_login_posts_have_a_tighter_limit_per_address(limited):
+    client = _login_app(limited).test_client()
+    for _ in range(2):
+        response = client.post("/test-sign-in", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+        assert response.status_code == 200
+    assert_rate_limited(client.post("/test-sign-in", environ_base={"REMOTE_ADDR": "10.0.0.7"}))
+    # Showing the form is not an attempt, and another address is not affected.
+    assert _get(client, "/test-sign-in", address="10.0.0.7").status_code == 200
+    assert client.post("/test-sign-in", environ_base={"REMOTE_ADDR": "10.0.0.8"}).status_code \
+        == 200
+
+
+def test_login_limit_is_off_when_rate_limiting_is_disabled(limited):
+    client = _login_app(limited, RATELIMIT_ENABLED=False).test_client()
+    for _ in range(5):
+        assert client.post("/test-sign-in").status_code == 200
+
+
+def test_disabled_limiter_never_refuses(client, admin_headers):
+    for _ in range(20):
+        assert _get(client, ORGS, admin_headers).status_code == 200
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_reachable(), reason="no Redis answering on 127.0.0.1:6379")
+def test_redis_storage_shares_one_budget_between_workers(limited, admin_headers):
+    prefix = "test-" + secrets.token_hex(6)
+    # Two apps stand for two gunicorn workers: only a shared storage makes 3 mean 3.
+    worker_a = limited(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix)
+    worker_b = limited(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix)
+    a, b = worker_a.test_client(), worker_b.test_client()
+    assert _get(a, ORGS, admin_headers).status_code == 200
+    assert _get(b, ORGS, admin_headers).status_code == 200
+    assert _get(a, ORGS, admin_headers).status_code == 200
+    assert_rate_limited(b.get(ORGS, headers=admin_headers))
+    assert _get(a, ORGS, admin_headers).status_code == 429
+
+
+def test_unreachable_storage_falls_back_instead_of_failing(limited, admin_headers):
+    client = limited(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}").test_client()
+    for _ in range(3):
+        assert _get(client, ORGS, admin_headers).status_code == 200
+    # Counted in the worker's own memory meanwhile.
+    assert _get(client, ORGS, admin_headers).status_code == 429
