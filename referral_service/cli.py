@@ -8,13 +8,12 @@ import threading
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from referral_service import migrate
 from referral_service.db import get_engine, session_scope
-from referral_service.services import auth, demo, importing, webhooks
+from referral_service.services import auth, demo, importing, kpi, referrals, webhooks
 from referral_service.services import backup as backups
-from referral_service.services import kpi, referrals
 from referral_service.services.auth import SYSTEM
 from referral_service.services.errors import ServiceError
 
@@ -236,4 +235,13 @@ def init_app(app: Flask) -> None:
     for command in (db_cli, create_api_key, create_user, import_organizations, seed_demo,
                     deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
                     restore_database, kpi_export, expire_referrals):
+        _with_app_context(command)
         app.cli.add_command(command)
+
+
+def _with_app_context(command: click.Command) -> None:
+    """Run a plain click command inside the app context (once, however many apps are built)."""
+    if isinstance(command, click.Group) or getattr(command, "_has_app_context", False):
+        return
+    command.callback = with_appcontext(command.callback)
+    command._has_app_context = True

@@ -27,7 +27,7 @@ import math
 import threading
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -46,17 +46,27 @@ from scoring.components import (
 )
 from scoring.model import DEFAULT_WEIGHTS, Candidate, Firm, Need, Office, Weights
 from scoring.naive import check_unique_ids
-from scoring.text import TextQuery, clamp_similarity, need_terms, profile_vector
+from scoring.text import (
+    TextQuery,
+    clamp_similarity,
+    common_term_threshold,
+    need_terms,
+    profile_vector,
+)
 
 # The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
 # its first office); the rest go to a side list. Most firms have one to three offices.
 PLANES = 2
-# Bound on the rounding difference between a bound and the exact weighted sum.
-SCORE_SLACK = 1e-9
-# Bound on the error of a chord length computed from float64 unit vectors near zero distance.
-DISTANCE_SLACK_KM = 1e-3
-# Added to 1 - cos(angle) of an office that cannot serve the client: its location bound ~ 0.
-UNCOVERED = 1e12
+# Bounds are float32 (half the memory traffic of float64); this covers their rounding.
+SCORE_SLACK = 1e-6
+# Chords come from float32 unit vectors: off by at most ~4e-7 of the unit sphere (2.5 m)
+# absolute and 1e-6 relative, covered by these two slacks.
+DISTANCE_SLACK_KM = 0.005
+CHORD_RELATIVE_SLACK = 1e-6
+# Added to the squared chord of an office that cannot serve the client: its location bound ~ 0.
+UNCOVERED = np.float32(1e12)
+# Subtracted from the bound of a firm that cannot be proposed; real bounds are in [0, 1].
+EXCLUDED = np.float32(8.0)
 # Compaction waits for at least this many masked slots, whatever compact_ratio says.
 MIN_DEAD_SLOTS = 1024
 _MIN_CAPACITY = 16
@@ -73,26 +83,33 @@ def unit_vectors(latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
     return np.stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
 
 
-def cover_thresholds(radius_km: np.ndarray) -> np.ndarray:
-    """Return 1 - cos(angle) below which an office of that service radius may serve a client."""
-    # A geodesic distance within the radius is a spherical one within radius / (1 - tolerance).
-    reach_km = radius_km / (1.0 - SPHERE_TOLERANCE) + DISTANCE_SLACK_KM
-    angle = np.minimum(reach_km / EARTH_RADIUS_KM, np.pi)
-    # 1 - cos(a) written as 2 sin^2(a / 2), exact for small angles
-    return 2.0 * np.sin(angle / 2.0) ** 2 + 1e-12
+def _float32_up(values: np.ndarray) -> np.ndarray:
+    """Return float32 values rounded up, never below the float64 ones."""
+    rounded = values.astype(np.float32)
+    return np.where(rounded < values, np.nextafter(rounded, np.float32(np.inf)), rounded)
+
+
+def _chord_limit(distance_km: np.ndarray) -> np.ndarray:
+    """Return the float32 squared chord beyond which a geodesic surely exceeds distance_km."""
+    # geodesic >= (1 - tolerance) * great circle >= (1 - tolerance) * R * chord, less the
+    # float32 error of the chord
+    chord = (distance_km + DISTANCE_SLACK_KM) / (
+        EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE) * (1.0 - CHORD_RELATIVE_SLACK)
+    )
+    return _float32_up(np.minimum(chord, 2.0 + CHORD_RELATIVE_SLACK) ** 2)
 
 
 def _offices_columns(offices: list[Office | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Return unit vectors and cover thresholds of offices; None stands for "no office"."""
+    """Return float32 unit vectors and cover limits of offices; None stands for "no office"."""
     present = [o for o in offices if o is not None]
-    xyz = np.zeros((3, len(offices)))
-    cover = np.full(len(offices), -1.0)  # no office can serve anyone
+    xyz = np.zeros((3, len(offices)), np.float32)
+    cover = np.full(len(offices), -1.0, np.float32)  # no office can serve anyone
     if present:
         rows = np.array([o is not None for o in offices])
         lat = np.array([o.latitude for o in present])
         lon = np.array([o.longitude for o in present])
         xyz[:, rows] = unit_vectors(lat, lon)
-        cover[rows] = cover_thresholds(np.array([o.service_radius_km for o in present]))
+        cover[rows] = _chord_limit(np.array([o.service_radius_km for o in present]))
     return xyz, cover
 
 
@@ -204,11 +221,11 @@ class _Store:
         self.kind = np.zeros(capacity, np.int32)
         self.performance = np.zeros(capacity)
         self.free = np.zeros(capacity)
-        self.xyz = np.zeros((PLANES, 3, capacity))
-        self.cover = np.zeros((PLANES, capacity))
+        self.xyz = np.zeros((PLANES, 3, capacity), np.float32)
+        self.cover = np.zeros((PLANES, capacity), np.float32)
         self.extra_owner = np.zeros(extra_capacity, np.int32)
-        self.extra_xyz = np.zeros((3, extra_capacity))
-        self.extra_cover = np.zeros(extra_capacity)
+        self.extra_xyz = np.zeros((3, extra_capacity), np.float32)
+        self.extra_cover = np.zeros(extra_capacity, np.float32)
 
     @classmethod
     def build(cls, firms: list[Firm]) -> _Store:
@@ -330,10 +347,27 @@ class _Snapshot:
     n_live: int
     live: np.ndarray  # current version of a firm, proposable or not: the text corpus
     proposable: np.ndarray  # live, active, with an office and free capacity
+    # performance and capacity parts of the bound, per (performance, capacity) weights
+    static: dict[tuple[float, float], np.ndarray] = field(default_factory=dict, compare=False)
+
+    def static_part(self, weights: Weights) -> np.ndarray:
+        """Return w_performance * performance + w_capacity * capacity of every slot (float32)."""
+        key = (weights.performance, weights.capacity)
+        part = self.static.get(key)
+        if part is None:
+            n = self.n_slots
+            part = (
+                weights.performance * self.store.performance[:n]
+                + weights.capacity * self.store.free[:n]
+            ).astype(np.float32)
+            if len(self.static) >= 4:
+                self.static.clear()
+            self.static[key] = part
+        return part
 
 
 class _Scratch(threading.local):
-    """Per-thread reusable buffers: fresh 100k-element arrays cost page faults per query."""
+    """Per-thread reusable buffers, zeroed when made: fresh large arrays cost page faults."""
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
@@ -341,7 +375,7 @@ class _Scratch(threading.local):
     def get(self, name: str, size: int, dtype: type = np.float64) -> np.ndarray:
         buffer = self.arrays.get(name)
         if buffer is None or len(buffer) < size:
-            buffer = np.empty(size + size // 4 + _MIN_CAPACITY, dtype)
+            buffer = np.zeros(size + size // 4 + _MIN_CAPACITY, dtype)
             self.arrays[name] = buffer
         return buffer[:size]
 
@@ -450,10 +484,13 @@ class MatchIndex(BaseEstimator):
             return []
         normalized = weights.normalized()
         text_query, rows = _text_query(state, need)
-        bounds = self._upper_bounds(state, need, normalized, rows)
-        if bounds is None:
-            return []
-        return _refine(state, need, normalized, text_query, *bounds)
+        text = self._scratch.get("text", state.n_slots)  # all zeros between queries
+        try:
+            bound, n_candidates = self._upper_bounds(state, need, normalized, rows, text)
+            return _refine(state, need, normalized, text_query, bound, n_candidates, text)
+        finally:
+            for _, slots, _ in rows:
+                text[slots] = 0.0
 
     def _upper_bounds(
         self,
@@ -461,110 +498,106 @@ class MatchIndex(BaseEstimator):
         need: Need,
         weights: Weights,
         rows: list[tuple[float, np.ndarray, np.ndarray]],
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Return every slot's score bound (-inf if it cannot be proposed) and text similarity."""
+        text: np.ndarray,
+    ) -> tuple[np.ndarray, int]:
+        """Return a float32 bound of every slot's score and how many slots can be proposed.
+
+        Slots that cannot be proposed get a bound below -1. `text` (all zeros) receives the
+        exact text similarity of every slot the need's terms reach.
+        """
         store, n, scratch = state.store, state.n_slots, self._scratch
-        bound = scratch.get("bound", n)
-        tmp = scratch.get("tmp", n)
+        bound = scratch.get("bound", n, np.float32)
+        chord2 = scratch.get("chord2", n, np.float32)
+        tmp = scratch.get("tmp", n, np.float32)
+        best = scratch.get("best", n, np.float32)
         flag = scratch.get("flag", n, bool)
         excluded = scratch.get("excluded", n, bool)
 
-        np.logical_not(state.proposable, out=excluded)
-        if need.kinds is not None:
-            codes = [store.kind_codes[kind] for kind in need.kinds if kind in store.kind_codes]
-            if not codes:
-                return None
-            refused = np.ones(len(store.kind_codes), bool)
-            refused[codes] = False
-            excluded |= refused[store.kind[:n]]
-        for firm_id in need.exclude_ids:
-            slot = store.slot_of.get(firm_id)
-            if slot is not None and slot < n:
-                excluded[slot] = True  # best effort: score_firm checks exclude_ids again
-
-        # performance and capacity: exact
-        np.multiply(store.performance[:n], weights.performance, out=bound)
-        np.multiply(store.free[:n], weights.capacity, out=tmp)
-        bound += tmp
-
-        # skill: the text similarity summed exactly as TextQuery.similarity sums it (float64
-        # products added term by term in the same order), coverage counted exactly
-        text = scratch.get("text", n)
-        text.fill(0.0)
-        for weight, slots, values in rows:
-            text[slots] += weight * values
-        skill = scratch.get("skill", n)
-        np.clip(text, 0.0, 1.0, out=skill)
-        if need.skills:
-            covered = scratch.get("covered", n)
-            covered.fill(0.0)
-            for slug in need.skills:
-                covered[_visible(store.skills.get(slug), n)[0]] += 1.0
-            # skill_fit: share * matched / required + (1 - share) * text
-            covered *= SKILL_COVERAGE_SHARE / len(need.skills)
-            skill *= 1.0 - SKILL_COVERAGE_SHARE
-            skill += covered
-        skill *= weights.skill
-        bound += skill
-
-        # location: the nearest office that may serve the client, by chord
+        # location: squared chord to the nearest office that may serve the client
         lat, lon = math.radians(need.latitude), math.radians(need.longitude)
-        cx, cy, cz = math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)
-        s = scratch.get("s", n)
-        best = scratch.get("best", n)
-        nearest = scratch.get("nearest", n) if need.max_distance_km is not None else None
+        client = np.array(
+            [math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)],
+            np.float32,
+        )
+        nearest = scratch.get("nearest", n, np.float32) if need.max_distance_km else None
         for p in range(PLANES):
-            np.multiply(store.xyz[p, 0, :n], cx, out=s)
-            np.multiply(store.xyz[p, 1, :n], cy, out=tmp)
-            s += tmp
-            np.multiply(store.xyz[p, 2, :n], cz, out=tmp)
-            s += tmp
-            np.subtract(1.0, s, out=s)  # 1 - cos(angle) = chord^2 / 2 on the unit sphere
+            # |office - client|^2 by differences: no cancellation near the client
+            np.subtract(store.xyz[p, 0, :n], client[0], out=tmp)
+            np.multiply(tmp, tmp, out=chord2)
+            for axis in (1, 2):
+                np.subtract(store.xyz[p, axis, :n], client[axis], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                chord2 += tmp
             if nearest is not None:
                 if p == 0:
-                    nearest[:] = s
+                    nearest[:] = chord2
                 else:
-                    np.minimum(nearest, s, out=nearest)
-            np.greater(s, store.cover[p, :n], out=flag)
+                    np.minimum(nearest, chord2, out=nearest)
+            np.greater(chord2, store.cover[p, :n], out=flag)
             np.multiply(flag, UNCOVERED, out=tmp)
-            s += tmp
+            chord2 += tmp
             if p == 0:
-                best[:] = s
+                best[:] = chord2
             else:
-                np.minimum(best, s, out=best)
+                np.minimum(best, chord2, out=best)
         if state.n_extra:
             e = state.n_extra
             owner = store.extra_owner[:e]
-            xyz = store.extra_xyz[:, :e]
-            extra = 1.0 - (xyz[0] * cx + xyz[1] * cy + xyz[2] * cz)
+            extra = ((store.extra_xyz[:, :e] - client[:, None]) ** 2).sum(axis=0)
             if nearest is not None:
                 np.minimum.at(nearest, owner, extra)
             extra += (extra > store.extra_cover[:e]) * UNCOVERED
             np.minimum.at(best, owner, extra)
-        # geodesic >= (1 - tolerance) * great circle >= (1 - tolerance) * chord
-        np.maximum(best, 0.0, out=best)
-        best *= 2.0
+        # location_fit's 1 / (1 + d / scale) at the shortest geodesic the chord allows:
+        # d >= (1 - tolerance) * R * chord, less the float32 slacks
         np.sqrt(best, out=best)
-        best *= EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE)
-        best -= DISTANCE_SLACK_KM
-        np.maximum(best, 0.0, out=best)
-        # location_fit's curve 1 / (1 + d / scale) at that shortest possible distance
-        best *= 1.0 / DEFAULT_SCALE_KM
-        best += 1.0
-        np.reciprocal(best, out=best)
-        best *= weights.location
-        bound += best
+        best *= (
+            EARTH_RADIUS_KM
+            * (1 - SPHERE_TOLERANCE)
+            * (1 - CHORD_RELATIVE_SLACK)
+            / (DEFAULT_SCALE_KM)
+        )
+        best += 1.0 - DISTANCE_SLACK_KM / DEFAULT_SCALE_KM
+        np.maximum(best, 1.0, out=best)
+        np.divide(weights.location, best, out=bound)
 
+        # performance and capacity: exact
+        bound += state.static_part(weights)
+
+        # skill: text similarity summed exactly as TextQuery.similarity sums it (float64
+        # products added term by term in the same order) into `text`; coverage exact
+        text_share = weights.skill * (1.0 - SKILL_COVERAGE_SHARE if need.skills else 1.0)
+        for weight, slots, values in rows:
+            products = weight * values
+            text[slots] += products
+            bound[slots] += text_share * products
+        if need.skills:
+            # skill_fit: share * matched / required + (1 - share) * text
+            per_skill = weights.skill * SKILL_COVERAGE_SHARE / len(need.skills)
+            for slug in need.skills:
+                bound[_visible(store.skills.get(slug), n)[0]] += per_skill
+
+        # who cannot be proposed
+        np.logical_not(state.proposable, out=excluded)
+        if need.kinds is not None:
+            refused = scratch.get("refused", n, bool)
+            refused.fill(True)
+            for kind in need.kinds:
+                if kind in store.kind_codes:
+                    np.not_equal(store.kind[:n], store.kind_codes[kind], out=flag)
+                    refused &= flag
+            excluded |= refused
         if nearest is not None:
-            # drop firms whose nearest office is surely beyond max_distance_km
-            chord = (need.max_distance_km + DISTANCE_SLACK_KM) / (
-                EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE)
-            )
-            if chord < 2.0:
-                np.greater(nearest, chord * chord / 2.0, out=flag)
-                excluded |= flag
-        bound[excluded] = -np.inf
-        return bound, text
+            # the nearest office is surely beyond max_distance_km
+            np.greater(nearest, _chord_limit(np.array(need.max_distance_km)), out=flag)
+            excluded |= flag
+        for firm_id in need.exclude_ids:
+            slot = store.slot_of.get(firm_id)
+            if slot is not None and slot < n:
+                excluded[slot] = True  # best effort: score_firm checks exclude_ids again
+        np.multiply(excluded, EXCLUDED, out=tmp)
+        bound -= tmp
+        return bound, n - int(np.count_nonzero(excluded))
 
 
 def _text_query(
@@ -573,15 +606,24 @@ def _text_query(
     """Return the need's TF-IDF query over the live corpus and its postings to add up."""
     counts = need_terms(need)
     store, n = state.store, state.n_slots
+    dead = n - state.n_live
+    threshold = common_term_threshold(state.n_live)
     frequency: dict[str, int] = {}
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    common: list[str] = []
     for term in counts:
         slots, values = _visible(store.terms.get(term), n)
-        if len(slots):
-            df = int(np.count_nonzero(state.live[slots]))
-            if df:
-                frequency[term] = df
-                found[term] = (slots, values)
+        found[term] = (slots, values)
+        if len(slots) - dead > threshold:
+            # surely common whatever the masked entries: skip counting a long posting
+            common.append(term)
+            frequency[term] = len(slots) - dead
+        elif len(slots):
+            frequency[term] = int(np.count_nonzero(state.live[slots]))
+    if common and not any(0 < frequency[t] <= threshold for t in frequency if t not in common):
+        # every term is common: TextQuery keeps the rarest, so count them exactly
+        for term in common:
+            frequency[term] = int(np.count_nonzero(state.live[found[term][0]]))
     query = TextQuery.build(counts, frequency, state.n_live)
     return query, [(weight, *found[term]) for term, weight in query.weights.items()]
 
@@ -606,11 +648,11 @@ def _refine(
     weights: Weights,
     query: TextQuery,
     bound: np.ndarray,
+    n_candidates: int,
     text: np.ndarray,
 ) -> list[Candidate]:
     """Score slots exactly in decreasing order of bound until no bound can reach the top."""
     n = state.n_slots
-    n_candidates = int(np.count_nonzero(bound > -np.inf))
     kept: list[tuple[float, int, Candidate]] = []  # min-heap: the worst kept firm first
     seen: set[int] = set()
     batch = min(n_candidates, max(4 * need.limit, 32))
@@ -618,8 +660,8 @@ def _refine(
         top = np.argpartition(bound, n - batch)[n - batch :] if batch < n else np.arange(n)
         order = top[np.argsort(-bound[top], kind="stable")]
         for slot in order.tolist():
-            upper = bound[slot]
-            if upper == -np.inf:
+            upper = float(bound[slot])
+            if upper < -1.0:  # cannot be proposed, nor can any slot after it
                 return rank([item[2] for item in kept], need.limit)
             if len(kept) == need.limit and upper + SCORE_SLACK < kept[0][0]:
                 return rank([item[2] for item in kept], need.limit)

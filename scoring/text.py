@@ -211,6 +211,20 @@ def need_terms(need: Need) -> Counter[str]:
     return Counter(analyze(need_text(need)))
 
 
+# A need term found in more than this share of the profiles is left out of the need's vector
+# (as scikit-learn's max_df leaves it out of a vocabulary): its idf is near 1, so it barely
+# moves a ranking, yet its postings are the longest to add up. Corpora of up to
+# COMMON_TERM_MIN_PROFILES profiles keep every term; a need whose terms are all common keeps
+# its rarest one.
+COMMON_TERM_SHARE = 0.05
+COMMON_TERM_MIN_PROFILES = 1000
+
+
+def common_term_threshold(n_documents: int) -> float:
+    """Return the document frequency above which a need term counts as common."""
+    return max(COMMON_TERM_SHARE * n_documents, COMMON_TERM_MIN_PROFILES)
+
+
 @dataclass(frozen=True, slots=True)
 class TextQuery:
     """The need's TF-IDF vector over the corpus it is matched against."""
@@ -221,14 +235,21 @@ class TextQuery:
     def build(
         cls, counts: Mapping[str, int], document_frequency: Mapping[str, int], n_documents: int
     ) -> TextQuery:
-        """Weigh the need's term counts by the corpus's document frequencies."""
+        """Weigh the need's term counts by the corpus's document frequencies.
+
+        Terms no profile has are left out, as a fitted vocabulary would; so are common terms
+        (see COMMON_TERM_SHARE) unless all the need's terms are common.
+        """
+        known = sorted((df, term) for term in counts if (df := document_frequency.get(term, 0)) > 0)
+        threshold = common_term_threshold(n_documents)
+        kept = {term: df for df, term in known if df <= threshold} or dict(
+            (term, df) for df, term in known[:1]
+        )
         raw: dict[str, float] = {}
-        for term in sorted(counts):
-            df = document_frequency.get(term, 0)
-            if df <= 0:
-                continue  # a term no profile has cannot match, as with a fitted vocabulary
-            # sublinear tf times scikit-learn's smooth idf
-            raw[term] = _sublinear(counts[term]) * (math.log((1 + n_documents) / (1 + df)) + 1.0)
+        for term in sorted(kept):
+            # (1 + ln tf) * scikit-learn's smooth idf ln((1 + n) / (1 + df)) + 1
+            idf = math.log((1 + n_documents) / (1 + kept[term])) + 1.0
+            raw[term] = _sublinear(counts[term]) * idf
         norm = math.sqrt(math.fsum(value * value for value in raw.values()))
         return cls({term: value / norm for term, value in raw.items()} if norm > 0 else {})
 

@@ -101,10 +101,10 @@ def client(app):
 
 @pytest.fixture
 def session(app):
-    """A database session outside any request."""
+    """A read session outside any request (a write session would hold SQLite's write lock)."""
     from referral_service.db import new_session
 
-    db_session = new_session(app)
+    db_session = new_session(app, write=False)
     yield db_session
     db_session.close()
 

@@ -31,6 +31,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -41,6 +42,7 @@ csrf = CSRFProtect()
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 COUNTRY_PATTERN = "[A-Za-z]{2}"
 MAX_TARGET = 100_000
+KIND_CHOICES = [SelectChoice(kind, kind.capitalize()) for kind in ORGANIZATION_KINDS]
 
 
 def _stripped(value: Any) -> Any:
@@ -116,7 +118,7 @@ class ProfileForm(FlaskForm):
                             description="Most referrals open at once; leave empty for no limit.")
     offices = FieldList(FormField(OfficeForm), min_entries=1, max_entries=50)
     # Head office only: the rest of the profile is not the partner's to change.
-    kind = SelectField("Kind", choices=[(k, k.capitalize()) for k in ORGANIZATION_KINDS])
+    kind = SelectField("Kind", choices=KIND_CHOICES)
     group = StringField("Group", [Optional(), Length(max=100)], filters=STRIP)
     active = BooleanField("Active (receives referrals and appears in matches)")
     add_office = SubmitField("Add another office")
@@ -161,7 +163,7 @@ class MatchForm(NeedForm):
 
     limit = IntegerField("How many firms", [Optional(), NumberRange(1, 100)], default=10)
     max_distance_km = FloatField("Farthest office (km)", [Optional(), NumberRange(0.001, 25_000)])
-    kinds = MultiCheckboxField("Kinds", choices=[(k, k.capitalize()) for k in ORGANIZATION_KINDS],
+    kinds = MultiCheckboxField("Kinds", choices=KIND_CHOICES,
                                default=list(ORGANIZATION_KINDS))
     submit = SubmitField("Find firms")
 
@@ -169,7 +171,8 @@ class MatchForm(NeedForm):
 class ReferForm(NeedForm):
     """Refer a client: the client, the need, then a receiver picked from the match list."""
 
-    referrer = SelectField("Referring firm", coerce=int, validate_choice=False)
+    referrer = StringField("Referring firm", [Optional(), Length(max=200)], filters=STRIP,
+                           description="Head office: the firm's name or id.")
     client_name = StringField("Client name", [InputRequired(), Length(min=1, max=200)],
                               filters=STRIP)
     client_ref = StringField("Client's CRM id", [Optional(), Length(max=100)], filters=STRIP,
@@ -182,9 +185,9 @@ class ReferForm(NeedForm):
 
 
 class MoveForm(FlaskForm):
-    """One lifecycle move of a referral (accept, decline, won, lost, withdraw)."""
+    """One lifecycle move of a referral (accept, decline, won, lost, withdraw); the move itself
+    is in the URL."""
 
-    status = HiddenField(validators=[InputRequired()])
     version = HiddenField()
     reason = TextAreaField("Reason", [Optional(), Length(max=2000)], render_kw={"rows": 2})
     submit = SubmitField()
@@ -224,10 +227,11 @@ class OrganizationFilterForm(FlaskForm):
 
     q = StringField("Name", [Optional(), Length(max=200)], filters=STRIP,
                     render_kw={"type": "search"})
-    kind = SelectField("Kind", [Optional()], choices=[("", "Any kind")] + [
-        (k, k.capitalize()) for k in ORGANIZATION_KINDS])
+    kind = SelectField("Kind", [Optional()], choices=[SelectChoice("", "Any kind"),
+                                                           *KIND_CHOICES])
     active = SelectField("Status", [Optional()], choices=[
-        ("", "Active or not"), ("true", "Active"), ("false", "Inactive")])
+        SelectChoice("", "Active or not"), SelectChoice("true", "Active"),
+        SelectChoice("false", "Inactive")])
     skill = StringField("Skill", [Optional(), Length(max=100)], filters=STRIP)
 
 
@@ -238,9 +242,10 @@ class ReferralFilterForm(FlaskForm):
         csrf = False
 
     role = SelectField("Side", [Optional()], choices=[
-        ("", "Sent or received"), ("receiver", "Received"), ("referrer", "Sent")])
-    status = SelectField("Status", [Optional()], choices=[("", "Any status")] + [
-        (s, s.capitalize()) for s in REFERRAL_STATUSES])
+        SelectChoice("", "Sent or received"), SelectChoice("receiver", "Received"),
+        SelectChoice("referrer", "Sent")])
+    status = SelectField("Status", [Optional()], choices=[SelectChoice("", "Any status")] + [
+        SelectChoice(s, "won" if s == "converted" else s) for s in REFERRAL_STATUSES])
     month = StringField("Month", [Optional(), Regexp(MONTH_PATTERN, message="Use YYYY-MM.")],
                         filters=STRIP, render_kw={"type": "month", "placeholder": "YYYY-MM"})
 
@@ -280,6 +285,25 @@ def attach_errors(
             continue
         field.errors = [*field.errors, message]
     return general
+
+
+def has_errors(form: Form) -> bool:
+    """Return whether any field, nested ones included, carries an error now.
+
+    WTForms caches `form.errors` when first read; errors added after validation (from the
+    services) would be missed by it.
+    """
+    for field in form:
+        if isinstance(field, FieldList):
+            if any(has_errors(entry.form) for entry in field.entries
+                   if isinstance(entry, FormField)):
+                return True
+        elif isinstance(field, FormField):
+            if has_errors(field.form):
+                return True
+        elif field.errors:
+            return True
+    return False
 
 
 def field_resolver(form: Form, aliases: dict[str, str] | None = None):

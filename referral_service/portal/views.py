@@ -49,6 +49,7 @@ from referral_service.portal.forms import (
     csrf,
     field_resolver,
     flatten_errors,
+    has_errors,
     split_skills,
 )
 from referral_service.services import auth, kpi, organizations, referrals
@@ -185,8 +186,8 @@ def nav_items() -> list[tuple[str, str]]:
 
 @blp.context_processor
 def layout_context() -> dict[str, Any]:
-    """Give every page the sign-out form and the move labels."""
-    return {"logout_form": LogoutForm(), "moves": MOVES}
+    """Give every page the sign-out form, the move labels and the error test."""
+    return {"logout_form": LogoutForm(), "moves": MOVES, "has_errors": has_errors}
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -474,8 +475,7 @@ def move_forms(referral: Any, actor: Principal) -> dict[str, MoveForm]:
     forms = {}
     for move in referrals.allowed_moves(referral, actor):
         if move in MOVES:
-            forms[move] = MoveForm(prefix=move, formdata=None, version=referral.version,
-                                   status=move)
+            forms[move] = MoveForm(prefix=move, formdata=None, version=referral.version)
     return forms
 
 
@@ -486,13 +486,13 @@ def referral_detail(referral_id: int):
     return show_referral(referral_id)
 
 
-def show_referral(referral_id: int, *, failed: MoveForm | None = None):
-    """Render a referral; `failed` is a submitted move form to show with its errors."""
+def show_referral(referral_id: int, *, failed: tuple[str, MoveForm] | None = None):
+    """Render a referral; `failed` is a submitted (move, form) to show with its errors."""
     actor = principal()
     referral = referrals.get(session=get_session(), referral_id=referral_id, actor=actor)
     forms = move_forms(referral, actor)
-    if failed is not None:
-        forms[failed.status.data] = failed
+    if failed is not None and failed[0] in forms:
+        forms[failed[0]] = failed[1]
     return rendered("referral.html", referral=referral, forms=forms,
                     names=names_for([referral]), reason_required=REASON_REQUIRED,
                     reason_offered=REASON_OFFERED, status=422 if failed else 200)
@@ -505,14 +505,13 @@ def move_referral(referral_id: int, move: str):
     if move not in MOVES:
         raise NotFound(f"{move} is not a referral status.")
     form = MoveForm(prefix=move)
-    form.status.data = move
     valid = form.validate()
     reason = (form.reason.data or "").strip()
     if move in REASON_REQUIRED and not reason:
         form.reason.errors = [*form.reason.errors, "Say why you decline it."]
         valid = False
     if not valid:
-        return show_referral(referral_id, failed=form)
+        return show_referral(referral_id, failed=(move, form))
     version = form.version.data
     try:
         referrals.move_referral(
@@ -531,7 +530,7 @@ def move_referral(referral_id: int, move: str):
         get_session().rollback()
         for message in attach_errors(error.errors, field_resolver(form)):
             form.reason.errors = [*form.reason.errors, message]
-        return show_referral(referral_id, failed=form)
+        return show_referral(referral_id, failed=(move, form))
     else:
         flash(f"Referral #{referral_id} {MOVES[move][1]}.", "success")
     return redirect(url_for(".referral_detail", referral_id=referral_id))
@@ -582,7 +581,8 @@ def refer():
                         status=422 if form.errors else 200)
     referrer_id = actor.organization_id
     if actor.is_staff:
-        referrer_id, problem = find_organization(str(form.referrer.data or ""), actor)
+        referrer_id, problem = (find_organization(form.referrer.data, actor) if form.referrer.data
+                                else (None, "Say which firm refers the client."))
         if problem:
             form.referrer.errors = [problem]
             return rendered("refer.html", form=form, result=None, general=general, status=422)
@@ -672,8 +672,14 @@ def profile_form_data(organization: Any) -> dict[str, Any]:
     }
 
 
-def profile_input(form: ProfileForm, actor: Principal) -> tuple[dict[str, Any], list[int]]:
+PLACE_FIELDS = ("city", "country", "address")
+
+
+def profile_input(
+    form: ProfileForm, actor: Principal, organization: Any
+) -> tuple[dict[str, Any], list[int]]:
     """Return the profile update and, per office sent, its row in the form."""
+    stored = {office.id: office for office in organization.offices}
     offices, rows = [], []
     for row, entry in enumerate(form.offices.entries):
         office = entry.form
@@ -685,6 +691,10 @@ def profile_input(form: ProfileForm, actor: Principal) -> tuple[dict[str, Any], 
             data["service_radius_km"] = 100.0
         if office.id.data and office.id.data.isdigit():
             data["id"] = int(office.id.data)
+        before = stored.get(data.get("id"))
+        if before is not None and _moved_by_name_only(before, data):
+            # A new city or address with the old coordinates left in the form: place it anew.
+            data["latitude"] = data["longitude"] = None
         offices.append(data)
         rows.append(row)
     body: dict[str, Any] = {
@@ -698,6 +708,13 @@ def profile_input(form: ProfileForm, actor: Principal) -> tuple[dict[str, Any], 
         body.update(kind=form.kind.data, group=form.group.data or None,
                     active=bool(form.active.data))
     return body, rows
+
+
+def _moved_by_name_only(before: Any, data: dict[str, Any]) -> bool:
+    renamed = any((getattr(before, name) or "").casefold() != (data[name] or "").casefold()
+                  for name in PLACE_FIELDS)
+    same_point = (data["latitude"], data["longitude"]) == (before.latitude, before.longitude)
+    return renamed and same_point
 
 
 def office_resolver(form: ProfileForm, rows: list[int]):
@@ -734,7 +751,7 @@ def organization(organization_id: int):
         form.offices.append_entry()
         return profile_page(organization, form, general)
     if submitted and form.validate():
-        body, rows = profile_input(form, actor)
+        body, rows = profile_input(form, actor, organization)
         resolve = office_resolver(form, rows)
         try:
             checked = OrganizationPatchSchema().load(body)
@@ -767,9 +784,9 @@ def organization(organization_id: int):
 
 def profile_page(organization: Any, form: ProfileForm, general: list[str]):
     """Render the profile form, with 422 when it carries errors."""
-    has_errors = bool(general or form.errors)
+    failed = bool(general) or has_errors(form)
     return rendered("organization.html", organization=organization, form=form,
-                    general=general, status=422 if has_errors else 200)
+                    general=general, status=422 if failed else 200)
 
 
 # --- head office: match and KPI -----------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import Select, and_, func, literal, or_, select, union_all
+from sqlalchemy import Integer, Select, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -84,13 +84,17 @@ def kpi_statement(month: str, organization_id: int | None = None) -> Select:
         made = made.where(r.referrer_organization_id == organization_id)
         received = received.where(r.receiver_organization_id == organization_id)
     sides = union_all(made, received).subquery("sides")
+    def total(column):
+        # PostgreSQL sums counts as NUMERIC; the KPI is a whole number everywhere.
+        return cast(func.sum(column), Integer)
+
     activity = (
         select(sides.c.org,
-               func.sum(sides.c.made).label("made"),
-               func.sum(sides.c.received).label("received"),
-               func.sum(sides.c.accepted).label("accepted"),
-               func.sum(sides.c.converted_made).label("converted_made"),
-               func.sum(sides.c.converted_received).label("converted_received"))
+               total(sides.c.made).label("made"),
+               total(sides.c.received).label("received"),
+               total(sides.c.accepted).label("accepted"),
+               total(sides.c.converted_made).label("converted_made"),
+               total(sides.c.converted_received).label("converted_received"))
         .group_by(sides.c.org)
         .subquery("activity")
     )

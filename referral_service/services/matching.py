@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
 from referral_service.services.auth import Principal
-from referral_service.services.errors import ValidationFailed
-from referral_service.services.geocoding import Geocoder, GeocodingError
+from referral_service.services.errors import Unavailable, ValidationFailed
+from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
 from referral_service.services.organizations import normalize_skills
 from scoring import Candidate, Firm, MatchIndex, Need, Weights
 from scoring import Office as ScoringOffice
@@ -170,6 +170,8 @@ def _resolve_location(location: dict[str, Any], geocoder: Geocoder) -> tuple[flo
     try:
         place = geocoder.geocode(city=location.get("city"), country=location.get("country"),
                                  address=location.get("address"))
+    except GeocodingUnavailable as error:
+        raise Unavailable(str(error)) from None
     except GeocodingError as error:
         raise ValidationFailed("The client's place could not be resolved.",
                                {"location": {error.field: [str(error)]}}) from None

@@ -17,9 +17,10 @@ from referral_service.services.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    Unavailable,
     ValidationFailed,
 )
-from referral_service.services.geocoding import Geocoder, GeocodingError
+from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
 from scoring import slugify_skill
 
 PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
@@ -175,6 +176,8 @@ def resolve_offices(
             try:
                 place = geocoder.geocode(city=office.get("city"), country=office.get("country"),
                                          address=office.get("address"))
+            except GeocodingUnavailable as error:
+                raise Unavailable(str(error)) from None
             except GeocodingError as error:
                 errors[str(index)] = {error.field: [str(error)]}
                 continue

@@ -83,6 +83,9 @@ def test_rows_follow_the_spec_definitions(session, firms, history):
     assert [alpha[f] for f in figures] == [1, 2, 1, 2, 0, 2, 4, 0.5]
     assert [beta[f] for f in figures] == [1, 2, 2, 0, 2, 2, None, None]
     assert [gamma[f] for f in figures] == [2, 0, 0, 0, 0, 0, None, None]
+    # Plain ints and floats on every database (PostgreSQL's SUM is NUMERIC otherwise).
+    assert all(type(row[f]) is int for row in rows for f in figures[:7] if row[f] is not None)
+    assert type(alpha["attainment"]) is float
 
 
 def test_april_counts_the_conversion_of_a_march_referral(session, firms, history):

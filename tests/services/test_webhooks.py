@@ -446,7 +446,7 @@ def test_deliver_webhooks_command_refuses_a_private_target_without_the_flag(app,
 # --- end to end ------------------------------------------------------------------------------
 
 
-def test_recording_a_referral_through_the_api_sends_referral_created(
+def test_referral_created_and_moved_through_the_api_reach_the_crm_in_order(
         app, client, admin_headers, make_org, session, receiver):
     if client.post("/api/v1/referrals", json={}, headers=admin_headers).status_code in (404, 405):
         pytest.skip("POST /api/v1/referrals is not there yet")
@@ -460,14 +460,18 @@ def test_recording_a_referral_through_the_api_sends_referral_created(
     })
     assert response.status_code == 201, response.get_json()
     referral = response.get_json()
+    moved = client.patch(f"/api/v1/referrals/{referral['id']}", headers=admin_headers,
+                         json={"status": "accepted", "reason": "We can take it."})
+    assert moved.status_code == 200, moved.get_json()
 
     report = webhooks.deliver_due(session=session, settings=settings_for(crm.url))
 
-    assert report.delivered == 1
-    [request] = crm.requests
-    envelope = json.loads(request["body"])
-    assert envelope["type"] == "referral.created"
-    assert envelope["data"]["id"] == referral["id"]
-    assert envelope["data"]["status"] == "pending"
-    assert webhooks.verify(SECRET, request["headers"]["X-Webhook-Timestamp"], request["body"],
-                           request["headers"]["X-Webhook-Signature"])
+    assert report.delivered == 2
+    envelopes = [json.loads(request["body"]) for request in crm.requests]
+    assert [(e["type"], e["data"]["id"], e["data"]["status"]) for e in envelopes] == [
+        ("referral.created", referral["id"], "pending"),
+        ("referral.status_changed", referral["id"], "accepted")]
+    assert len({e["id"] for e in envelopes}) == 2
+    for request in crm.requests:
+        assert webhooks.verify(SECRET, request["headers"]["X-Webhook-Timestamp"],
+                               request["body"], request["headers"]["X-Webhook-Signature"])

@@ -1,0 +1,162 @@
+"""Signing in and out, the session cookie, CSRF, roles and error pages."""
+
+from __future__ import annotations
+
+from referral_service import create_app
+from tests.portal.conftest import PASSWORD, Portal, csrf_token
+
+
+def sign_in(client, email: str, password: str = PASSWORD, next_: str = ""):
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": email, "password": password,
+                                           "next": next_, "csrf_token": token})
+    response.close()
+    return response
+
+
+def test_site_root_sends_a_signed_out_visitor_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/login")
+
+
+def test_signed_out_visitor_is_sent_to_sign_in_and_back_after(client, network):
+    response = client.get("/referrals?status=pending")
+    assert response.status_code == 302
+    assert "/login?next=" in response.headers["Location"]
+    signed_in = sign_in(client, "alpha@example.com", next_="/referrals?status=pending")
+    assert signed_in.headers["Location"] == "/referrals?status=pending"
+
+
+def test_sign_in_opens_the_dashboard_with_a_hardened_cookie(client, network):
+    response = sign_in(client, "Alpha@Example.com ")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Alpha Machining" in page
+    assert "Signed in as alpha@example.com" in page
+
+
+def test_session_cookie_is_secure_unless_turned_off(database_url):
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "x", "TESTING": True})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    app.extensions["db_engine"].dispose()
+
+
+def test_wrong_password_is_shown_beside_the_field_and_the_email_is_kept(client, network):
+    response = sign_in(client, "alpha@example.com", password="not-the-password")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "do not match an active account" in page
+    assert 'value="alpha@example.com"' in page
+    assert 'aria-invalid="true"' in page
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_sign_in_never_redirects_to_another_site(client, network):
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        response = sign_in(client, "alpha@example.com", next_=target)
+        assert response.headers["Location"] == "/dashboard", target
+        client.post("/logout", data={"csrf_token": csrf_token(
+            client.get("/dashboard").get_data(as_text=True))}).close()
+
+
+def test_a_post_without_the_csrf_token_is_refused(partner, network):
+    name_before = partner.text(f"/organizations/{network.alpha}")
+    response = partner.client.post(f"/organizations/{network.alpha}",
+                                   data={"name": "Hijacked", "save": "1"})
+    assert response.status_code == 400
+    assert "did not come from this site" in response.get_data(as_text=True)
+    assert "Hijacked" not in partner.text(f"/organizations/{network.alpha}")
+    assert "Alpha Machining" in name_before
+
+
+def test_sign_in_without_the_csrf_token_is_refused(client, network):
+    response = client.post("/login", data={"email": "alpha@example.com",
+                                           "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_the_json_api_needs_no_csrf_token(client, admin_headers, network):
+    response = client.patch(f"/api/v1/organizations/{network.alpha}",
+                            json={"capacity": 3}, headers=admin_headers)
+    assert response.status_code == 200
+
+
+def test_sign_out_is_a_post_that_ends_the_session(partner):
+    assert partner.get("/logout").status_code == 405
+    response = partner.post("/logout", {}, token_from="/dashboard")
+    assert response.headers["Location"].endswith("/login")
+    assert partner.get("/dashboard").status_code == 302
+
+
+def test_changing_the_password_ends_other_sessions(app, partner, network):
+    from models import User
+    from referral_service.db import session_scope
+
+    assert partner.get("/dashboard").status_code == 200
+    with session_scope(app) as session:
+        session.get(User, network.partner_user).password_hash = "pbkdf2:sha256:1000$x$y"
+        session.commit()
+    assert partner.get("/dashboard").status_code == 302
+
+
+def test_an_old_session_must_sign_in_again(partner):
+    with partner.client.session_transaction() as cookie:
+        cookie["signed_in_at"] -= 13 * 3600
+    assert partner.get("/dashboard").status_code == 302
+
+
+def test_a_partner_gets_403_on_head_office_pages(partner):
+    for path in ("/organizations", "/match", "/kpi", "/kpi/export?format=csv"):
+        response = partner.get(path)
+        assert response.status_code == 403, path
+        assert "text/html" in response.content_type
+
+
+def test_a_partner_gets_404_for_another_firms_profile(partner, network):
+    response = partner.get(f"/organizations/{network.beta}")
+    assert response.status_code == 404
+    assert "Beta Finishing" not in response.get_data(as_text=True)
+
+
+def test_unknown_pages_are_html_for_browsers_and_problem_json_for_the_api(client):
+    page = client.get("/no-such-page", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 404
+    assert "text/html" in page.content_type
+    api = client.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+    assert api.status_code == 404
+    assert api.content_type == "application/problem+json"
+
+
+def test_head_office_sees_every_menu_item(admin):
+    page = admin.text("/dashboard")
+    for label in ("Organizations", "Match", "KPI", "Refer a client"):
+        assert f">{label}</a>" in page
+
+
+def test_pages_forbid_framing_and_scripts(partner):
+    response = partner.get("/dashboard")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_too_many_sign_in_attempts_are_slowed_down(database_url, network):
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "x", "TESTING": True,
+                      "SESSION_COOKIE_SECURE": False, "RATELIMIT_LOGIN": "3 per minute",
+                      "RATELIMIT_STORAGE_URI": "memory://"})
+    client = app.test_client()
+    statuses = [sign_in(client, "alpha@example.com", password="wrong-password").status_code
+                for _ in range(4)]
+    assert statuses == [422, 422, 422, 429]
+    app.extensions["db_engine"].dispose()
+
+
+def test_portal_class_signs_in_without_a_password(client, network):
+    Portal(client, network.admin_user)
+    assert client.get("/dashboard").status_code == 200

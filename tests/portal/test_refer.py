@@ -1,0 +1,105 @@
+"""Refer a client: describe the need, pick a receiver from the ranked list, record it."""
+
+from __future__ import annotations
+
+import re
+
+from tests.portal.conftest import csrf_token
+
+NEED = {"client_name": "Kaohsiung Bikes Ltd", "client_ref": "", "skills": "Anodizing",
+        "description": "Hard anodising of aluminium bicycle frames", "city": "Tainan",
+        "country": "TW", "address": "", "latitude": "", "longitude": "", "note": "Urgent"}
+
+
+def find(portal, **changes):
+    page = portal.text("/refer")
+    data = {**NEED, **changes, "find": "1", "csrf_token": csrf_token(page)}
+    response = portal.client.post("/refer", data=data)
+    response.close()
+    return response
+
+
+def record(portal, page: str, receiver: int | str, **changes):
+    data = {**NEED, **changes, "record": "1", "receiver": str(receiver),
+            "csrf_token": csrf_token(page)}
+    response = portal.client.post("/refer", data=data)
+    response.close()
+    return response
+
+
+def test_refer_a_client_through_the_ranked_list(partner, network, client, admin_headers):
+    found = find(partner)
+    page = found.get_data(as_text=True)
+    assert found.status_code == 200
+    assert "Pick the receiving firm" in page
+    # Beta has the skill and is in Tainan: first, with why.
+    ranked = re.findall(r'name="receiver" value="(\d+)"', page)
+    assert ranked[0] == str(network.beta)
+    assert str(network.alpha) not in ranked  # never the referrer itself
+    assert "Has anodizing." in page
+    assert "km away" in page
+    assert 'value="Kaohsiung Bikes Ltd"' in page
+    response = record(partner, page, network.beta)
+    assert response.status_code == 302
+    referral_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    body = client.get(f"/api/v1/referrals/{referral_id}", headers=admin_headers).get_json()
+    assert body["referrer_organization_id"] == network.alpha
+    assert body["receiver_organization_id"] == network.beta
+    assert body["client"]["name"] == "Kaohsiung Bikes Ltd"
+    assert body["skills"] == ["anodizing"]
+    assert body["note"] == "Urgent"
+    assert 0 < body["match_score"] <= 1
+    assert "was referred to Beta Finishing" in partner.text(f"/referrals/{referral_id}")
+
+
+def test_the_receiver_must_come_from_the_list(partner, network):
+    page = find(partner).get_data(as_text=True)
+    response = record(partner, page, 999)
+    assert response.status_code == 422
+    assert "Pick one of the firms listed below." in response.get_data(as_text=True)
+    response = record(partner, page, network.alpha)
+    assert response.status_code == 422
+
+
+def test_a_client_already_referred_is_refused_with_the_existing_referral(
+        partner, network, refer_to):
+    existing = refer_to(network.gamma, network.beta, client="Kaohsiung Bikes Co.")
+    page = find(partner).get_data(as_text=True)
+    response = record(partner, page, network.beta)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert f"referral #{existing}" in text
+    assert 'value="Kaohsiung Bikes Ltd"' in text
+
+
+def test_an_unknown_place_is_shown_beside_the_city(partner):
+    response = find(partner, city="Nowhereville-on-Sea")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="city-error"' in page
+    assert 'value="Nowhereville-on-Sea"' in page
+    assert 'value="Kaohsiung Bikes Ltd"' in page
+
+
+def test_a_need_and_a_place_are_required(partner):
+    no_place = find(partner, city="")
+    assert no_place.status_code == 422
+    assert ("Give coordinates, a city (with country) or an address."
+            in no_place.get_data(as_text=True))
+    no_need = find(partner, skills="", description="")
+    assert no_need.status_code == 422
+    assert "Give skills or a description of the need." in no_need.get_data(as_text=True)
+
+
+def test_head_office_refers_on_behalf_of_a_firm(admin, network, client, admin_headers):
+    response = find(admin, referrer="Gamma")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert str(network.gamma) not in re.findall(r'name="receiver" value="(\d+)"', page)
+    done = record(admin, page, network.beta, referrer="Gamma")
+    referral_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    body = client.get(f"/api/v1/referrals/{referral_id}", headers=admin_headers).get_json()
+    assert body["referrer_organization_id"] == network.gamma
+    unknown = find(admin, referrer="Nobody at all")
+    assert unknown.status_code == 422
+    assert "No firm&#39;s name contains" in unknown.get_data(as_text=True)
