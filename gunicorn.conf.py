@@ -1,5 +1,6 @@
 """gunicorn settings: `gunicorn --config gunicorn.conf.py wsgi:app`. Each can be set by env."""
 
+import glob
 import multiprocessing
 import os
 import shutil
@@ -43,8 +44,31 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
 # /metrics adds them all up, whichever worker answers the scrape. It has to be in the
 # environment before a worker imports prometheus_client, hence here. Give it a folder of its
 # own: it is emptied at start, as files of an earlier run would be counted again.
+METRICS_DIR_PREFIX = "referral-metrics-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_orphaned_metrics_dirs():
+    """Delete folders made by earlier masters that were killed before they could."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), METRICS_DIR_PREFIX + "*-*")):
+        pid = os.path.basename(path)[len(METRICS_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="referral-metrics-")
+    _remove_orphaned_metrics_dirs()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     # Ours to delete on exit (kept in the environment: a reload re-reads this file).
     os.environ["REFERRAL_SERVICE_OWNS_METRICS_DIR"] = "1"
 

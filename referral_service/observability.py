@@ -81,6 +81,18 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{request_id}]" if request_id else line
 
 
+class StderrHandler(logging.StreamHandler):
+    """Write to whatever sys.stderr is when a record comes (CLI and test runners swap it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        """The current standard error."""
+        return sys.stderr
+
+
 def init_app(app: Flask) -> None:
     """Set up logging, request ids and metrics."""
     configure_logging(app.config.get("LOG_FORMAT", "json"), app.config.get("LOG_LEVEL", "INFO"))
@@ -97,7 +109,7 @@ def configure_logging(log_format: str, level: str | int) -> logging.Handler:
     for handler in list(root.handlers):
         if getattr(handler, "referral_service", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.referral_service = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RequestContextFilter())

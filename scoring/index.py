@@ -26,8 +26,10 @@ import heapq
 import math
 import threading
 from array import array
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from itertools import count, repeat
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -233,18 +235,19 @@ class _Store:
         n = len(firms)
         extras = [(slot, o) for slot, f in enumerate(firms) for o in f.offices[PLANES:]]
         store = cls(n, len(extras))
-        term_keys: dict[str, int] = {}
+        # key -> id in order of first appearance, assigned by C-level dict lookups
+        term_keys: defaultdict[str, int] = defaultdict(count().__next__)
         term_ids, term_slots, term_values = array("i"), array("i"), array("d")
-        skill_keys: dict[str, int] = {}
+        skill_keys: defaultdict[str, int] = defaultdict(count().__next__)
         skill_ids, skill_slots = array("i"), array("i")
         for slot, firm in enumerate(firms):
-            for term, weight in profile_vector(firm).items():
-                term_ids.append(term_keys.setdefault(term, len(term_keys)))
-                term_slots.append(slot)
-                term_values.append(weight)
-            for skill in dict.fromkeys(firm.skills):
-                skill_ids.append(skill_keys.setdefault(skill, len(skill_keys)))
-                skill_slots.append(slot)
+            vector = profile_vector(firm)
+            term_ids.extend(map(term_keys.__getitem__, vector))
+            term_slots.extend(repeat(slot, len(vector)))
+            term_values.extend(vector.values())
+            skills = dict.fromkeys(firm.skills)
+            skill_ids.extend(map(skill_keys.__getitem__, skills))
+            skill_slots.extend(repeat(slot, len(skills)))
         store.terms = _postings(term_keys, term_ids, term_slots, term_values)
         store.skills = _postings(skill_keys, skill_ids, skill_slots, None)
 

@@ -18,12 +18,14 @@ sublinear_tf=True)` gives the same need vector; the tests check the two agree.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from scoring.model import Firm, Need
 
@@ -164,7 +166,7 @@ def _token_terms(token: str) -> tuple[str, ...]:
 def analyze(text: str) -> list[str]:
     """Return the terms of a text, in order, as profiles and needs are indexed."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return [term for token in _WORD_RE.findall(folded) for term in _token_terms(token)]
+    return list(chain.from_iterable(map(_token_terms, _WORD_RE.findall(folded))))
 
 
 def profile_text(firm: Firm) -> str:
@@ -185,17 +187,21 @@ def _skill_terms(slug: str) -> tuple[str, ...]:
 def profile_terms(firm: Firm) -> list[str]:
     """Return the terms of a firm's profile: those of its skills, then its description's."""
     # the same terms as analyze(profile_text(firm)); skill slugs repeat across firms, so cache
-    terms = [term for skill in firm.skills for term in _skill_terms(skill)]
+    terms = list(chain.from_iterable(map(_skill_terms, firm.skills)))
     terms += analyze(firm.description)
     return terms
 
 
 def profile_vector(firm: Firm) -> dict[str, float]:
     """Return the firm's L2-normalised 1 + ln(tf) term weights."""
-    raw = {term: _sublinear(count) for term, count in Counter(profile_terms(firm)).items()}
+    terms = profile_terms(firm)
+    counts = Counter(terms)
+    if len(counts) == len(terms):  # every term once: all weights 1 / sqrt(k), as below
+        return dict.fromkeys(counts, 1.0 / math.sqrt(len(counts))) if counts else {}
+    raw = {term: _sublinear(count) for term, count in counts.items()}
     # fsum is correctly rounded, so the weights do not depend on the order of the terms.
-    norm = math.sqrt(math.fsum(value * value for value in raw.values()))
-    return {term: value / norm for term, value in raw.items()} if norm > 0 else {}
+    norm = math.sqrt(math.fsum(map(operator.mul, raw.values(), raw.values())))
+    return {term: value / norm for term, value in raw.items()}
 
 
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]

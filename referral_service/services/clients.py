@@ -10,11 +10,13 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Client
+from models import Client, utcnow
 from referral_service.services.errors import Conflict, ValidationFailed
 
 MAX_ATTEMPTS = 5
@@ -65,68 +67,81 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
+def _same_client(normalized: str, external_ref: str | None):
+    """Return the WHERE clause and ORDER BY of "the same client" (see the module docstring)."""
+    name_only = and_(Client.normalized_name == normalized, Client.external_ref.is_(None))
+    if external_ref:
+        # By CRM id first; else a client of that name that has no CRM id yet.
+        return (or_(Client.external_ref == external_ref, name_only),
+                (Client.external_ref == external_ref).desc())
+    # A name-only request is the same as any client of that name, name-only ones first.
+    return Client.normalized_name == normalized, Client.external_ref.is_not(None)
+
+
 def find(*, session: Session, name: str, external_ref: str | None) -> Client | None:
     """Return the existing client that is the same as (name, external_ref), or None."""
-    if external_ref:
-        client = session.scalar(select(Client).where(Client.external_ref == external_ref))
-        if client is not None:
-            return client
-    normalized = normalize_name(name)
-    # A client known only by name is the same as any name-only or referenced one of that name;
-    # two clients that both carry refs are the same only if the refs are.
-    query = select(Client).where(Client.normalized_name == normalized)
-    if external_ref:
-        query = query.where(Client.external_ref.is_(None))
+    where, preference = _same_client(normalize_name(name), external_ref)
     return session.scalars(
-        query.order_by(Client.external_ref.is_not(None), Client.id).limit(1)
-    ).first()
+        select(Client).where(where).order_by(preference, Client.id).limit(1)).first()
 
 
 def find_or_create(
     *, session: Session, name: str, external_ref: str | None = None,
     location: tuple[float, float] | None = None,
-) -> Client:
-    """Return the client, created if new, and locked for the rest of the transaction.
+) -> tuple[Client, bool]:
+    """Return (client, created): the client locked for the rest of the transaction.
 
-    Safe under concurrent requests: a lost insert race (unique external_ref, or unique name
-    among clients without one) is undone by its savepoint and the winner's row is read instead.
+    Safe under concurrent requests: the lookup takes the row lock (SELECT ... FOR UPDATE; on
+    SQLite, BEGIN IMMEDIATE already serializes writers), and a new client is inserted with ON
+    CONFLICT DO NOTHING, so that the loser of an insert race reads the winner's row instead.
     """
-    if not normalize_name(name):
+    normalized = normalize_name(name)
+    if not normalized:
         raise ValidationFailed("The client's name has no letters or digits.",
                                {"client": {"name": ["Give a real name."]}})
+    where, preference = _same_client(normalized, external_ref)
     for _ in range(MAX_ATTEMPTS):
-        found = find(session=session, name=name, external_ref=external_ref)
-        if found is None:
-            client = Client(name=name.strip(), normalized_name=normalize_name(name),
-                            external_ref=external_ref or None,
-                            latitude=location[0] if location else None,
-                            longitude=location[1] if location else None)
-            if _flushed(session, client):
-                return client
-            continue
-        # The row lock serializes every referral of this client (no-op on SQLite, whose write
-        # transactions are already serialized by BEGIN IMMEDIATE).
-        client = session.get(Client, found.id, with_for_update=True, populate_existing=True)
-        if external_ref and client.external_ref not in (None, external_ref):
-            continue  # another CRM id claimed this name-only client meanwhile: look again
+        client = session.scalars(
+            select(Client).where(where).order_by(preference, Client.id).limit(1)
+            .with_for_update().execution_options(populate_existing=True)
+        ).first()
+        if client is None:
+            client = _insert(session, name=name.strip(), normalized_name=normalized,
+                             external_ref=external_ref or None,
+                             latitude=location[0] if location else None,
+                             longitude=location[1] if location else None, created_at=utcnow())
+            if client is not None:
+                return client, True
+            continue  # a concurrent request created it first: read and lock theirs
         if external_ref and client.external_ref is None:
-            client.external_ref = external_ref
-            if not _flushed(session, client):
+            # Record the CRM id on the name-only client; a clash means another client
+            # took that id meanwhile: look again.
+            try:
+                with session.begin_nested():
+                    client.external_ref = external_ref
+            except IntegrityError:
                 continue
         if location and client.latitude is None:
             client.latitude, client.longitude = location
-        return client
+        return client, False
     raise Conflict("The client was being changed by concurrent requests; retry.")
 
 
-def _flushed(session: Session, client: Client) -> bool:
-    """Write the client in a savepoint; False (and nothing written) on a uniqueness clash."""
+def _insert(session: Session, **values: Any) -> Client | None:
+    """Insert a client; None, writing nothing, if a uniqueness constraint says it exists."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        return session.scalars(
+            insert(Client).values(**values).on_conflict_do_nothing().returning(Client)
+        ).first()
+    client = Client(**values)
     try:
         with session.begin_nested():
             session.add(client)
     except IntegrityError:
-        return False
-    return True
+        return None
+    return client
 
 
 def as_json(client: Client) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,21 +96,14 @@ def record_referral_once(
     request_hash = _request_hash(data)
 
     def work() -> tuple[int, dict[str, Any]]:
-        stored = _stored_response(session, actor.api_key_id, idempotency_key, request_hash)
-        if stored is not None:
-            return stored
-        # Claim the key first: a concurrent repeat blocks on the unique (api_key_id, key)
-        # until this transaction ends, then reads the response it stored.
-        record = IdempotencyRecord(api_key_id=actor.api_key_id, key=idempotency_key,
-                                   request_hash=request_hash, response_status=0,
-                                   response_body={})
-        try:
-            with session.begin_nested():
-                session.add(record)
-        except IntegrityError:
+        # Claim the key first: a concurrent repeat waits on the unique (api_key_id, key)
+        # until this transaction ends, then finds the response it stored.
+        record = _claim_key(session, actor.api_key_id, idempotency_key, request_hash)
+        if record is None:
             stored = _stored_response(session, actor.api_key_id, idempotency_key, request_hash)
             if stored is None:
-                raise
+                raise Conflict("A request with this Idempotency-Key was being processed; "
+                               "retry.")
             return stored
         referral = _create(session, data, actor, location, attribution_window_days)
         body = to_json(referral)
@@ -129,11 +124,12 @@ def _create(
     _check_parties(session, referrer_id, receiver_id)
     skills = _skills(data.get("skills") or [])
     client_data = data["client"]
-    client = clients.find_or_create(session=session, name=client_data["name"],
-                                    external_ref=client_data.get("external_ref"),
-                                    location=location)
+    client, created = clients.find_or_create(session=session, name=client_data["name"],
+                                             external_ref=client_data.get("external_ref"),
+                                             location=location)
     now = utcnow()
-    holder = _attributed_referral_id(session, client.id, now, window_days)
+    # A client created in this transaction has no referral anyone could see yet.
+    holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
         raise _attribution_conflict(client.name, holder)
     _take_capacity(session, receiver_id, now)
@@ -144,15 +140,19 @@ def _create(
         created_at=now, updated_at=now,
         history=[ReferralEvent(status="pending", at=now, actor=actor.name, reason=None)],
     )
-    try:
-        with session.begin_nested():
-            session.add(referral)
-    except IntegrityError:
-        # The partial unique index caught a second open referral for this client.
-        holder = _attributed_referral_id(session, client.id, now, window_days)
-        if holder is None:
-            raise
-        raise _attribution_conflict(client.name, holder) from None
+    if created:
+        session.add(referral)
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():
+                session.add(referral)
+        except IntegrityError:
+            # The partial unique index caught a second open referral for this client.
+            holder = _attributed_referral_id(session, client.id, now, window_days)
+            if holder is None:
+                raise
+            raise _attribution_conflict(client.name, holder) from None
     body = to_json(referral)
     audit.record(session=session, actor=actor, action="referral.create",
                  object_type="referral", object_id=referral.id,
@@ -261,6 +261,26 @@ def _request_hash(data: dict[str, Any]) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str,
                            ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _claim_key(
+    session: Session, api_key_id: int, key: str, request_hash: str
+) -> IdempotencyRecord | None:
+    """Insert the key's record; None, writing nothing, if the key is already recorded."""
+    values = {"api_key_id": api_key_id, "key": key, "request_hash": request_hash,
+              "response_status": 0, "response_body": {}, "created_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        return session.scalars(insert(IdempotencyRecord).values(**values)
+                               .on_conflict_do_nothing().returning(IdempotencyRecord)).first()
+    record = IdempotencyRecord(**values)
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        return None
+    return record
 
 
 def _stored_response(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
-import sys
 
 import pytest
 
@@ -15,22 +13,13 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @pytest.fixture
-def log_lines():
-    """Capture what the service's log handler writes; returns a function giving the lines."""
-    buffer = io.StringIO()
-    handlers = []
+def log_lines(capsys):
+    """Return a function giving the lines the service logged (to stderr) since its last call."""
 
-    def capture(application) -> list[str]:
-        if not handlers:
-            handler = next(h for h in logging.getLogger().handlers
-                           if getattr(h, "referral_service", False))
-            handler.setStream(buffer)
-            handlers.append(handler)
-        return [line for line in buffer.getvalue().splitlines() if line]
+    def lines() -> list[str]:
+        return [line for line in capsys.readouterr().err.splitlines() if line]
 
-    yield capture
-    for handler in handlers:
-        handler.setStream(sys.stderr)
+    return lines
 
 
 @pytest.fixture
@@ -85,12 +74,12 @@ def test_error_responses_carry_a_request_id_too(app, client, admin_headers, monk
 
 def test_json_log_has_one_line_per_request_with_its_fields(json_app, log_lines, make_key):
     client = json_app.test_client()
-    log_lines(json_app)
+    log_lines()
     headers = {**make_key("crm"), "X-Request-ID": "trace-me-1"}
     response = client.get(ORGS + "?page=1", headers=headers)
     assert response.status_code == 200
 
-    entries = [json.loads(line) for line in log_lines(json_app)]
+    entries = [json.loads(line) for line in log_lines()]
     request_lines = [e for e in entries if e["logger"] == "referral_service.request"]
     assert len(request_lines) == 1
     entry = request_lines[0]
@@ -114,12 +103,12 @@ def test_an_error_is_logged_as_one_json_line_with_trace_and_request_id(
 
     monkeypatch.setattr(organizations, "list_", explode)
     client = json_app.test_client()
-    log_lines(json_app)
+    log_lines()
     response = client.get(ORGS, headers={**make_key("admin"), "X-Request-ID": "boom-1"})
     assert response.status_code == 500
     assert "SELECT" not in response.get_data(as_text=True)
 
-    entries = [json.loads(line) for line in log_lines(json_app)]  # every line parses
+    entries = [json.loads(line) for line in log_lines()]  # every line parses
     error = next(e for e in entries if e["level"] == "ERROR")
     assert error["request_id"] == "boom-1" and error["path"] == ORGS
     assert "RuntimeError: SELECT secret FROM internals" in error["exception"]
@@ -130,9 +119,9 @@ def test_an_error_is_logged_as_one_json_line_with_trace_and_request_id(
 def test_text_format_is_plain_text_with_the_request_id(app, client, log_lines):
     logging.getLogger("referral_service.request").setLevel(logging.INFO)
     try:
-        log_lines(app)
+        log_lines()
         client.get("/healthz", headers={"X-Request-ID": "plain-1"})
-        line = log_lines(app)[-1]
+        line = log_lines()[-1]
     finally:
         logging.getLogger("referral_service.request").setLevel(logging.NOTSET)
     assert "GET /healthz 200" in line and "[plain-1]" in line

@@ -6,6 +6,7 @@ unique indexes, BEGIN IMMEDIATE), so these hold across processes on SQLite and P
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,17 @@ class Server(LiveServer):
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s")
+
+    def stop(self) -> None:
+        """Stop gracefully, or kill; either way reap the process before returning."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STARTUP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
 
 
 @pytest.fixture(scope="module")

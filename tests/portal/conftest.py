@@ -108,6 +108,12 @@ def add_org(app, name: str, office: dict, **fields) -> int:
 
 @pytest.fixture
 def network(app) -> Network:
+    """Alpha, Beta and Gamma with their users."""
+    return build_network(app)
+
+
+def build_network(app) -> Network:
+    """Create the three firms and a user for Alpha, Beta and head office."""
     alpha = add_org(app, "Alpha Machining", KAOHSIUNG, skills=["CNC machining", "Anodizing"],
                     description="Five-axis machining of aluminium housings.")
     beta = add_org(app, "Beta Finishing", TAINAN, skills=["Anodizing", "Powder coating"],
@@ -135,21 +141,28 @@ def admin(app, network) -> Portal:
     return Portal(app.test_client(), network.admin_user)
 
 
-@pytest.fixture
-def refer_to(app):
+def record_referral(app, referrer: int, receiver: int, client: str = "Acme Co., Ltd.",
+                    **extra) -> int:
     """Record a referral through the service; return its id."""
     from referral_service.db import session_scope
     from referral_service.services import referrals
     from referral_service.services.auth import SYSTEM
 
+    data = {"referrer_organization_id": referrer, "receiver_organization_id": receiver,
+            "client": {"name": client}, "skills": ["Anodizing"],
+            "description": "Anodised aluminium housings", "note": "", **extra}
+    with session_scope(app) as session:
+        referral = referrals.record_referral(
+            session=session, data=data, actor=SYSTEM, geocoder=app.extensions["geocoder"],
+            attribution_window_days=365)
+        return referral.id
+
+
+@pytest.fixture
+def refer_to(app):
+    """Record a referral through the service; return its id."""
+
     def factory(referrer: int, receiver: int, client: str = "Acme Co., Ltd.", **extra) -> int:
-        data = {"referrer_organization_id": referrer, "receiver_organization_id": receiver,
-                "client": {"name": client}, "skills": ["Anodizing"],
-                "description": "Anodised aluminium housings", "note": "", **extra}
-        with session_scope(app) as session:
-            referral = referrals.record_referral(
-                session=session, data=data, actor=SYSTEM,
-                geocoder=app.extensions["geocoder"], attribution_window_days=365)
-            return referral.id
+        return record_referral(app, referrer, receiver, client, **extra)
 
     return factory

@@ -15,7 +15,9 @@ CLIENT = (48.137, 11.575)
 Ranker = Callable[..., list[Candidate]]
 
 
-def _index_rank(firms: list[Firm], need: Need, weights: Weights = DEFAULT_WEIGHTS) -> list[Candidate]:
+def _index_rank(
+    firms: list[Firm], need: Need, weights: Weights = DEFAULT_WEIGHTS
+) -> list[Candidate]:
     return MatchIndex().fit(firms).query(need, weights)
 
 

@@ -12,7 +12,8 @@ from scoring import DEFAULT_WEIGHTS, Firm, Need, Office, Weights, slugify_skill
 
 
 @pytest.mark.parametrize(
-    "name", ["CNC Machining", "cnc machining", " cnc-machining ", "CNC__Machining!!", "Ｃｎｃ Machining"]
+    "name",
+    ["CNC Machining", "cnc machining", " cnc-machining ", "CNC__Machining!!", "Ｃｎｃ Machining"],
 )
 def test_slugify_folds_case_spaces_and_punctuation(name: str) -> None:
     assert slugify_skill(name) == "cnc-machining"
@@ -20,7 +21,11 @@ def test_slugify_folds_case_spaces_and_punctuation(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "slug"),
-    [("陽極處理", "陽極處理"), ("Eloxieren / Färben", "eloxieren-färben"), ("5-Axis  CNC", "5-axis-cnc")],
+    [
+        ("陽極處理", "陽極處理"),
+        ("Eloxieren / Färben", "eloxieren-färben"),
+        ("5-Axis  CNC", "5-axis-cnc"),
+    ],
 )
 def test_slugify_keeps_letters_of_any_script_and_digits(name: str, slug: str) -> None:
     assert slugify_skill(name) == slug

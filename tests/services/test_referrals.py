@@ -93,18 +93,26 @@ def test_different_names_stay_different_and_a_bare_suffix_is_kept():
 
 
 def test_client_is_found_by_external_ref_then_by_name(session):
-    first = clients.find_or_create(session=session, name="Acme Ltd")
-    assert clients.find_or_create(session=session, name="ACME").id == first.id
+    def same(name, external_ref=None):
+        return clients.find_or_create(session=session, name=name, external_ref=external_ref)
+
+    first, created = same("Acme Ltd")
+    assert created
+    assert same("ACME") == (first, False)
     # A CRM id given later is recorded on the name-only client.
-    assert clients.find_or_create(session=session, name="Acme", external_ref="C-1").id == first.id
+    assert same("Acme", "C-1") == (first, False)
     assert first.external_ref == "C-1"
-    # Same name, another CRM id: another client.
-    other = clients.find_or_create(session=session, name="Acme", external_ref="C-2")
-    assert other.id != first.id
-    assert clients.find_or_create(session=session, name="Renamed", external_ref="C-2").id == \
-        other.id
+    # Same name, another CRM id: another client; then found by that id whatever the name.
+    other, created = same("Acme", "C-2")
+    assert created and other.id != first.id
+    assert same("Renamed", "C-2") == (other, False)
     session.commit()
     assert session.scalar(select(func.count()).select_from(Client)) == 2
+
+
+def test_a_name_without_letters_is_refused(session):
+    with pytest.raises(ValidationFailed):
+        clients.find_or_create(session=session, name="...")
 
 
 def test_record_referral_starts_pending_with_history_stats_audit_and_event(

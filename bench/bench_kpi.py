@@ -1,0 +1,403 @@
+"""Benchmark the monthly KPI export against its bare SQL aggregate, and referral creation.
+
+    python bench/bench_kpi.py --backend both --firms 10000 --referrals 1000000
+    python bench/bench_kpi.py --backend postgresql --firms 1000 --referrals 50000  # quick
+
+For each backend it builds a fresh database with the Alembic migrations, bulk-loads the firms,
+one client per referral and the referrals spread over 24 months (Core executemany on SQLite,
+COPY on PostgreSQL), then times, for one month in the middle, in the same run:
+
+- the bare aggregate: the KPI's SQL sent straight to the driver, rows fetched, nothing else;
+- the JSON, CSV and XLSX exports as the service builds them (kpi.monthly_kpi + kpi.export);
+- the JSON export through the HTTP API (Flask test client: auth, routing, response);
+
+and prints each time with its ratio to the bare aggregate (median of --repeat runs).
+Then, unless --no-http, it starts gunicorn with --workers over the same database and POSTs
+--http-requests referrals of distinct clients from a thread pool, and prints requests/second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+
+from models import Client, KpiTarget, Office, Organization, OrganizationStats, Referral  # noqa: E402
+from referral_service import create_app, migrate  # noqa: E402
+from referral_service.db import new_session  # noqa: E402
+from referral_service.services import auth, kpi  # noqa: E402
+from referral_service.services.auth import SYSTEM  # noqa: E402
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+MONTHS = 24
+BATCH = 20_000
+# Status mix of the generated referrals (older ones are closed; see _referral_rows).
+CLOSED_MIX = (("converted", 0.35), ("lost", 0.15), ("declined", 0.25), ("withdrawn", 0.10),
+              ("expired", 0.15))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--firms", type=int, default=10_000)
+    parser.add_argument("--referrals", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per figure")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP creation run")
+    parser.add_argument("--http-requests", type=int, default=3000)
+    parser.add_argument("--http-threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--http-backends", default="postgresql",
+                        help="comma-separated backends for the HTTP run")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    args = parser.parse_args()
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    print(f"# {args.firms:,} firms, {args.referrals:,} referrals over {MONTHS} months; "
+          f"median of {args.repeat} runs; {os.cpu_count()} CPUs")
+    for backend in backends:
+        with bench_database(backend, args.pg_url, keep=args.keep) as url:
+            run_backend(backend, url, args)
+
+
+def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
+    """Load, then time the KPI figures and (optionally) HTTP referral creation."""
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "RATELIMIT_ENABLED": False,
+                      "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "text",
+                      "METRICS_ENABLED": False})
+    migrate.upgrade(app)
+    started = time.perf_counter()
+    firms = load(app, backend, args.firms, args.referrals)
+    print(f"\n[{backend}] loaded in {time.perf_counter() - started:.1f} s")
+    month = (datetime.now(UTC).replace(day=1) - timedelta(days=MONTHS // 2 * 30)).strftime(
+        "%Y-%m")
+    time_kpi(app, backend, month, args.repeat)
+    app.extensions["db_engine"].dispose()
+    if not args.no_http and backend in args.http_backends.split(","):
+        time_http(url, firms, args)
+
+
+# ------------------------------------------------------------------------------- loading
+
+
+def load(app, backend: str, n_firms: int, n_referrals: int) -> list[int]:
+    """Bulk-load firms, clients, referrals and targets; return the firm ids."""
+    rng = random.Random(2026)
+    now = datetime.now(UTC)
+    engine = app.extensions["db_engine"]
+    with engine.begin() as connection:
+        ids = connection.execute(
+            insert(Organization).returning(Organization.id, sort_by_parameter_order=True),
+            [{"name": f"Bench Firm {i:05d}", "kind": ("affiliate", "partner")[i % 2],
+              "description": "", "capacity": None, "active": True,
+              "external_ref": f"BF-{i}", "created_at": now, "updated_at": now, "version": 1}
+             for i in range(n_firms)],
+        ).scalars().all()
+        connection.execute(insert(OrganizationStats), [
+            {"organization_id": i, "open_referrals": 0, "won": 0, "failed": 0,
+             "updated_at": now} for i in ids])
+        connection.execute(insert(Office), [
+            {"organization_id": i, "label": "HQ", "latitude": rng.uniform(21.9, 25.3),
+             "longitude": rng.uniform(120.0, 121.9), "service_radius_km": 100.0}
+            for i in ids])
+        months = sorted({(now - timedelta(days=30 * k)).strftime("%Y-%m") for k in range(4,
+                                                                                       20)})
+        connection.execute(insert(KpiTarget), [
+            {"organization_id": i, "month": m, "new_clients": rng.randint(1, 12),
+             "updated_at": now} for i in ids[::2] for m in months])
+    clients = ((n, f"Bench Client {n}", f"bench client {n}", f"BC-{n}", None, None, now)
+               for n in range(1, n_referrals + 1))
+    referrals = _referral_rows(rng, ids, n_referrals, now)
+    client_cols = ("id", "name", "normalized_name", "external_ref", "latitude", "longitude",
+                   "created_at")
+    referral_cols = ("referrer_organization_id", "receiver_organization_id", "client_id",
+                     "skills", "description", "note", "match_score", "status", "created_at",
+                     "updated_at", "accepted_at", "declined_at", "withdrawn_at", "expired_at",
+                     "converted_at", "lost_at", "version")
+    if backend == "postgresql":
+        _copy(engine, "clients", client_cols, clients)
+        _copy(engine, "referrals", referral_cols, referrals)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("SELECT setval('clients_id_seq', "
+                                    "(SELECT max(id) FROM clients))"))
+            connection.execute(text("VACUUM ANALYZE"))
+    else:
+        _executemany(engine, Client, client_cols, clients)
+        _executemany(engine, Referral, referral_cols, referrals)
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+    return list(ids)
+
+
+def _referral_rows(rng: random.Random, firms: list[int], count: int, now: datetime
+                   ) -> Iterator[tuple]:
+    """Yield referral rows spread evenly over the last MONTHS months, distinct clients."""
+    span = MONTHS * 30 * 86400
+    statuses = [s for s, _ in CLOSED_MIX]
+    weights = [w for _, w in CLOSED_MIX]
+    for n in range(1, count + 1):
+        created = now - timedelta(seconds=rng.random() * span)
+        referrer, receiver = rng.sample(firms, 2)
+        age_days = (now - created).days
+        if age_days < 14:
+            status = rng.choice(("pending", "accepted", "declined", "converted"))
+        else:
+            status = rng.choices(statuses, weights)[0]
+        stamps = dict.fromkeys(("accepted", "declined", "withdrawn", "expired", "converted",
+                                "lost"))
+        if status in ("accepted", "converted", "lost"):
+            stamps["accepted"] = created + timedelta(hours=rng.uniform(1, 240))
+        if status in ("converted", "lost"):
+            stamps[status] = stamps["accepted"] + timedelta(days=rng.uniform(1, 60))
+        elif status in ("declined", "withdrawn", "expired"):
+            stamps[status] = created + timedelta(days=rng.uniform(0.1, 14))
+        stamps = {k: (min(v, now) if v else None) for k, v in stamps.items()}
+        updated = max([created] + [v for v in stamps.values() if v])
+        yield (referrer, receiver, n, "[]", "", "", round(rng.random(), 3), status, created,
+               updated, stamps["accepted"], stamps["declined"], stamps["withdrawn"],
+               stamps["expired"], stamps["converted"], stamps["lost"], 2)
+
+
+def _copy(engine, table: str, columns: tuple[str, ...], rows: Iterator[tuple]) -> None:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _executemany(engine, model, columns: tuple[str, ...], rows: Iterator[tuple]) -> None:
+    statement = insert(model)
+    names = [model.__table__.c[c].key for c in columns]
+    with engine.begin() as connection:
+        batch: list[dict] = []
+        for row in rows:
+            batch.append(dict(zip(names, row, strict=True)))
+            if len(batch) >= BATCH:
+                connection.execute(statement, batch)
+                batch = []
+        if batch:
+            connection.execute(statement, batch)
+
+
+# --------------------------------------------------------------------------------- timing
+
+
+def median_time(run: Callable[[], object], repeat: int) -> tuple[float, object]:
+    """Return the median wall time of `run` over `repeat` calls (after one warm-up)."""
+    result = run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def time_kpi(app, backend: str, month: str, repeat: int) -> None:
+    """Print the bare aggregate's time and each export's, with ratios, for one month."""
+    engine = app.extensions["db_engine"]
+    sql, params = _driver_statement(engine, kpi.kpi_statement(month))
+
+    def bare():
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            cursor.close()
+            return rows
+        finally:
+            raw.close()
+
+    def service(fmt: str):
+        def run():
+            session = new_session(app, write=False)
+            try:
+                rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM)
+            finally:
+                session.close()
+            return kpi.export(rows, fmt, month)
+        return run
+
+    session = new_session(app)
+    _, raw_key = auth.create_api_key(session=session, name="bench", role="admin")
+    session.close()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {raw_key}"}
+
+    def api_json():
+        response = client.get(f"/api/v1/kpi/monthly?month={month}", headers=headers)
+        assert response.status_code == 200, response.data[:300]
+        return response.data
+
+    bare_time, rows = median_time(bare, repeat)
+    print(f"[{backend}] month {month}: {len(rows):,} KPI rows")
+    print(f"[{backend}] {'bare SQL aggregate':<28} {bare_time * 1000:9.1f} ms   1.00x")
+    for label, run in (("JSON export (service)", service("json")),
+                       ("JSON export (HTTP API)", api_json),
+                       ("CSV export (service)", service("csv")),
+                       ("XLSX export (service)", service("xlsx"))):
+        elapsed, data = median_time(run, repeat)
+        print(f"[{backend}] {label:<28} {elapsed * 1000:9.1f} ms   "
+              f"{elapsed / bare_time:.2f}x   ({len(data) / 1024:,.0f} KiB)")
+
+
+def _driver_statement(engine, statement) -> tuple[str, object]:
+    """Return the SQL and driver parameters SQLAlchemy sends for `statement`."""
+    seen: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, sql, params, _context, _many):
+        seen.append((sql, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as connection:
+            connection.execute(statement).all()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return seen[-1]
+
+
+# ----------------------------------------------------------------------------------- HTTP
+
+
+def time_http(url: str, firms: list[int], args: argparse.Namespace) -> None:
+    """Print referral creations per second through gunicorn with --workers workers."""
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
+                      "METRICS_ENABLED": False})
+    session = new_session(app)
+    _, raw_key = auth.create_api_key(session=session, name="bench http", role="crm")
+    session.close()
+    app.extensions["db_engine"].dispose()
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": "false",
+           "LOG_LEVEL": "WARNING", "SESSION_COOKIE_SECURE": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
+         f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(port)
+        rng = random.Random(7)
+        pairs = [rng.sample(firms, 2) for _ in range(args.http_requests)]
+        tag = secrets.token_hex(3)
+        headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+        statuses: dict[int, int] = {}
+        lock = threading.Lock()
+
+        def post(index: int) -> None:
+            referrer, receiver = pairs[index]
+            body = json.dumps({"referrer_organization_id": referrer,
+                               "receiver_organization_id": receiver,
+                               "client": {"name": f"HTTP Client {tag} {index}",
+                                          "external_ref": f"H-{tag}-{index}"},
+                               "skills": ["cnc machining"], "match_score": 0.7})
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                connection.request("POST", "/api/v1/referrals", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            finally:
+                connection.close()
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        warmup = min(200, args.http_requests // 10)
+        with ThreadPoolExecutor(args.http_threads) as pool:
+            list(pool.map(post, range(warmup)))
+            started = time.perf_counter()
+            list(pool.map(post, range(warmup, args.http_requests)))
+            elapsed = time.perf_counter() - started
+        done = args.http_requests - warmup
+        print(f"[http] POST /referrals: {done:,} in {elapsed:.2f} s = {done / elapsed:,.0f} "
+              f"req/s ({args.workers} gunicorn workers, {args.http_threads} client threads; "
+              f"statuses {dict(sorted(statuses.items()))})")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+# ------------------------------------------------------------------------------ databases
+
+
+class bench_database:  # noqa: N801 -- used as a context manager, reads like one
+    """A fresh database for one backend, dropped afterwards unless kept."""
+
+    def __init__(self, backend: str, pg_url: str, *, keep: bool) -> None:
+        self.backend, self.pg_url, self.keep = backend, pg_url, keep
+
+    def __enter__(self) -> str:
+        if self.backend == "sqlite":
+            self.folder = tempfile.mkdtemp(prefix="bench-kpi-")
+            return f"sqlite:///{self.folder}/bench.db"
+        self.name = f"rs_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        self.admin = create_engine(self.pg_url.replace("postgresql://", "postgresql+psycopg://"),
+                                   isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.pg_url.rsplit("/", 1)[0] + "/" + self.name
+
+    def __exit__(self, *_exc) -> None:
+        if self.keep:
+            print(f"kept database: {self.name if self.backend != 'sqlite' else self.folder}")
+            return
+        if self.backend == "sqlite":
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Head office pages: organizations, the match form and the KPI month view."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from openpyxl import load_workbook
+
+from models import utcnow
+from tests.portal.conftest import KAOHSIUNG, add_org, csrf_token
+
+MONTH = utcnow().strftime("%Y-%m")
+
+
+def test_organizations_are_searchable_filtered_and_paged(app, admin, network):
+    for number in range(21):
+        add_org(app, f"Delta {number:02d} Works", KAOHSIUNG, skills=["Welding"])
+    first = admin.text("/organizations")
+    assert "Page 1 of 2" in first and "24 in all" in first
+    assert "Page 2 of 2" in admin.text("/organizations?page=2")
+    found = admin.text("/organizations?q=beta")
+    assert "Beta Finishing" in found and "Alpha Machining" not in found
+    assert 'value="beta"' in found  # the search stays in the box
+    affiliates = admin.text("/organizations?kind=affiliate")
+    assert "Gamma Plastics" in affiliates and "Beta Finishing" not in affiliates
+    welders = admin.text("/organizations?skill=welding")
+    assert "Delta 00 Works" in welders and "Gamma Plastics" not in welders
+    assert "Beta Finishing" in admin.text(f"/organizations/{network.beta}")
+
+
+def test_the_match_form_ranks_firms_with_their_reasons(admin, network):
+    page = admin.text("/match")
+    data = {"skills": "Anodizing", "description": "", "city": "Tainan", "country": "TW",
+            "address": "", "latitude": "", "longitude": "", "limit": "5",
+            "max_distance_km": "", "kinds": ["partner", "affiliate"],
+            "csrf_token": csrf_token(page)}
+    response = admin.client.post("/match", data=data)
+    result = response.get_data(as_text=True)
+    assert response.status_code == 200
+    names = re.findall(r'<strong class="name">([^<]+)</strong>', result)
+    assert names[:2] == ["Beta Finishing", "Alpha Machining"]
+    assert "Lacks anodizing." not in result.split("Alpha Machining")[0]
+    assert "<meter" in result
+    only_affiliates = admin.client.post("/match", data={**data, "kinds": ["affiliate"]})
+    assert re.findall(r'<strong class="name">([^<]+)</strong>',
+                      only_affiliates.get_data(as_text=True)) == ["Gamma Plastics"]
+
+
+def test_the_match_form_rejects_bad_numbers_beside_the_field(admin):
+    page = admin.text("/match")
+    response = admin.client.post("/match", data={
+        "skills": "Anodizing", "city": "Tainan", "country": "TW", "limit": "500",
+        "csrf_token": csrf_token(page)})
+    assert response.status_code == 422
+    assert 'id="limit-error"' in response.get_data(as_text=True)
+
+
+def kpi_with_activity(app, network, refer_to):
+    """One converted referral this month: Beta referred to Alpha, Alpha won it."""
+    from referral_service.db import session_scope
+    from referral_service.services import kpi, referrals
+    from referral_service.services.auth import SYSTEM
+
+    referral = refer_to(network.beta, network.alpha)
+    with session_scope(app) as session:
+        for status in ("accepted", "converted"):
+            referrals.move_referral(session=session, referral_id=referral, status=status,
+                                    reason=None, actor=SYSTEM)
+        kpi.set_target(session=session, organization_id=network.alpha, month=MONTH,
+                       new_clients=4, actor=SYSTEM)
+
+
+def test_the_kpi_month_shows_rows_targets_and_attainment(app, admin, network, refer_to):
+    kpi_with_activity(app, network, refer_to)
+    page = admin.text(f"/kpi?month={MONTH}")
+    alpha_row = page[page.index("Alpha Machining"):].split("</tr>")[0]
+    assert re.search(r'name="targets-\d+-new_clients"[^>]*value="4"', alpha_row)
+    assert ">25%<" in alpha_row
+    assert "Beta Finishing" in page
+    assert f"/kpi/chart.png?month={MONTH}" in page
+    assert f"/kpi/export?month={MONTH}&amp;format=csv" in page
+
+
+def test_targets_are_edited_in_the_table(app, admin, network, refer_to):
+    kpi_with_activity(app, network, refer_to)
+    page = admin.text(f"/kpi?month={MONTH}")
+    fields = dict(re.findall(r'name="(targets-\d+-(?:organization_id|new_clients))"[^>]*?'
+                             r'value="([^"]*)"', page))
+    beta_key = next(k.replace("organization_id", "new_clients") for k, v in fields.items()
+                    if k.endswith("organization_id") and v == str(network.beta))
+    fields[beta_key] = "2"
+    response = admin.client.post("/kpi/targets", data={
+        **fields, "month": MONTH, "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    after = admin.text(response.headers["Location"])
+    assert "1 target saved for" in after
+    beta_row = after[after.index("Beta Finishing"):].split("</tr>")[0]
+    assert ">50%<" in beta_row  # one credit (as referrer) against 2
+
+
+def test_a_bad_target_is_shown_beside_it_and_nothing_is_saved(app, admin, network, refer_to):
+    kpi_with_activity(app, network, refer_to)
+    page = admin.text(f"/kpi?month={MONTH}")
+    fields = dict(re.findall(r'name="(targets-\d+-(?:organization_id|new_clients))"[^>]*?'
+                             r'value="([^"]*)"', page))
+    keys = sorted(k for k in fields if k.endswith("new_clients"))
+    fields[keys[0]] = "-1"
+    fields[keys[1]] = "9"
+    response = admin.client.post("/kpi/targets", data={
+        **fields, "month": MONTH, "csrf_token": csrf_token(page)})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Number must be between 0 and 100000." in text
+    assert 'value="-1"' in text
+    assert 'value="9"' not in admin.text(f"/kpi?month={MONTH}")
+
+
+def test_a_target_for_a_firm_without_a_row_is_set_by_name(admin, network):
+    page = admin.text(f"/kpi?month={MONTH}")
+    assert "Gamma Plastics" not in page.split("Set a target for another firm")[0]
+    response = admin.client.post("/kpi/targets/new", data={
+        "month": MONTH, "organization": "gamma", "new_clients": "3",
+        "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    after = admin.text(f"/kpi?month={MONTH}")
+    assert f"Target for Gamma Plastics in {MONTH} set to 3." in after
+    ambiguous = admin.client.post("/kpi/targets/new", data={
+        "month": MONTH, "organization": "a", "new_clients": "3",
+        "csrf_token": csrf_token(after)})
+    assert ambiguous.status_code == 422
+    assert "firms match" in ambiguous.get_data(as_text=True)
+
+
+def test_the_kpi_downloads_as_csv_and_xlsx(app, admin, network, refer_to):
+    kpi_with_activity(app, network, refer_to)
+    response = admin.get(f"/kpi/export?month={MONTH}&format=csv")
+    assert response.headers["Content-Disposition"] == f'attachment; filename="kpi-{MONTH}.csv"'
+    assert response.content_type == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    alpha = next(row for row in rows if row["organization_name"] == "Alpha Machining")
+    assert (alpha["new_client_credits"], alpha["target"]) == ("1", "4")
+    xlsx = admin.get(f"/kpi/export?month={MONTH}&format=xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx.get_data()), read_only=True).active
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[:2] == ("organization_id", "organization_name")
+    assert admin.get(f"/kpi/export?month={MONTH}&format=pdf").status_code == 404
+
+
+def test_kpi_charts_are_png_images(app, admin, partner, network, refer_to):
+    kpi_with_activity(app, network, refer_to)
+    for path in (f"/kpi/chart.png?month={MONTH}", f"/kpi/chart.png?month={MONTH}&size=small",
+                 "/kpi/chart.png?month=1999-01"):
+        image = admin.get(path)
+        assert image.content_type == "image/png", path
+        assert image.get_data()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = partner.get(f"/kpi/history.png?organization_id={network.beta}")
+    assert history.get_data()[:4] == b"\x89PNG"
+
+
+def test_a_bad_month_falls_back_to_the_current_one(admin):
+    response = admin.get("/kpi?month=2026-13")
+    assert response.status_code == 302
+    assert "Give the month as YYYY-MM" in admin.text(response.headers["Location"])
