@@ -148,12 +148,16 @@ def load(app, backend: str, n_firms: int, n_referrals: int) -> list[int]:
 
 def _referral_rows(rng: random.Random, firms: list[int], count: int, now: datetime
                    ) -> Iterator[tuple]:
-    """Yield referral rows spread evenly over the last MONTHS months, distinct clients."""
+    """Yield referral rows spread evenly over the last MONTHS months, distinct clients.
+
+    Oldest first, as a live system appends them (so a month's rows sit together on disk).
+    """
     span = MONTHS * 30 * 86400
     statuses = [s for s, _ in CLOSED_MIX]
     weights = [w for _, w in CLOSED_MIX]
-    for n in range(1, count + 1):
-        created = now - timedelta(seconds=rng.random() * span)
+    ages = sorted((rng.random() * span for _ in range(count)), reverse=True)
+    for n, age in enumerate(ages, start=1):
+        created = now - timedelta(seconds=age)
         referrer, receiver = rng.sample(firms, 2)
         age_days = (now - created).days
         if age_days < 14:
@@ -218,7 +222,7 @@ def median_time(run: Callable[[], object], repeat: int) -> tuple[float, object]:
 def time_kpi(app, backend: str, month: str, repeat: int) -> None:
     """Print the bare aggregate's time and each export's, with ratios, for one month."""
     engine = app.extensions["db_engine"]
-    sql, params = _driver_statement(engine, kpi.kpi_statement(month))
+    sql, params = _driver_statement(engine, *kpi.kpi_query(month))
 
     def bare():
         raw = engine.raw_connection()
@@ -264,7 +268,7 @@ def time_kpi(app, backend: str, month: str, repeat: int) -> None:
               f"{elapsed / bare_time:.2f}x   ({len(data) / 1024:,.0f} KiB)")
 
 
-def _driver_statement(engine, statement) -> tuple[str, object]:
+def _driver_statement(engine, statement, parameters) -> tuple[str, object]:
     """Return the SQL and driver parameters SQLAlchemy sends for `statement`."""
     seen: list[tuple[str, object]] = []
 
@@ -274,7 +278,7 @@ def _driver_statement(engine, statement) -> tuple[str, object]:
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with engine.connect() as connection:
-            connection.execute(statement).all()
+            connection.execute(statement, parameters).all()
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     return seen[-1]

@@ -76,6 +76,7 @@ class Referral(Base):
         Index("ix_referrals_status_created", "status", "created_at"),
         Index("ix_referrals_converted_at", "converted_at"),
         Index("ix_referrals_accepted_at", "accepted_at"),
+        Index("ix_referrals_created_at", "created_at"),  # the monthly KPI (migration 0003)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +123,10 @@ class KpiTarget(Base):
     """The number of new-client credits an organization agreed for one month."""
 
     __tablename__ = "kpi_targets"
-    __table_args__ = (CheckConstraint("new_clients >= 0", name="non_negative"),)
+    __table_args__ = (
+        CheckConstraint("new_clients >= 0", name="non_negative"),
+        Index("ix_kpi_targets_month", "month"),  # the monthly KPI (migration 0003)
+    )
 
     organization_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id"), primary_key=True

@@ -73,6 +73,12 @@ def _failed_authentication(response: Response) -> bool:
 def init_app(app: Flask) -> None:
     """Create the app's limiter (one per app: its counters must not leak between apps)."""
     config = app.config
+    for name in ("RATELIMIT_DEFAULT", "RATELIMIT_AUTH_FAILURES", "RATELIMIT_LOGIN"):
+        # A typo in a limit fails at start-up, not as a 500 on every request.
+        try:
+            parse_many(config[name])
+        except ValueError as error:
+            raise ValueError(f"{name}={config[name]!r} is not a rate limit: {error}") from None
     storage_options: dict[str, Any] = dict(config.get("RATELIMIT_STORAGE_OPTIONS") or {})
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
         storage_options.setdefault("socket_connect_timeout", REDIS_TIMEOUT_SECONDS)
@@ -105,7 +111,7 @@ def handle_too_many_requests(error: TooManyRequests) -> Response:
     """Answer 429 as a problem, with Retry-After in seconds until the window resets."""
     retry_after = getattr(error, "retry_after", None)
     if isinstance(error, RateLimitExceeded):
-        retry_after = _seconds_until_reset()
+        retry_after = max(1, _seconds_until_reset())
         detail = f"Rate limit exceeded ({error.limit.limit}); retry after {retry_after} s."
     else:
         detail = error.description or "Too many requests."

@@ -2,11 +2,12 @@
 
 A query runs in two steps.
 
-1. Bound (vectorised over every firm slot): an upper bound of each firm's score from its
-   exact performance, capacity and skill fits (coverage counted from skill postings, text
-   similarity summed from term postings in the very order TextQuery.similarity sums it) and
-   a location fit from the chord distance to each office that may serve the client (a chord
-   is never longer than the great circle, which SPHERE_TOLERANCE relates to the geodesic).
+1. Bound (vectorised over every firm slot, float32): an upper bound of each firm's score
+   from its performance and capacity fits, its skill fit (coverage counted from skill
+   postings; text similarity summed from term postings in float64, in the very order
+   TextQuery.similarity sums it, so the exact value comes for free) and a location fit from
+   the chord to each office that may serve the client (a chord is never longer than the
+   great circle, which SPHERE_TOLERANCE relates to the geodesic).
 2. Refine: firms are scored exactly, in decreasing order of their bound, with the function
    rank_naive uses (geodesic only to the offices that can be the nearest) until the next bound
    falls below the `limit`-th exact score. The result is therefore exactly rank_naive's.
@@ -59,12 +60,17 @@ from scoring.text import (
 # The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
 # its first office); the rest go to a side list. Most firms have one to three offices.
 PLANES = 2
-# Bounds are float32 (half the memory traffic of float64); this covers their rounding.
+# Bounds are float32 (half the memory traffic of float64); this covers their rounding, plus
+# SCORE_SLACK_PER_SKILL for each required skill (one float32 addition each).
 SCORE_SLACK = 1e-6
+SCORE_SLACK_PER_SKILL = 2e-7
 # Chords come from float32 unit vectors: off by at most ~4e-7 of the unit sphere (2.5 m)
 # absolute and 1e-6 relative, covered by these two slacks.
 DISTANCE_SLACK_KM = 0.005
 CHORD_RELATIVE_SLACK = 1e-6
+# Geodesic km per unit of (float32) chord, at least: geodesic >= (1 - tolerance) * great
+# circle >= (1 - tolerance) * R * chord.
+_KM_PER_CHORD = EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE) * (1.0 - CHORD_RELATIVE_SLACK)
 # Added to the squared chord of an office that cannot serve the client: its location bound ~ 0.
 UNCOVERED = np.float32(1e12)
 # Subtracted from the bound of a firm that cannot be proposed; real bounds are in [0, 1].
@@ -93,11 +99,7 @@ def _float32_up(values: np.ndarray) -> np.ndarray:
 
 def _chord_limit(distance_km: np.ndarray) -> np.ndarray:
     """Return the float32 squared chord beyond which a geodesic surely exceeds distance_km."""
-    # geodesic >= (1 - tolerance) * great circle >= (1 - tolerance) * R * chord, less the
-    # float32 error of the chord
-    chord = (distance_km + DISTANCE_SLACK_KM) / (
-        EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE) * (1.0 - CHORD_RELATIVE_SLACK)
-    )
+    chord = (distance_km + DISTANCE_SLACK_KM) / _KM_PER_CHORD
     return _float32_up(np.minimum(chord, 2.0 + CHORD_RELATIVE_SLACK) ** 2)
 
 
@@ -134,25 +136,35 @@ def _is_proposable(firm: Firm) -> bool:
 def _postings(
     keys: dict[str, int], key_ids: array, slots: array, values: array | None
 ) -> dict[str, _Posting]:
-    """Group (key, slot, value) triples into per-key postings that share two large arrays."""
-    ids = np.frombuffer(key_ids, dtype=np.int32) if len(key_ids) else np.empty(0, np.int32)
+    """Group (key, slot, value) triples into per-key postings laid out in two large arrays.
+
+    Each key's segment has an eighth of spare room, so that later appends write in place.
+    """
+    ids = np.frombuffer(key_ids, dtype=np.int32) if len(key_ids) else _EMPTY_SLOTS
     order = np.argsort(ids, kind="stable")  # slots stay ascending within a key
-    sorted_slots = (np.frombuffer(slots, dtype=np.int32) if len(slots) else _EMPTY_SLOTS)[order]
-    sorted_values = None
+    counts = np.bincount(ids, minlength=len(keys))
+    capacities = counts + counts // 8 + 2
+    room = np.cumsum(capacities) - capacities  # where each key's segment starts
+    first = np.cumsum(counts) - counts  # where each key's entries start in `order`
+    sorted_ids = ids[order]
+    destination = room[sorted_ids] + (np.arange(len(ids)) - first[sorted_ids])
+    all_slots = np.zeros(int(capacities.sum()), np.int32)
+    all_slots[destination] = np.frombuffer(slots, dtype=np.int32)[order] if len(slots) else 0
+    all_values = None
     if values is not None:
-        sorted_values = (np.frombuffer(values, dtype=np.float64) if len(values) else _EMPTY_VALUES)[
-            order
-        ]
-    ends = np.cumsum(np.bincount(ids, minlength=len(keys))).tolist()
+        all_values = np.zeros(len(all_slots), np.float64)
+        if len(values):
+            all_values[destination] = np.frombuffer(values, dtype=np.float64)[order]
     result: dict[str, _Posting] = {}
-    start = 0
-    for key, end in zip(keys, ends, strict=True):
+    for key, start, size, capacity in zip(
+        keys, room.tolist(), counts.tolist(), capacities.tolist(), strict=True
+    ):
+        end = start + capacity
         result[key] = (
-            sorted_slots[start:end],
-            None if sorted_values is None else sorted_values[start:end],
-            end - start,
+            all_slots[start:end],
+            None if all_values is None else all_values[start:end],
+            size,
         )
-        start = end
     return result
 
 
@@ -195,13 +207,13 @@ def _compact_postings(
     postings: dict[str, _Posting], live: np.ndarray, remap: np.ndarray
 ) -> dict[str, _Posting]:
     result: dict[str, _Posting] = {}
-    for key, (slots, values, count) in postings.items():
-        keep = live[slots[:count]]
+    for key, (slots, values, size) in postings.items():
+        keep = live[slots[:size]]
         kept = int(np.count_nonzero(keep))
         if kept:
             result[key] = (
-                remap[slots[:count][keep]],
-                None if values is None else values[:count][keep],
+                remap[slots[:size][keep]],
+                None if values is None else values[:size][keep],
                 kept,
             )
     return result
@@ -234,7 +246,8 @@ class _Store:
         """Return a store holding `firms` in slots 0..n-1, built in bulk."""
         n = len(firms)
         extras = [(slot, o) for slot, f in enumerate(firms) for o in f.offices[PLANES:]]
-        store = cls(n, len(extras))
+        # room for an eighth more before the first upserts have to grow the arrays
+        store = cls(n + n // 8, len(extras) + len(extras) // 8)
         # key -> id in order of first appearance, assigned by C-level dict lookups
         term_keys: defaultdict[str, int] = defaultdict(count().__next__)
         term_ids, term_slots, term_values = array("i"), array("i"), array("d")
@@ -554,12 +567,7 @@ class MatchIndex(BaseEstimator):
         # location_fit's 1 / (1 + d / scale) at the shortest geodesic the chord allows:
         # d >= (1 - tolerance) * R * chord, less the float32 slacks
         np.sqrt(best, out=best)
-        best *= (
-            EARTH_RADIUS_KM
-            * (1 - SPHERE_TOLERANCE)
-            * (1 - CHORD_RELATIVE_SLACK)
-            / (DEFAULT_SCALE_KM)
-        )
+        best *= _KM_PER_CHORD / DEFAULT_SCALE_KM
         best += 1.0 - DISTANCE_SLACK_KM / DEFAULT_SCALE_KM
         np.maximum(best, 1.0, out=best)
         np.divide(weights.location, best, out=bound)
@@ -569,11 +577,12 @@ class MatchIndex(BaseEstimator):
 
         # skill: text similarity summed exactly as TextQuery.similarity sums it (float64
         # products added term by term in the same order) into `text`; coverage exact
-        text_share = weights.skill * (1.0 - SKILL_COVERAGE_SHARE if need.skills else 1.0)
         for weight, slots, values in rows:
-            products = weight * values
-            text[slots] += products
-            bound[slots] += text_share * products
+            text[slots] += weight * values
+        if rows:
+            reached = np.unique(np.concatenate([slots for _, slots, _ in rows]))
+            text_share = weights.skill * (1.0 - SKILL_COVERAGE_SHARE if need.skills else 1.0)
+            bound[reached] += text_share * text[reached]
         if need.skills:
             # skill_fit: share * matched / required + (1 - share) * text
             per_skill = weights.skill * SKILL_COVERAGE_SHARE / len(need.skills)
@@ -656,6 +665,7 @@ def _refine(
 ) -> list[Candidate]:
     """Score slots exactly in decreasing order of bound until no bound can reach the top."""
     n = state.n_slots
+    slack = SCORE_SLACK + SCORE_SLACK_PER_SKILL * len(need.skills)
     kept: list[tuple[float, int, Candidate]] = []  # min-heap: the worst kept firm first
     seen: set[int] = set()
     batch = min(n_candidates, max(4 * need.limit, 32))
@@ -666,7 +676,7 @@ def _refine(
             upper = float(bound[slot])
             if upper < -1.0:  # cannot be proposed, nor can any slot after it
                 return rank([item[2] for item in kept], need.limit)
-            if len(kept) == need.limit and upper + SCORE_SLACK < kept[0][0]:
+            if len(kept) == need.limit and upper + slack < kept[0][0]:
                 return rank([item[2] for item in kept], need.limit)
             if slot in seen:
                 continue

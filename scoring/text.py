@@ -198,10 +198,13 @@ def profile_vector(firm: Firm) -> dict[str, float]:
     counts = Counter(terms)
     if len(counts) == len(terms):  # every term once: all weights 1 / sqrt(k), as below
         return dict.fromkeys(counts, 1.0 / math.sqrt(len(counts))) if counts else {}
-    raw = {term: _sublinear(count) for term, count in counts.items()}
+    try:
+        raw = list(map(_SUBLINEAR.__getitem__, counts.values()))
+    except IndexError:  # a term repeated more than the table covers
+        raw = [_sublinear(count) for count in counts.values()]
     # fsum is correctly rounded, so the weights do not depend on the order of the terms.
-    norm = math.sqrt(math.fsum(map(operator.mul, raw.values(), raw.values())))
-    return {term: value / norm for term, value in raw.items()}
+    norm = math.sqrt(math.fsum(map(operator.mul, raw, raw)))
+    return dict(zip(counts, map(norm.__rtruediv__, raw), strict=True))
 
 
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]

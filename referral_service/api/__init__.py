@@ -8,12 +8,14 @@ import swagger_ui_bundle
 from flask import Blueprint, Flask, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
 from referral_service import errors
 from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
 from referral_service.api.schemas import MAX_ID, ProblemSchema
+from referral_service.services.kpi import MONTH_PATTERN
 
 API_PREFIX = "/api/v1"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -32,6 +34,13 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: int) -> str:
         return str(int(value))
+
+
+class MonthConverter(BaseConverter):
+    """A YYYY-MM month in a URL, documented with its pattern.
+
+    Any segment reaches the view, so that a malformed month is a 422 naming `month`, not a 404.
+    """
 
 
 class ProblemApi(Api):
@@ -79,9 +88,11 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     # One Api per app: flask-smorest keeps the spec on the instance, and tests build many apps.
     api = ProblemApi()
+    app.url_map.converters["month"] = MonthConverter
     api.register_converter(
         IdConverter, lambda _c: {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     )
+    api.register_converter(MonthConverter, lambda _c: {"type": "string", "pattern": MONTH_PATTERN})
     api.init_app(app)
     app.extensions["api"] = api
     names = set()
@@ -101,6 +112,10 @@ def init_app(app: Flask) -> None:
     def _authenticate_api_calls() -> None:
         if request.blueprint in names:
             authenticate()
+            # Every write of the API takes a JSON body: anything else would read as {}.
+            if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+                raise UnsupportedMediaType(
+                    "Send a JSON body with 'Content-Type: application/json'.")
 
 
 def _swagger_assets_blueprint() -> Blueprint:

@@ -26,6 +26,10 @@ class MonthlyKpi(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.doc(responses={200: {"content": {
+        "text/csv": {"schema": {"type": "string"}},
+        kpi.CONTENT_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+    }}})
     def get(self, args):
         """The KPI of a month, one row per organization; a partner gets only its own row."""
         month, fmt = args["month"], args["format"]
@@ -38,7 +42,7 @@ class MonthlyKpi(MethodView):
         return response
 
 
-@blp.route("/targets/<id:organization_id>/<month>")
+@blp.route("/targets/<id:organization_id>/<month:month>")
 class KpiTargetResource(MethodView):
     """An organization's new-client target for one month."""
 

@@ -8,8 +8,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from models import REFERRAL_STATUSES
 from referral_service.api.schemas import Id, PageArgsSchema, StrictSchema, page_schema
+from referral_service.services.kpi import MONTH_MESSAGE, MONTH_PATTERN
 
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Use YYYY-MM, for example 2026-03.")
+MONTH = validate.Regexp(MONTH_PATTERN, error=MONTH_MESSAGE)
 ROLES = ("referrer", "receiver")
 
 
@@ -67,7 +68,9 @@ class IdempotencyHeaderSchema(Schema):
         unknown = EXCLUDE
 
     idempotency_key = fields.String(
-        data_key="Idempotency-Key", validate=validate.Length(min=1, max=200),
+        data_key="Idempotency-Key",
+        validate=[validate.Length(min=1, max=200),
+                  validate.Regexp(r"^[\x20-\x7e]+$", error="Use printable ASCII characters.")],
         metadata={"description": "A repeat with the same key and body returns the first "
                                  "response and creates nothing; another body is a 422."},
     )

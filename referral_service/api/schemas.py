@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from models import ORGANIZATION_KINDS
 from referral_service.services.schemas import (  # noqa: F401  (re-exported for the resources)
@@ -18,6 +18,10 @@ from referral_service.services.schemas import (  # noqa: F401  (re-exported for 
 class ProblemSchema(Schema):
     """An RFC 9457 problem body."""
 
+    class Meta:
+        # RFC 9457 lets a problem carry extension members: the document must allow them.
+        unknown = INCLUDE
+
     type = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.Integer(required=True)
@@ -25,6 +29,12 @@ class ProblemSchema(Schema):
     errors = fields.Dict(metadata={"description": "Each bad field with its messages (422)."})
     existing_referral_id = fields.Integer(
         metadata={"description": "The referral that holds the credit (409 attribution)."}
+    )
+    current_status = fields.String(
+        metadata={"description": "The referral's status when a move is refused (409)."}
+    )
+    receiver_organization_id = fields.Integer(
+        metadata={"description": "The receiver that is at capacity (409)."}
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from referral_service.services import audit
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
 
 KEY_PREFIX_LENGTH = 8
+# What create_api_key hands out: "rk_" and URL-safe base64 (43 characters for 32 bytes).
+_KEY_SHAPE = re.compile(r"rk_[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ def create_api_key(
 
 def authenticate_key(*, session: Session, raw_key: str) -> Principal | None:
     """Return the principal of a valid, unrevoked key, else None."""
+    if not _KEY_SHAPE.fullmatch(raw_key):
+        # Not one of ours (and maybe text the database refuses, such as NUL): no query.
+        return None
     candidates = session.scalars(
         select(ApiKey).where(ApiKey.prefix == raw_key[:KEY_PREFIX_LENGTH + 3])
     ).all()

@@ -20,6 +20,7 @@ from models import Client, utcnow
 from referral_service.services.errors import Conflict, ValidationFailed
 
 MAX_ATTEMPTS = 5
+NORMALIZED_NAME_LENGTH = 200  # clients.normalized_name
 
 # Legal-form words dropped from the end of a name, compared after case folding and with
 # punctuation removed ("Co., Ltd." -> "co", "ltd"; "L.L.C." -> "llc").
@@ -47,7 +48,8 @@ def normalize_name(name: str) -> str:
         words.pop()
     joined = "".join(words)
     stripped = _strip_cjk(joined)
-    return stripped or joined
+    # Case folding and NFKC can lengthen a name ("ß" -> "ss"); keep what the column holds.
+    return (stripped or joined)[:NORMALIZED_NAME_LENGTH]
 
 
 def _strip_cjk(text: str) -> str:

@@ -14,11 +14,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import Integer, Select, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import KpiTarget, Organization, Referral, utcnow
+from models import KpiTarget, Organization, Referral, UTCDateTime, utcnow
 from referral_service.services import audit
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import NotFound, ValidationFailed
@@ -35,7 +50,12 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
+# A month is YYYY-MM from 1970-01 to 2999-12: a later year would put the end of December past
+# what datetime holds (9999), an earlier one before the epoch. ASCII digits only (Python's \d
+# also matches other scripts' digits); also the pattern the API documents.
+MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
+MONTH_MESSAGE = "Use YYYY-MM between 1970-01 and 2999-12, for example 2026-03."
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ATTAINMENT_DIGITS = 4
@@ -43,80 +63,86 @@ ATTAINMENT_DIGITS = 4
 
 def month_range(month: str) -> tuple[datetime, datetime]:
     """Return the UTC [start, end) of a 'YYYY-MM' month; 422 if it is not one."""
-    found = _MONTH.match(month or "")
-    if found is None or int(found["year"]) < 1970:
+    if _MONTH.fullmatch(month or "") is None:
         raise ValidationFailed(f"{month!r} is not a month.",
-                               {"month": ["Use YYYY-MM, for example 2026-03."]})
-    year, number = int(found["year"]), int(found["month"])
+                               {"month": [MONTH_MESSAGE]})
+    year, number = int(month[:4]), int(month[5:7])
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
     return start, end
 
 
-def kpi_statement(month: str, organization_id: int | None = None) -> Select:
-    """Return the one SELECT that computes every KPI row of `month` (see COLUMNS)."""
-    start, end = month_range(month)
+def _kpi_statement(*, one_organization: bool) -> Select:
+    """Build the one SELECT that computes every KPI row of a month (see COLUMNS).
+
+    Parameters: start, end (the month's UTC range), month ('YYYY-MM') and, for one
+    organization, organization_id. Built once: a request only binds the values.
+    """
     r = Referral.__table__.c
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    month = bindparam("month", type_=String())
 
     def within(column):
         return and_(column >= start, column < end)
 
-    zero = literal(0)
-    made = (
-        select(r.referrer_organization_id.label("org"),
-               func.count().filter(within(r.created_at)).label("made"),
-               zero.label("received"), zero.label("accepted"),
-               func.count().filter(within(r.converted_at)).label("converted_made"),
-               zero.label("converted_received"))
-        .where(or_(within(r.created_at), within(r.converted_at)))
-        .group_by(r.referrer_organization_id)
-    )
-    received = (
-        select(r.receiver_organization_id.label("org"), zero.label("made"),
-               func.count().filter(within(r.created_at)).label("received"),
-               func.count().filter(within(r.accepted_at)).label("accepted"),
-               zero.label("converted_made"),
-               func.count().filter(within(r.converted_at)).label("converted_received"))
-        .where(or_(within(r.created_at), within(r.accepted_at), within(r.converted_at)))
-        .group_by(r.receiver_organization_id)
-    )
-    if organization_id is not None:
-        made = made.where(r.referrer_organization_id == organization_id)
-        received = received.where(r.receiver_organization_id == organization_id)
-    sides = union_all(made, received).subquery("sides")
-    def total(column):
-        # PostgreSQL sums counts as NUMERIC; the KPI is a whole number everywhere.
-        return cast(func.sum(column), Integer)
-
+    zero, one = literal_column("0"), literal_column("1")
+    created, accepted, converted = (within(r.created_at), within(r.accepted_at),
+                                    within(r.converted_at))
+    # One pass over the month's referrals, each seen twice: once on the referrer's side
+    # (side 0), once on the receiver's (side 1).
+    sides = select(zero.label("side")).union_all(select(one)).subquery("sides")
+    as_referrer, as_receiver = sides.c.side == zero, sides.c.side == one
+    organization = case((as_referrer, r.referrer_organization_id),
+                        else_=r.receiver_organization_id)
     activity = (
-        select(sides.c.org,
-               total(sides.c.made).label("made"),
-               total(sides.c.received).label("received"),
-               total(sides.c.accepted).label("accepted"),
-               total(sides.c.converted_made).label("converted_made"),
-               total(sides.c.converted_received).label("converted_received"))
-        .group_by(sides.c.org)
-        .subquery("activity")
+        select(organization.label("org"),
+               func.count().filter(and_(as_referrer, created)).label("made"),
+               func.count().filter(and_(as_receiver, created)).label("received"),
+               func.count().filter(and_(as_receiver, accepted)).label("accepted"),
+               func.count().filter(and_(as_referrer, converted)).label("converted_made"),
+               func.count().filter(and_(as_receiver, converted)).label("converted_received"))
+        .select_from(Referral.__table__.join(sides, true()))
+        .where(or_(created, accepted, converted))
+        .group_by(organization)
+        # A referrer whose referral was only accepted this month has nothing to count.
+        .having(func.count().filter(or_(as_receiver, created, converted)) > zero)
     )
+    if one_organization:
+        organization_id = bindparam("organization_id", type_=Integer())
+        activity = activity.where(or_(r.referrer_organization_id == organization_id,
+                                      r.receiver_organization_id == organization_id))
+    activity = activity.subquery("activity")
     targets = (
         select(KpiTarget.organization_id, KpiTarget.new_clients)
         .where(KpiTarget.month == month).subquery("targets")
     )
-    converted_made = func.coalesce(activity.c.converted_made, 0)
-    converted_received = func.coalesce(activity.c.converted_received, 0)
+
+    def count(column):
+        return func.coalesce(column, zero)
+
+    credits = count(activity.c.converted_made) + count(activity.c.converted_received)
+    # attainment = credits / target; no target (or a target of 0) has no attainment.
+    attainment = case(
+        (targets.c.new_clients > zero,
+         # 1.0 written out: NUMERIC on PostgreSQL (which rounds only NUMERIC), REAL on SQLite.
+         cast(func.round(credits * literal_column("1.0") / targets.c.new_clients,
+                         literal_column(str(ATTAINMENT_DIGITS))), Float)),
+        else_=null(),
+    )
     statement = (
         select(
             Organization.id.label("organization_id"),
             Organization.name.label("organization_name"),
             Organization.kind.label("kind"),
-            literal(month).label("month"),
-            func.coalesce(activity.c.made, 0).label("referrals_made"),
-            func.coalesce(activity.c.received, 0).label("referrals_received"),
-            func.coalesce(activity.c.accepted, 0).label("accepted_received"),
-            converted_made.label("converted_made"),
-            converted_received.label("converted_received"),
-            (converted_made + converted_received).label("new_client_credits"),
+            month.label("month"),
+            count(activity.c.made).label("referrals_made"),
+            count(activity.c.received).label("referrals_received"),
+            count(activity.c.accepted).label("accepted_received"),
+            count(activity.c.converted_made).label("converted_made"),
+            count(activity.c.converted_received).label("converted_received"),
+            credits.label("new_client_credits"),
             targets.c.new_clients.label("target"),
+            attainment.label("attainment"),
         )
         .select_from(Organization.__table__)
         .outerjoin(activity, activity.c.org == Organization.id)
@@ -124,9 +150,22 @@ def kpi_statement(month: str, organization_id: int | None = None) -> Select:
         .where(or_(activity.c.org.is_not(None), targets.c.organization_id.is_not(None)))
         .order_by(Organization.id)
     )
-    if organization_id is not None:
+    if one_organization:
         statement = statement.where(Organization.id == organization_id)
     return statement
+
+
+_ALL_ORGANIZATIONS = _kpi_statement(one_organization=False)
+_ONE_ORGANIZATION = _kpi_statement(one_organization=True)
+
+
+def kpi_query(month: str, organization_id: int | None = None) -> tuple[Select, dict[str, Any]]:
+    """Return the KPI statement of `month` and its parameters (also timed by bench/)."""
+    start, end = month_range(month)
+    params: dict[str, Any] = {"start": start, "end": end, "month": month}
+    if organization_id is None:
+        return _ALL_ORGANIZATIONS, params
+    return _ONE_ORGANIZATION, {**params, "organization_id": organization_id}
 
 
 def monthly_kpi(
@@ -143,17 +182,9 @@ def monthly_kpi(
     elif organization_id is not None and session.scalar(
             select(Organization.id).where(Organization.id == organization_id)) is None:
         raise NotFound(f"Organization {organization_id} does not exist.")
-    result = session.execute(kpi_statement(month, organization_id))
-    return [_with_attainment(row) for row in result.mappings()]
-
-
-def _with_attainment(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    target = out["target"]
-    # attainment = credits / target; no target (or a target of 0) has no attainment.
-    out["attainment"] = (round(out["new_client_credits"] / target, ATTAINMENT_DIGITS)
-                         if target else None)
-    return out
+    statement, params = kpi_query(month, organization_id)
+    return [dict(zip(COLUMNS, row, strict=True))
+            for row in session.execute(statement, params).all()]
 
 
 def set_target(

@@ -26,15 +26,25 @@ from scoring import slugify_skill
 PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
 # What a partner may change on its own profile; the rest is head office's.
 PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capacity"})
+SLUG_MAX_LENGTH = 100  # organization_skills.slug
 OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
 
 
 def normalize_skills(names: Iterable[str]) -> list[str]:
-    """Return the unique skill slugs of `names`, in first-seen order."""
+    """Return the unique skill slugs of `names`, in first-seen order; 422 naming a bad one."""
     slugs: list[str] = []
-    for name in names:
-        slug = slugify_skill(name)
+    for index, name in enumerate(names):
+        try:
+            slug = slugify_skill(name)
+        except ValueError:
+            raise ValidationFailed("A skill has no letters or digits.", {
+                "skills": {str(index): ["Every skill needs letters or digits."]}}) from None
+        # Case folding and NFKC can lengthen a name ("ﬃ" -> "ffi"); the column holds 100.
+        if len(slug) > SLUG_MAX_LENGTH:
+            raise ValidationFailed("A skill name is too long.", {
+                "skills": {str(index): [f"At most {SLUG_MAX_LENGTH} characters once "
+                                        "normalized."]}})
         if slug not in slugs:
             slugs.append(slug)
     return slugs

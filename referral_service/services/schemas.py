@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from models import ORGANIZATION_KINDS
 
@@ -13,11 +14,41 @@ MAX_ID = 2**31 - 1
 Id = validate.Range(min=1, max=MAX_ID)
 
 
+def text_problem(value: str) -> str | None:
+    """Return why a text cannot be stored, or None: no database takes NUL or lone surrogates."""
+    if "\x00" in value:
+        return "Text cannot contain NUL (0x00) characters."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Text must be valid Unicode (no unpaired surrogates)."
+    return None
+
+
 class StrictSchema(Schema):
-    """Refuse unknown fields (and so read-only ones) instead of ignoring them."""
+    """Refuse unknown fields (and so read-only ones) instead of ignoring them, and text that
+    no database can store."""
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
+        # Nested objects are checked by their own (strict) schema; strings and lists here.
+        if not isinstance(data, Mapping):
+            return data
+        errors: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, str) and text_problem(value):
+                errors[key] = [text_problem(value)]
+            elif isinstance(value, list):
+                bad = {str(i): [text_problem(item)] for i, item in enumerate(value)
+                       if isinstance(item, str) and text_problem(item)}
+                if bad:
+                    errors[key] = bad
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class OfficeSchema(StrictSchema):
@@ -27,9 +58,10 @@ class OfficeSchema(StrictSchema):
     label = fields.String(allow_none=True, validate=validate.Length(max=100))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     city = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    # Length too: Python's "$" also matches before a final newline ("TW\n").
     country = fields.String(
-        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="Use an ISO 3166-1 "
-                                                   "alpha-2 code such as TW."),
+        allow_none=True, validate=[validate.Length(equal=2), validate.Regexp(
+            r"^[A-Za-z]{2}$", error="Use an ISO 3166-1 alpha-2 code such as TW.")],
     )
     latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90),
                             allow_nan=False)

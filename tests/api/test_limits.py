@@ -172,3 +172,11 @@ def test_unreachable_storage_falls_back_instead_of_failing(limited, admin_header
         assert _get(client, ORGS, admin_headers).status_code == 200
     # Counted in the worker's own memory meanwhile.
     assert _get(client, ORGS, admin_headers).status_code == 429
+
+
+def test_a_malformed_limit_is_refused_at_start_up(database_url):
+    from referral_service import create_app
+
+    with pytest.raises(ValueError, match="RATELIMIT_DEFAULT"):
+        create_app({"DATABASE_URL": database_url, "RATELIMIT_DEFAULT": "lots per minute",
+                    "SECRET_KEY": "x", "LOG_FORMAT": "text"})

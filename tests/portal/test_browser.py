@@ -58,6 +58,14 @@ def site(database_url) -> Iterator[Site]:
     try:
         yield Site(server.url, app, network, {"Authorization": f"Bearer {key}"})
     finally:
+        import fcntl, os as _os
+        fd = server.process.stderr.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | _os.O_NONBLOCK)
+        try:
+            data = server.process.stderr.read() or b""
+        except Exception:
+            data = b""
+        open(f"/tmp/portalwork/live-{_os.getpid()}.log", "wb").write(data)
         server.stop()
         app.extensions["db_engine"].dispose()
 

@@ -209,11 +209,11 @@ def test_ranking_is_the_same_when_the_input_is_shuffled(firms, need, data) -> No
 operations = st.lists(
     st.tuples(st.just("upsert"), firm_strategy(st.integers(1, 15)))
     | st.tuples(st.just("remove"), st.integers(1, 15)),
-    max_size=15,
+    max_size=12,
 )
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=25)
 @given(
     firms=st.lists(st.integers(1, 15), unique=True, max_size=8).flatmap(
         lambda ids: st.tuples(*(firm_strategy(firm_id) for firm_id in ids)).map(list)
@@ -239,7 +239,7 @@ def test_incremental_updates_give_what_a_fresh_fit_gives(firms, steps, queries) 
         assert index.query(need) == rebuilt.query(need) == rank_naive(current.values(), need)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(a=clients, b=st.tuples(st.floats(-90.0, 90.0), st.floats(-180.0, 180.0)))
 def test_spherical_distance_is_within_tolerance_of_the_geodesic(a, b) -> None:
     exact = geodesic(a, b).km
