@@ -29,7 +29,9 @@ def database_url(app: Flask) -> str:
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, busy timeout, foreign keys, BEGIN IMMEDIATE writes."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # connect_timeout: a host that drops packets fails fast (503) instead of hanging workers.
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             connect_args={"connect_timeout": 5})
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -6,7 +6,8 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
 - skill = 0.75 * (required skills the firm has / required skills) + 0.25 * text similarity,
   or the text similarity alone when the need names no skill. Text similarity is the cosine
   between the need's TF-IDF vector and the firm's profile (skills + description), on terms
-  that map British to American spelling and strip common suffixes (scoring.text).
+  that map British to American spelling and strip common suffixes; in large corpora, need
+  terms found in over 5% of the profiles are left out (scoring.text).
 - location = 1 / (1 + d / 50 km), d the geodesic distance to the firm's nearest office; 0 when
   that office's service radius does not reach the client.
 - performance = (won + 1) / (won + failed + 2): 0.5 for a newcomer, never 0 or 1.

@@ -12,7 +12,9 @@ normalised, so the result is in [0, 1]. The idf is applied on the need side only
 classic similarity does): a firm's vector then depends on its own profile alone, which lets an
 index add or replace one firm without touching the others and still give exactly what a fresh
 build would. `sklearn.feature_extraction.text.TfidfVectorizer(analyzer=analyze,
-sublinear_tf=True)` gives the same need vector; the tests check the two agree.
+sublinear_tf=True)` gives the same need vector; the tests check the two agree. In corpora of
+over COMMON_TERM_MIN_PROFILES profiles, need terms found in more than COMMON_TERM_SHARE of
+them are left out of the need vector.
 """
 
 from __future__ import annotations
@@ -251,9 +253,9 @@ class TextQuery:
         """
         known = sorted((df, term) for term in counts if (df := document_frequency.get(term, 0)) > 0)
         threshold = common_term_threshold(n_documents)
-        kept = {term: df for df, term in known if df <= threshold} or dict(
-            (term, df) for df, term in known[:1]
-        )
+        kept = {term: df for df, term in known if df <= threshold}
+        if not kept:
+            kept = {term: df for df, term in known[:1]}
         raw: dict[str, float] = {}
         for term in sorted(kept):
             # (1 + ln tf) * scikit-learn's smooth idf ln((1 + n) / (1 + df)) + 1

@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
+# A loaded 2-core machine can take tens of seconds to boot several workers.
+STARTUP_SECONDS = 90
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -178,36 +181,48 @@ class LiveServer:
         environment = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "live-secret",
                        "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false",
                        "LOG_LEVEL": "WARNING", **env}
+        # The server's log goes to a file: a pipe nobody reads would fill and block workers.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (lives as long as the server)
+            prefix="gunicorn-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
              f"127.0.0.1:{self.port}", "--timeout", "60", "wsgi:app"],
-            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=self.log,
         )
-        self._wait()
+        try:
+            self._wait()
+        except Exception:
+            self.stop()
+            raise
 
     def _wait(self) -> None:
         import requests
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.process.stderr.read().decode())
+                raise RuntimeError("gunicorn exited: " + self.log_text())
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start in 30 s")
+        raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s: " + self.log_text())
+
+    def log_text(self) -> str:
+        """Return what the server has logged so far."""
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         """Stop the server and its workers."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        if self.process.stderr:
-            self.process.stderr.close()
+            self.process.wait(timeout=15)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ unique indexes, BEGIN IMMEDIATE), so these hold across processes on SQLite and P
 
 from __future__ import annotations
 
-import subprocess
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,40 +20,11 @@ from tests.conftest import LiveServer
 pytestmark = pytest.mark.slow
 
 THREADS = 40
-STARTUP_SECONDS = 90
-
-
-class Server(LiveServer):
-    """LiveServer that waits longer on a loaded machine and never leaks a failed start."""
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.process.stderr.read().decode())
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s")
-
-    def stop(self) -> None:
-        """Stop gracefully, or kill; either way reap the process before returning."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STARTUP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
 
 
 @pytest.fixture(scope="module")
 def server(database_url):
-    live = Server(database_url, workers=4)
+    live = LiveServer(database_url, workers=4)
     yield live
     live.stop()
 

@@ -58,7 +58,8 @@ def site(database_url) -> Iterator[Site]:
     try:
         yield Site(server.url, app, network, {"Authorization": f"Bearer {key}"})
     finally:
-        import fcntl, os as _os
+        import fcntl
+        import os as _os
         fd = server.process.stderr.fileno()
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | _os.O_NONBLOCK)
         try:

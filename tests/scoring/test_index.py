@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import scoring.index
+import scoring.text
 from scoring import DEFAULT_WEIGHTS, Firm, MatchIndex, Need, Office, Weights, rank_naive
 
 SKILLS = ("anodizing", "cnc-machining", "welding", "powder-coating", "laser-cutting", "陽極處理")
@@ -92,6 +93,21 @@ def test_index_returns_exactly_what_rank_naive_returns(seed: int) -> None:
     for i, need in enumerate(needs):
         weights = WEIGHTS[i % len(WEIGHTS)]
         assert index.query(need, weights) == rank_naive(firms, need, weights)
+
+
+def test_index_leaves_out_common_terms_as_rank_naive_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # shrink "large corpus" to a few profiles so that common terms are left out here
+    monkeypatch.setattr(scoring.text, "COMMON_TERM_MIN_PROFILES", 4)
+    monkeypatch.setattr(scoring.text, "COMMON_TERM_SHARE", 0.1)
+    firms, needs = random_world(9, 120)
+    index = MatchIndex().fit(firms)
+    for firm_id in range(1, 40, 3):  # masked slots must not be counted as profiles
+        index.remove(firm_id)
+    rest = [firm for firm in firms if firm.id not in range(1, 40, 3)]
+    for need in needs:
+        assert index.query(need) == rank_naive(rest, need)
+    everything_common = Need(48.14, 11.58, description="steel welding aluminium", limit=5)
+    assert index.query(everything_common) == rank_naive(rest, everything_common)
 
 
 def test_index_follows_the_scikit_learn_estimator_contract() -> None:
