@@ -30,7 +30,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from itertools import count, repeat
+from itertools import count
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -117,11 +117,11 @@ def _offices_columns(offices: list[Office | None]) -> tuple[np.ndarray, np.ndarr
     return xyz, cover
 
 
-def _plane_offices(firm: Firm) -> list[Office | None]:
-    offices = firm.offices
-    if not offices:
-        return [None] * PLANES
-    return [offices[p] if p < len(offices) else offices[0] for p in range(PLANES)]
+def _plane_office(offices: tuple[Office, ...], plane: int) -> Office | None:
+    """Return the office a firm keeps in a plane: its plane-th, else its first, else None."""
+    if len(offices) > plane:
+        return offices[plane]
+    return offices[0] if offices else None
 
 
 def _is_proposable(firm: Firm) -> bool:
@@ -133,36 +133,38 @@ def _is_proposable(firm: Firm) -> bool:
     )
 
 
-def _postings(
-    keys: dict[str, int], key_ids: array, slots: array, values: array | None
-) -> dict[str, _Posting]:
-    """Group (key, slot, value) triples into per-key postings laid out in two large arrays.
+def _postings(keys: list[str], per_slot: array, values: array | None) -> dict[str, _Posting]:
+    """Group each slot's keys (per_slot[i] of them for slot i, in slot order) into postings.
 
-    Each key's segment has an eighth of spare room, so that later appends write in place.
+    The postings share two large arrays; each key's segment has an eighth of spare room, so
+    that later appends write in place.
     """
-    ids = np.frombuffer(key_ids, dtype=np.int32) if len(key_ids) else _EMPTY_SLOTS
-    order = np.argsort(ids, kind="stable")  # slots stay ascending within a key
-    counts = np.bincount(ids, minlength=len(keys))
+    # key -> id in order of first appearance, assigned by C-level dict lookups
+    key_ids: defaultdict[str, int] = defaultdict(count().__next__)
+    ids = np.fromiter(map(key_ids.__getitem__, keys), np.int32, len(keys))
+    slots = np.repeat(np.arange(len(per_slot), dtype=np.int32), np.frombuffer(per_slot, np.int32))
+    # stable, so slots stay ascending within a key; 16-bit keys get numpy's radix sort
+    order = np.argsort(ids.astype(np.uint16) if len(key_ids) <= 1 << 16 else ids, kind="stable")
+    counts = np.bincount(ids, minlength=len(key_ids))
     capacities = counts + counts // 8 + 2
     room = np.cumsum(capacities) - capacities  # where each key's segment starts
     first = np.cumsum(counts) - counts  # where each key's entries start in `order`
     sorted_ids = ids[order]
     destination = room[sorted_ids] + (np.arange(len(ids)) - first[sorted_ids])
     all_slots = np.zeros(int(capacities.sum()), np.int32)
-    all_slots[destination] = np.frombuffer(slots, dtype=np.int32)[order] if len(slots) else 0
+    all_slots[destination] = slots[order]
     all_values = None
     if values is not None:
         all_values = np.zeros(len(all_slots), np.float64)
         if len(values):
-            all_values[destination] = np.frombuffer(values, dtype=np.float64)[order]
+            all_values[destination] = np.frombuffer(values, np.float64)[order]
     result: dict[str, _Posting] = {}
     for key, start, size, capacity in zip(
-        keys, room.tolist(), counts.tolist(), capacities.tolist(), strict=True
+        key_ids, room.tolist(), counts.tolist(), capacities.tolist(), strict=True
     ):
-        end = start + capacity
         result[key] = (
-            all_slots[start:end],
-            None if all_values is None else all_values[start:end],
+            all_slots[start : start + capacity],
+            None if all_values is None else all_values[start : start + capacity],
             size,
         )
     return result
@@ -248,21 +250,20 @@ class _Store:
         extras = [(slot, o) for slot, f in enumerate(firms) for o in f.offices[PLANES:]]
         # room for an eighth more before the first upserts have to grow the arrays
         store = cls(n + n // 8, len(extras) + len(extras) // 8)
-        # key -> id in order of first appearance, assigned by C-level dict lookups
-        term_keys: defaultdict[str, int] = defaultdict(count().__next__)
-        term_ids, term_slots, term_values = array("i"), array("i"), array("d")
-        skill_keys: defaultdict[str, int] = defaultdict(count().__next__)
-        skill_ids, skill_slots = array("i"), array("i")
-        for slot, firm in enumerate(firms):
+        terms: list[str] = []
+        term_values, term_counts = array("d"), array("i")
+        skills: list[str] = []
+        skill_counts = array("i")
+        for firm in firms:
             vector = profile_vector(firm)
-            term_ids.extend(map(term_keys.__getitem__, vector))
-            term_slots.extend(repeat(slot, len(vector)))
+            terms += vector
             term_values.extend(vector.values())
-            skills = dict.fromkeys(firm.skills)
-            skill_ids.extend(map(skill_keys.__getitem__, skills))
-            skill_slots.extend(repeat(slot, len(skills)))
-        store.terms = _postings(term_keys, term_ids, term_slots, term_values)
-        store.skills = _postings(skill_keys, skill_ids, skill_slots, None)
+            term_counts.append(len(vector))
+            unique_skills = dict.fromkeys(firm.skills)
+            skills += unique_skills
+            skill_counts.append(len(unique_skills))
+        store.terms = _postings(terms, term_counts, term_values)
+        store.skills = _postings(skills, skill_counts, None)
 
         store.firms = list(firms)
         store.slot_of = {firm.id: slot for slot, firm in enumerate(firms)}
@@ -270,9 +271,9 @@ class _Store:
         store.kind[:n] = codes
         store.performance[:n] = [performance_fit(f.won, f.failed) for f in firms]
         store.free[:n] = [capacity_fit(f.capacity, f.open_referrals) for f in firms]
-        planes = [_plane_offices(firm) for firm in firms]
         for p in range(PLANES):
-            xyz, cover = _offices_columns([offices[p] for offices in planes])
+            plane = [_plane_office(firm.offices, p) for firm in firms]
+            xyz, cover = _offices_columns(plane)
             store.xyz[p, :, :n] = xyz
             store.cover[p, :n] = cover
         if extras:
@@ -291,7 +292,7 @@ class _Store:
         self.kind[slot] = self.kind_codes.setdefault(firm.kind, len(self.kind_codes))
         self.performance[slot] = performance_fit(firm.won, firm.failed)
         self.free[slot] = capacity_fit(firm.capacity, firm.open_referrals)
-        xyz, cover = _offices_columns(_plane_offices(firm))
+        xyz, cover = _offices_columns([_plane_office(firm.offices, p) for p in range(PLANES)])
         self.xyz[:, :, slot] = xyz.T
         self.cover[:, slot] = cover
         if extras:

@@ -8,17 +8,19 @@ import swagger_ui_bundle
 from flask import Blueprint, Flask, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from marshmallow import fields
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
 from referral_service import errors
 from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
-from referral_service.api.schemas import MAX_ID, ProblemSchema
+from referral_service.api.schemas import MAX_ID, ProblemSchema, StrictSchema
 from referral_service.services.kpi import MONTH_PATTERN
 
 API_PREFIX = "/api/v1"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
 class IdConverter(BaseConverter):
@@ -64,6 +66,17 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+def _document_refused_text(_converter, field: fields.Field, ret: dict, **_kwargs) -> dict:
+    """Document that input text refuses NUL (StrictSchema), where no pattern says more."""
+    owner = field
+    while isinstance(owner.parent, fields.Field):  # the item field of a List
+        owner = owner.parent
+    if (isinstance(field, fields.String) and not {"pattern", "enum"} & set(ret)
+            and isinstance(owner.parent, StrictSchema)):
+        return {"pattern": NO_NUL_PATTERN}
+    return {}
+
+
 def _configure(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "Partner referral matching service")
     app.config.setdefault("API_VERSION", "1.0.0")
@@ -94,6 +107,7 @@ def init_app(app: Flask) -> None:
     )
     api.register_converter(MonthConverter, lambda _c: {"type": "string", "pattern": MONTH_PATTERN})
     api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(_document_refused_text)
     app.extensions["api"] = api
     names = set()
     for blueprint, path in (

@@ -15,6 +15,14 @@ from referral_service.services.geocoding import Geocoder
 
 PUBLIC_ENDPOINT_SUFFIXES = ("openapi_json", "openapi_swagger_ui", "swagger_assets",
                             "openapi_redoc")
+# PATCH documents the optional If-Match header, so that a link can carry a GET's ETag to it.
+IF_MATCH_PARAMETER = {
+    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+    "description": "The ETag of a GET; optional. A stale one is refused with 412.",
+}
+# The header GET, POST and PATCH of one object send (documented with their responses).
+ETAG_HEADER = {"ETag": {"description": "The object's version, for If-Match.",
+                        "schema": {"type": "string"}}}
 _ETAG = re.compile(r'^(?:W/)?"(?P<kind>[a-z]+)-(?P<id>\d+)-v(?P<version>\d+)"$')
 
 
@@ -47,6 +55,21 @@ def page_body(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, A
     """Return the list envelope of the SPEC."""
     return {"items": items, "total": total, "page": args["page"],
             "page_size": args["page_size"]}
+
+
+def links(targets: dict[str, str], parameter: str, *, if_match: str | None = None) -> dict:
+    """Return OpenAPI links from a response's `id` to the operations that take it as `parameter`.
+
+    `targets` maps link names to operationIds; the one named by `if_match` also gets the
+    response's ETag as its If-Match header (a GET's links).
+    """
+    found = {}
+    for name, operation_id in targets.items():
+        parameters = {parameter: "$response.body#/id"}
+        if operation_id == if_match:
+            parameters["header.If-Match"] = "$response.header.ETag"
+        found[name] = {"operationId": operation_id, "parameters": parameters}
+    return found
 
 
 def etag(kind: str, object_id: int, version: int) -> str:

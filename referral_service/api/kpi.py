@@ -52,6 +52,7 @@ class KpiTargetResource(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.doc(operationId="setKpiTarget")
     def put(self, data, organization_id, month):
         """Set the target (head office and CRM only)."""
         return kpi.set_target(session=get_session(), organization_id=organization_id,

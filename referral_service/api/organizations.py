@@ -7,10 +7,13 @@ from flask_smorest import Blueprint
 
 from referral_service.api import schemas
 from referral_service.api.common import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
     current_principal,
     etag,
     expected_version,
     geocoder,
+    links,
     page_body,
 )
 from referral_service.db import get_session
@@ -18,6 +21,14 @@ from referral_service.services import organizations
 
 blp = Blueprint("organizations", __name__, description="Firm profiles: skills, offices, capacity.")
 skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
+
+# OpenAPI links: where the id of an organization in a response can be used next.
+ORGANIZATION_TARGETS = {
+    "GetOrganization": "getOrganization",
+    "UpdateOrganization": "updateOrganization",
+    "DeactivateOrganization": "deactivateOrganization",
+    "SetKpiTarget": "setKpiTarget",
+}
 
 
 @blp.route("")
@@ -41,6 +52,8 @@ class Organizations(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.doc(responses={201: {"links": links(ORGANIZATION_TARGETS, "organization_id"),
+                              "headers": ETAG_HEADER}})
     def post(self, data):
         """Create an organization."""
         organization = organizations.create(
@@ -56,6 +69,9 @@ class OrganizationById(MethodView):
     @blp.response(200, schemas.OrganizationSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="getOrganization", responses={200: {"links": links(
+        ORGANIZATION_TARGETS, "organization_id", if_match="updateOrganization"),
+        "headers": ETAG_HEADER}})
     def get(self, organization_id):
         """Get one organization, with its ETag."""
         organization = organizations.get(
@@ -70,6 +86,9 @@ class OrganizationById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.doc(operationId="updateOrganization", parameters=[IF_MATCH_PARAMETER],
+             responses={200: {"links": links(ORGANIZATION_TARGETS, "organization_id"),
+                              "headers": ETAG_HEADER}})
     def patch(self, data, organization_id):
         """Change some fields of an organization; a stale If-Match is refused with 412."""
         organization = organizations.update(
@@ -83,6 +102,7 @@ class OrganizationById(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="deactivateOrganization")
     def delete(self, organization_id):
         """Deactivate an organization; its history and KPI rows stay."""
         organizations.deactivate(

@@ -7,7 +7,13 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from models import REFERRAL_STATUSES
-from referral_service.api.schemas import Id, PageArgsSchema, StrictSchema, page_schema
+from referral_service.api.schemas import (
+    Id,
+    PageArgsSchema,
+    StrictSchema,
+    WholeNumber,
+    page_schema,
+)
 from referral_service.services.kpi import MONTH_MESSAGE, MONTH_PATTERN
 
 MONTH = validate.Regexp(MONTH_PATTERN, error=MONTH_MESSAGE)
@@ -49,8 +55,8 @@ class ClientInSchema(StrictSchema):
 class ReferralCreateSchema(StrictSchema):
     """The body of POST /referrals."""
 
-    referrer_organization_id = fields.Integer(required=True, validate=Id)
-    receiver_organization_id = fields.Integer(required=True, validate=Id)
+    referrer_organization_id = WholeNumber(required=True, validate=Id)
+    receiver_organization_id = WholeNumber(required=True, validate=Id)
     client = fields.Nested(ClientInSchema, required=True)
     skills = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                          load_default=list, validate=validate.Length(max=50))
@@ -187,7 +193,7 @@ class KpiMonthSchema(Schema):
 class KpiTargetInSchema(StrictSchema):
     """The body of PUT /kpi/targets/{organization_id}/{month}."""
 
-    new_clients = fields.Integer(required=True, validate=validate.Range(min=0, max=1_000_000))
+    new_clients = WholeNumber(required=True, validate=validate.Range(min=0, max=1_000_000))
 
 
 class KpiTargetSchema(Schema):

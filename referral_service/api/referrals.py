@@ -8,10 +8,13 @@ from flask_smorest import Blueprint
 
 from referral_service.api import referral_schemas as schemas
 from referral_service.api.common import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
     current_principal,
     etag,
     expected_version,
     geocoder,
+    links,
     page_body,
 )
 from referral_service.db import get_session
@@ -19,6 +22,9 @@ from referral_service.services import referrals
 
 blp = Blueprint("referrals", __name__,
                 description="Referrals of clients between firms, and their lifecycle.")
+
+# OpenAPI links: where the id of a referral in a response can be used next.
+REFERRAL_TARGETS = {"GetReferral": "getReferral", "MoveReferral": "moveReferral"}
 
 
 def _json(body: dict, status: int = 200, *, with_etag: bool = False) -> Response:
@@ -57,6 +63,8 @@ class Referrals(MethodView):
                       description="Attribution conflict (existing_referral_id) or the "
                                   "receiver is at capacity.")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.doc(responses={201: {"links": links(REFERRAL_TARGETS, "referral_id"),
+                              "headers": ETAG_HEADER}})
     def post(self, data, headers):
         """Record a referral; honours Idempotency-Key."""
         status, body = referrals.record_referral_once(
@@ -74,6 +82,8 @@ class ReferralById(MethodView):
     @blp.response(200, schemas.ReferralSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="getReferral", responses={200: {"links": links(
+        REFERRAL_TARGETS, "referral_id", if_match="moveReferral"), "headers": ETAG_HEADER}})
     def get(self, referral_id):
         """Get one referral with its history, and its ETag."""
         referral = referrals.get(session=get_session(), referral_id=referral_id,
@@ -88,6 +98,9 @@ class ReferralById(MethodView):
     @blp.alt_response(409, response="CONFLICT", description="A move the lifecycle forbids.")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.doc(operationId="moveReferral", parameters=[IF_MATCH_PARAMETER],
+             responses={200: {"links": links(REFERRAL_TARGETS, "referral_id"),
+                              "headers": ETAG_HEADER}})
     def patch(self, data, referral_id):
         """Move a referral through its lifecycle; a stale If-Match is refused with 412."""
         referral = referrals.move_referral(

@@ -12,6 +12,7 @@ from referral_service.services.schemas import (  # noqa: F401  (re-exported for 
     OrganizationCreateSchema,
     OrganizationPatchSchema,
     StrictSchema,
+    WholeNumber,
 )
 
 

@@ -174,13 +174,13 @@ def nav_items() -> list[tuple[str, str]]:
     current = g.get("principal")
     if current is None:
         return []
-    items = [(".dashboard", "Dashboard"), (".referral_list", "Referrals"),
-             (".refer", "Refer a client")]
+    items = [("portal.dashboard", "Dashboard"), ("portal.referral_list", "Referrals"),
+             ("portal.refer", "Refer a client")]
     if current.is_staff:
-        items += [(".organization_list", "Organizations"), (".match", "Match"),
-                  (".kpi_month", "KPI")]
+        items += [("portal.organization_list", "Organizations"), ("portal.match", "Match"),
+                  ("portal.kpi_month", "KPI")]
     else:
-        items.append((".profile", "Our profile"))
+        items.append(("portal.profile", "Our profile"))
     return items
 
 
@@ -859,7 +859,8 @@ def save_targets():
                kpi.monthly_kpi(session=get_session(), month=month, actor=principal())}
     changed = 0
     for entry in form.targets.entries:
-        organization_id = int(entry.form.organization_id.data or 0)
+        raw_id = entry.form.organization_id.data or ""
+        organization_id = int(raw_id) if raw_id.isdigit() else None
         value = entry.form.new_clients.data
         if value is None or organization_id not in current or current[organization_id] == value:
             continue

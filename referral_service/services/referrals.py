@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -28,6 +28,7 @@ from models import (
     OrganizationStats,
     Referral,
     ReferralEvent,
+    UTCDateTime,
     utcnow,
 )
 from referral_service.services import audit, clients, events
@@ -121,38 +122,41 @@ def _create(
     receiver_id = data["receiver_organization_id"]
     if actor.is_partner and referrer_id != actor.organization_id:
         raise Forbidden("A partner may record referrals only with itself as the referrer.")
-    _check_parties(session, referrer_id, receiver_id)
+    if referrer_id == receiver_id:
+        raise ValidationFailed("A firm cannot refer a client to itself.", {
+            "receiver_organization_id": ["Must differ from referrer_organization_id."]})
     skills = _skills(data.get("skills") or [])
+    now = utcnow()
+    _take_capacity(session, referrer_id, receiver_id, now)
     client_data = data["client"]
     client, created = clients.find_or_create(session=session, name=client_data["name"],
                                              external_ref=client_data.get("external_ref"),
                                              location=location)
-    now = utcnow()
     # A client created in this transaction has no referral anyone could see yet.
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
         raise _attribution_conflict(client.name, holder)
-    _take_capacity(session, receiver_id, now)
-    referral = Referral(
-        referrer_organization_id=referrer_id, receiver_organization_id=receiver_id,
-        client=client, skills=skills, description=data.get("description") or "",
-        note=data.get("note") or "", match_score=data.get("match_score"), status="pending",
-        created_at=now, updated_at=now,
-        history=[ReferralEvent(status="pending", at=now, actor=actor.name, reason=None)],
-    )
+    values = {
+        "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
+        "client_id": client.id, "skills": skills, "description": data.get("description") or "",
+        "note": data.get("note") or "", "match_score": data.get("match_score"),
+        "status": "pending", "created_at": now, "updated_at": now, "version": 1,
+    }
     if created:
-        session.add(referral)
-        session.flush()
+        referral = _insert_referral(session, values)
     else:
         try:
             with session.begin_nested():
-                session.add(referral)
+                referral = _insert_referral(session, values)
         except IntegrityError:
             # The partial unique index caught a second open referral for this client.
             holder = _attributed_referral_id(session, client.id, now, window_days)
             if holder is None:
                 raise
             raise _attribution_conflict(client.name, holder) from None
+    # The history starts with "pending".
+    session.execute(insert(ReferralEvent), [{"referral_id": referral.id, "status": "pending",
+                                             "at": now, "actor": actor.name, "reason": None}])
     body = to_json(referral)
     audit.record(session=session, actor=actor, action="referral.create",
                  object_type="referral", object_id=referral.id,
@@ -161,6 +165,11 @@ def _create(
                           "status": "pending"})
     events.emit(session=session, type_="referral.created", payload=body)
     return referral
+
+
+def _insert_referral(session: Session, values: dict[str, Any]) -> Referral:
+    """Insert one referral and return it, without the unit of work's per-flush cost."""
+    return session.scalars(insert(Referral).returning(Referral), [values]).one()
 
 
 def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:
@@ -230,28 +239,52 @@ def _attribution_conflict(client_name: str, referral_id: int) -> Conflict:
     )
 
 
-def _take_capacity(session: Session, receiver_id: int, now: datetime) -> None:
-    """Count one more open referral for the receiver, atomically refusing it at capacity."""
-    capacity = select(Organization.capacity).where(Organization.id == receiver_id)
+def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: datetime) -> None:
+    """Count one more open referral for the receiver, refusing it at capacity (409).
+
+    One conditional UPDATE does the work and the checks at once: the receiver is active and
+    has room, the referrer exists. Only when it changes no row do we look for the reason:
+    an unknown or inactive firm (422), or a full receiver (409).
+    """
     result = session.execute(
-        update(OrganizationStats)
-        .where(OrganizationStats.organization_id == receiver_id,
-               or_(capacity.scalar_subquery().is_(None),
-                   OrganizationStats.open_referrals < capacity.scalar_subquery()))
-        .values(open_referrals=OrganizationStats.open_referrals + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
+        _TAKE_CAPACITY, {"referrer": referrer_id, "receiver": receiver_id, "now": now}
     )
     if result.rowcount == 1:
         return
+    _check_parties(session, referrer_id, receiver_id)
     if session.get(OrganizationStats, receiver_id) is None:
         # A firm written without its stats row (older data): start its counts now.
         session.add(OrganizationStats(organization_id=receiver_id, open_referrals=0, won=0,
                                       failed=0, updated_at=now))
         session.flush()
-        _take_capacity(session, receiver_id, now)
+        _take_capacity(session, referrer_id, receiver_id, now)
         return
     raise Conflict("The receiver is at capacity: it has as many open referrals as it "
                    "accepts; choose another firm.", receiver_organization_id=receiver_id)
+
+
+def _take_capacity_statement():
+    receiver, referrer = bindparam("receiver", type_=Integer()), bindparam("referrer",
+                                                                            type_=Integer())
+    has_room = (
+        select(Organization.id)
+        .where(Organization.id == receiver, Organization.active.is_(True),
+               or_(Organization.capacity.is_(None),
+                   OrganizationStats.open_referrals < Organization.capacity))
+        .correlate(OrganizationStats)
+        .exists()
+    )
+    referrer_exists = select(Organization.id).where(Organization.id == referrer).exists()
+    return (
+        update(OrganizationStats)
+        .where(OrganizationStats.organization_id == receiver, has_room, referrer_exists)
+        .values(open_referrals=OrganizationStats.open_referrals + 1,
+                updated_at=bindparam("now", type_=UTCDateTime()))
+        .execution_options(synchronize_session=False)
+    )
+
+
+_TAKE_CAPACITY = _take_capacity_statement()
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -404,7 +437,8 @@ def expire_pending(*, session: Session, older_than_days: int, now: datetime | No
             .with_for_update(of=Referral, skip_locked=True)
             .execution_options(populate_existing=True)
         ).unique().all()
-        for referral in rows:
+        # By receiver: two runs at once then lock the receivers' counts in the same order.
+        for referral in sorted(rows, key=lambda r: (r.receiver_organization_id, r.id)):
             _apply_move(session, referral, "expired", reason, SYSTEM, now)
         return len(rows)
 

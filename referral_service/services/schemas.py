@@ -14,6 +14,15 @@ MAX_ID = 2**31 - 1
 Id = validate.Range(min=1, max=MAX_ID)
 
 
+class WholeNumber(fields.Integer):
+    """An integer input that refuses a fraction (2.5) instead of truncating it to 2."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 def text_problem(value: str) -> str | None:
     """Return why a text cannot be stored, or None: no database takes NUL or lone surrogates."""
     if "\x00" in value:
@@ -54,7 +63,7 @@ class StrictSchema(Schema):
 class OfficeSchema(StrictSchema):
     """An office: coordinates given, or resolved from city/country or address."""
 
-    id = fields.Integer(validate=Id, metadata={"description": "Keep this existing office (PATCH)."})
+    id = WholeNumber(validate=Id, metadata={"description": "Keep this existing office (PATCH)."})
     label = fields.String(allow_none=True, validate=validate.Length(max=100))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     city = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
@@ -99,7 +108,7 @@ class OrganizationCreateSchema(StrictSchema):
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     offices = fields.List(fields.Nested(OfficeSchema), required=True,
                           validate=validate.Length(min=1, max=50))
-    capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+    capacity = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
     active = fields.Boolean(load_default=True)
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
 
@@ -151,14 +160,14 @@ class MatchRequestSchema(StrictSchema):
                          load_default=list, validate=validate.Length(max=50))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     location = fields.Nested(LocationSchema, required=True)
-    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
+    limit = WholeNumber(load_default=5, validate=validate.Range(min=1, max=100))
     max_distance_km = fields.Float(allow_none=True, allow_nan=False,
                                    validate=validate.Range(min=0.001, max=25_000))
     kinds = fields.List(fields.String(validate=validate.OneOf(ORGANIZATION_KINDS)),
                         validate=validate.Length(min=1, max=2))
-    exclude_organization_ids = fields.List(fields.Integer(validate=Id), load_default=list,
+    exclude_organization_ids = fields.List(WholeNumber(validate=Id), load_default=list,
                                            validate=validate.Length(max=1000))
-    referrer_organization_id = fields.Integer(allow_none=True, validate=Id)
+    referrer_organization_id = WholeNumber(allow_none=True, validate=Id)
     weights = fields.Nested(WeightsSchema)
 
     @validates_schema

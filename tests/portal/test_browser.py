@@ -54,19 +54,14 @@ def site(database_url) -> Iterator[Site]:
     network = build_network(app)
     with session_scope(app) as session:
         _, key = auth.create_api_key(session=session, name="browser tests", role="admin")
-    server = LiveServer(database_url)
+    try:
+        server = LiveServer(database_url)
+    except Exception:
+        app.extensions["db_engine"].dispose()
+        raise
     try:
         yield Site(server.url, app, network, {"Authorization": f"Bearer {key}"})
     finally:
-        import fcntl
-        import os as _os
-        fd = server.process.stderr.fileno()
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | _os.O_NONBLOCK)
-        try:
-            data = server.process.stderr.read() or b""
-        except Exception:
-            data = b""
-        open(f"/tmp/portalwork/live-{_os.getpid()}.log", "wb").write(data)
         server.stop()
         app.extensions["db_engine"].dispose()
 

@@ -13,7 +13,7 @@ import scoring.index
 from scoring import DEFAULT_WEIGHTS, Candidate, Firm, MatchIndex, Need, Office, Weights, rank_naive
 from scoring.components import SPHERE_TOLERANCE, spherical_km
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SKILLS = ("anodizing", "welding", "cnc-machining", "painting", "laser-cutting", "bending")
 _WORDS_TEXT = (
@@ -213,7 +213,7 @@ operations = st.lists(
 )
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=20)
 @given(
     firms=st.lists(st.integers(1, 15), unique=True, max_size=8).flatmap(
         lambda ids: st.tuples(*(firm_strategy(firm_id) for firm_id in ids)).map(list)
@@ -239,7 +239,7 @@ def test_incremental_updates_give_what_a_fresh_fit_gives(firms, steps, queries) 
         assert index.query(need) == rebuilt.query(need) == rank_naive(current.values(), need)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(a=clients, b=st.tuples(st.floats(-90.0, 90.0), st.floats(-180.0, 180.0)))
 def test_spherical_distance_is_within_tolerance_of_the_geodesic(a, b) -> None:
     exact = geodesic(a, b).km
