@@ -53,7 +53,7 @@ from referral_service.portal.forms import (
     split_skills,
 )
 from referral_service.services import auth, kpi, organizations, referrals
-from referral_service.services.auth import SYSTEM, Principal
+from referral_service.services.auth import Principal
 from referral_service.services.errors import (
     Conflict,
     Forbidden,
@@ -288,20 +288,8 @@ def page_number() -> int:
 
 
 def organization_names(ids: set[int]) -> dict[int, str]:
-    """Return the names of the firms in `ids`.
-
-    Firm names are not secret inside the network (match results show them to partners), so
-    a partner sees the name of the other party of its own referrals.
-    """
-    names = {}
-    for organization_id in ids:
-        try:
-            organization = organizations.get(session=get_session(),
-                                             organization_id=organization_id, actor=SYSTEM)
-        except NotFound:
-            continue
-        names[organization_id] = organization.name
-    return names
+    """Return the names of the firms in `ids`."""
+    return organizations.names(session=get_session(), organization_ids=ids)
 
 
 def names_for(rows: list[Any]) -> dict[int, str]:

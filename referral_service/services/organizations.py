@@ -152,6 +152,20 @@ def deactivate(*, session: Session, organization_id: int, actor: Principal) -> N
     session.commit()
 
 
+def names(*, session: Session, organization_ids: Iterable[int]) -> dict[int, str]:
+    """Return the names of these organizations in one query.
+
+    Names are not secret inside the network (match results show them to partners), so anyone
+    may read the name of the other party of a referral they can see.
+    """
+    ids = sorted(set(organization_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(Organization.id, Organization.name)
+                           .where(Organization.id.in_(ids))).all()
+    return dict(rows)
+
+
 def list_skills(*, session: Session) -> list[tuple[str, int]]:
     """Return every skill offered by an active organization with how many offer it."""
     rows = session.execute(

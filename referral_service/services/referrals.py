@@ -1,10 +1,18 @@
 """Referrals: record one, move it through its lifecycle, read, list and expire them.
 
 Double credit and over-capacity are refused by the database, not by a read-then-write in
-Python: the client's row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serializes
-write transactions with BEGIN IMMEDIATE) before the attribution check, the receiver's open
-count is raised by one conditional UPDATE, and the partial unique index
-uq_referrals_open_client is the backstop if anything slips past.
+Python. Recording a referral, in one transaction:
+
+1. one conditional UPDATE raises the receiver's open count only if it has room (which also
+   locks that count until commit);
+2. the client's row is found or created and locked (SELECT ... FOR UPDATE; INSERT ... ON
+   CONFLICT DO NOTHING), so that referrals of one client run one after the other;
+3. the attribution check then sees every committed referral of the client, and the partial
+   unique index uq_referrals_open_client backs it up if anything slips past.
+
+On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
+that order (receiver count, then client; a move takes its referral, then the count), and a
+deadlock or serialization failure on PostgreSQL reruns the whole transaction.
 """
 
 from __future__ import annotations
@@ -173,10 +181,7 @@ def _insert_referral(session: Session, values: dict[str, Any]) -> Referral:
 
 
 def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:
-    """Refuse a referral to oneself, to an unknown firm or to an inactive receiver (422)."""
-    if referrer_id == receiver_id:
-        raise ValidationFailed("A firm cannot refer a client to itself.", {
-            "receiver_organization_id": ["Must differ from referrer_organization_id."]})
+    """Refuse a referral naming an unknown firm or an inactive receiver (422)."""
     active = dict(session.execute(
         select(Organization.id, Organization.active)
         .where(Organization.id.in_((referrer_id, receiver_id)))
