@@ -39,6 +39,9 @@ receiver, and open_referrals never exceeds capacity.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import resource
 import secrets
 import statistics
@@ -304,14 +307,26 @@ def main() -> None:
         try:
             pids_before = sorted(server.worker_pids())
             warm_up(server.url, key, needs, args.workers)
+            log_start = server.log_path.stat().st_size
+            database = url.rsplit("/", 1)[1] if args.backend == "postgresql" else None
+            cpu_before = server_cpu(server, database)
             print(f"-- running   [{load_average()}]", flush=True)
             tally, elapsed, cpu = drive(server.url, key, firms, needs, args)
             print(f"-- done      [{load_average()}]")
+            cpu_after = server_cpu(server, database)
             pids_after = sorted(server.worker_pids())
         finally:
             server.stop()
         log_errors = server_log_errors(server.log_path)
         report(tally, elapsed, cpu, args)
+        requests_done = sum(len(v) for v in tally.latency.values())
+        for part in ("workers", "postgres"):
+            used = sum(cpu_after[part].get(pid, 0.0) - cpu_before[part].get(pid, 0.0)
+                       for pid in cpu_after[part])
+            if cpu_after[part]:
+                print(f"{part:<9} used {used:6.1f} s CPU = {used / elapsed:.2f} cores, "
+                      f"{used * 1000 / max(requests_done, 1):.1f} ms a request")
+        server_side(server.log_path, log_start)
         restarts = len(set(pids_after) - set(pids_before))
         print(f"gunicorn workers replaced during the run (max_requests recycling): {restarts}")
         print(f"server log lines at ERROR or CRITICAL: {log_errors}")
@@ -379,6 +394,57 @@ def drive(url: str, key: str, firms: list[int], needs: list[dict], args
         merged.created_ids += tally.created_ids
         merged.owned += tally.owned
     return merged, elapsed, _cpu() - cpu_started
+
+
+def server_cpu(server: Gunicorn, database: str | None) -> dict[str, dict[int, float]]:
+    """Return the CPU seconds so far of each gunicorn worker and each PostgreSQL backend
+    serving the benchmark database."""
+    found: dict[str, dict[int, float]] = {"workers": {}, "postgres": {}}
+    for pid in server.worker_pids():
+        found["workers"][pid] = _process_cpu(pid)
+    if database:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+                if command.startswith("postgres:") and f" {database} " in command:
+                    found["postgres"][int(entry.name)] = _process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_side(log_path: Path, start: int) -> None:
+    """Print the handling time the app logged per route (no queueing in it), from the log."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    with open(log_path, "rb") as handle:
+        handle.seek(start)
+        for raw in handle:
+            if b"referral_service.request" not in raw:
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            route = re.sub(r"/\d+", "/{id}", f"{entry.get('method')} {entry.get('path')}")
+            if entry.get("duration_ms") is not None:
+                durations[route].append(float(entry["duration_ms"]))
+    if not durations:
+        print("(no request log lines: LOG_LEVEL above INFO?)")
+        return
+    print("handling time logged by the app (excludes waiting for a free worker):")
+    for route, values in sorted(durations.items(), key=lambda kv: -len(kv[1])):
+        print(f"   {route:<36} {len(values):>7,}   p50 {statistics.median(values):7.1f} ms   "
+              f"p95 {percentile(values, 95):7.1f} ms   p99 {percentile(values, 99):7.1f} ms")
 
 
 def _cpu() -> float:

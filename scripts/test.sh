@@ -15,8 +15,11 @@ fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
-.venv/bin/ruff check .
+status=0
 echo "== tests on SQLite =="
-TEST_DB=sqlite .venv/bin/python -m pytest -n 2 "$@"
+TEST_DB=sqlite .venv/bin/python -m pytest -n 2 "$@" || status=1
 echo "== tests on PostgreSQL =="
-TEST_DB=postgresql .venv/bin/python -m pytest -n 2 "$@"
+TEST_DB=postgresql .venv/bin/python -m pytest -n 2 "$@" || status=1
+echo "== lint =="
+.venv/bin/ruff check . || status=1
+exit $status

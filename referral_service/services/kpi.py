@@ -29,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -77,55 +78,65 @@ def _kpi_statement(*, one_organization: bool) -> Select:
 
     Parameters: start, end (the month's UTC range), month ('YYYY-MM') and, for one
     organization, organization_id. Built once: a request only binds the values.
+
+    Shape: one indexed pass over the month's referrals, each seen twice (side 0: its
+    referrer, side 1: its receiver), plus the month's targets, all grouped by organization;
+    the grouped rows then look up their organization by primary key.
     """
     r = Referral.__table__.c
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     month = bindparam("month", type_=String())
+    zero, one = literal_column("0"), literal_column("1")
 
     def within(column):
         return and_(column >= start, column < end)
 
-    zero, one = literal_column("0"), literal_column("1")
+    def flag(condition):
+        return case((condition, one), else_=zero)
+
     created, accepted, converted = (within(r.created_at), within(r.accepted_at),
                                     within(r.converted_at))
-    # One pass over the month's referrals, each seen twice: once on the referrer's side
-    # (side 0), once on the receiver's (side 1).
     sides = select(zero.label("side")).union_all(select(one)).subquery("sides")
     as_referrer, as_receiver = sides.c.side == zero, sides.c.side == one
-    organization = case((as_referrer, r.referrer_organization_id),
-                        else_=r.receiver_organization_id)
-    activity = (
-        select(organization.label("org"),
-               func.count().filter(and_(as_referrer, created)).label("made"),
-               func.count().filter(and_(as_receiver, created)).label("received"),
-               func.count().filter(and_(as_receiver, accepted)).label("accepted"),
-               func.count().filter(and_(as_referrer, converted)).label("converted_made"),
-               func.count().filter(and_(as_receiver, converted)).label("converted_received"))
+    referral_rows = (
+        select(case((as_referrer, r.referrer_organization_id),
+                    else_=r.receiver_organization_id).label("org"),
+               flag(and_(as_referrer, created)).label("made"),
+               flag(and_(as_receiver, created)).label("received"),
+               flag(and_(as_receiver, accepted)).label("accepted"),
+               flag(and_(as_referrer, converted)).label("converted_made"),
+               flag(and_(as_receiver, converted)).label("converted_received"),
+               # A referrer whose referral was only accepted this month has nothing to count.
+               flag(or_(as_receiver, created, converted)).label("counts"),
+               null().label("target"))
         .select_from(Referral.__table__.join(sides, true()))
         .where(or_(created, accepted, converted))
-        .group_by(organization)
-        # A referrer whose referral was only accepted this month has nothing to count.
-        .having(func.count().filter(or_(as_receiver, created, converted)) > zero)
+    )
+    target_rows = (
+        select(KpiTarget.organization_id.label("org"), zero, zero, zero, zero, zero, one,
+               KpiTarget.new_clients)
+        .where(KpiTarget.month == month)
     )
     if one_organization:
         organization_id = bindparam("organization_id", type_=Integer())
-        activity = activity.where(or_(r.referrer_organization_id == organization_id,
-                                      r.receiver_organization_id == organization_id))
-    activity = activity.subquery("activity")
-    targets = (
-        select(KpiTarget.organization_id, KpiTarget.new_clients)
-        .where(KpiTarget.month == month).subquery("targets")
+        referral_rows = referral_rows.where(or_(r.referrer_organization_id == organization_id,
+                                                r.receiver_organization_id == organization_id))
+        target_rows = target_rows.where(KpiTarget.organization_id == organization_id)
+    rows = union_all(referral_rows, target_rows).subquery("kpi_rows")
+    grouped = (
+        select(rows.c.org, *(func.sum(rows.c[name]).label(name) for name in (
+                   "made", "received", "accepted", "converted_made", "converted_received")),
+               func.max(rows.c.target).label("target"))
+        .group_by(rows.c.org)
+        .having(func.sum(rows.c.counts) > zero)
+        .subquery("activity")
     )
-
-    def count(column):
-        return func.coalesce(column, zero)
-
-    credits = count(activity.c.converted_made) + count(activity.c.converted_received)
+    credits = grouped.c.converted_made + grouped.c.converted_received
     # attainment = credits / target; no target (or a target of 0) has no attainment.
     attainment = case(
-        (targets.c.new_clients > zero,
+        (grouped.c.target > zero,
          # 1.0 written out: NUMERIC on PostgreSQL (which rounds only NUMERIC), REAL on SQLite.
-         cast(func.round(credits * literal_column("1.0") / targets.c.new_clients,
+         cast(func.round(credits * literal_column("1.0") / grouped.c.target,
                          literal_column(str(ATTAINMENT_DIGITS))), Float)),
         else_=null(),
     )
@@ -135,20 +146,18 @@ def _kpi_statement(*, one_organization: bool) -> Select:
             Organization.name.label("organization_name"),
             Organization.kind.label("kind"),
             month.label("month"),
-            count(activity.c.made).label("referrals_made"),
-            count(activity.c.received).label("referrals_received"),
-            count(activity.c.accepted).label("accepted_received"),
-            count(activity.c.converted_made).label("converted_made"),
-            count(activity.c.converted_received).label("converted_received"),
-            credits.label("new_client_credits"),
-            targets.c.new_clients.label("target"),
+            # PostgreSQL sums integers as BIGINT; the KPI is a plain whole number everywhere.
+            cast(grouped.c.made, Integer).label("referrals_made"),
+            cast(grouped.c.received, Integer).label("referrals_received"),
+            cast(grouped.c.accepted, Integer).label("accepted_received"),
+            cast(grouped.c.converted_made, Integer).label("converted_made"),
+            cast(grouped.c.converted_received, Integer).label("converted_received"),
+            cast(credits, Integer).label("new_client_credits"),
+            grouped.c.target.label("target"),
             attainment.label("attainment"),
         )
-        .select_from(Organization.__table__)
-        .outerjoin(activity, activity.c.org == Organization.id)
-        .outerjoin(targets, targets.c.organization_id == Organization.id)
-        .where(or_(activity.c.org.is_not(None), targets.c.organization_id.is_not(None)))
-        .order_by(Organization.id)
+        .select_from(grouped.join(Organization.__table__, Organization.id == grouped.c.org))
+        .order_by(grouped.c.org)  # the grouping's own order: no second sort
     )
     if one_organization:
         statement = statement.where(Organization.id == organization_id)

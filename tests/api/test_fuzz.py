@@ -184,7 +184,8 @@ GENERATED = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
 
 # The tests below alter generated bodies on purpose: schemathesis' acceptance checks, which
 # judge a body by how it was generated, do not apply; every response check does.
-ALTERED = [schemathesis.checks.negative_data_rejection, schemathesis.checks.positive_data_acceptance]
+ALTERED = [schemathesis.checks.negative_data_rejection,
+           schemathesis.checks.positive_data_acceptance]
 
 
 def _with_coordinates(offices: list[dict]) -> list[dict]:

@@ -1,0 +1,368 @@
+"""Object-level authorization: what each key may read and change, for every API operation.
+
+The matrix below has one entry per operation of /api/v1/openapi.json, read from the document
+itself, so that a new endpoint without an entry fails the test. Each entry lists what a partner
+key of firm Alpha tries against firm Bravo's objects (Bravo's profile, referrals between Bravo
+and Charlie, Bravo's KPI row and target): no answer may carry Bravo's data, and nothing may
+change (everything is read back as admin and compared with the state before).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import org_payload
+
+API = "/api/v1"
+MONTH = datetime.now(UTC).strftime("%Y-%m")
+MOVES = ("accepted", "declined", "withdrawn", "expired", "converted", "lost")
+
+# Text only Bravo and the Bravo-Charlie referrals hold: none of it may reach Alpha.
+BRAVO_PRIVATE = ("bravo-private-description", "EXT-BRAVO-7", "12 Bravo Lane",
+                 "Client Of Bravo", "bravo-note-secret", "charlie-note-secret",
+                 "Client Of Charlie")
+BRAVO_NAME = "Bravo Secret Works"
+
+
+@dataclass
+class World:
+    """Three firms, their referrals and keys; ids filled in by the fixture."""
+
+    alpha: int
+    bravo: int
+    charlie: int
+    bravo_to_charlie: int  # a referral Alpha is no party to
+    charlie_to_bravo: int
+    alpha_to_bravo: int  # Alpha's own referrals, for the role tests
+    bravo_to_alpha: int
+    partner: dict[str, str]  # Alpha's key
+    crm: dict[str, str]
+    admin: dict[str, str]
+    bravo_etag: str = ""
+    referral_etags: dict[int, str] = field(default_factory=dict)  # as an admin read them
+
+
+@pytest.fixture
+def world(client, make_key, admin_headers) -> World:
+    def org(name: str, **extra) -> int:
+        response = client.post(f"{API}/organizations", headers=admin_headers,
+                               json=org_payload(name=name, capacity=None, **extra))
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def referral(referrer: int, receiver: int, client_name: str, note: str = "") -> int:
+        response = client.post(f"{API}/referrals", headers=admin_headers, json={
+            "referrer_organization_id": referrer, "receiver_organization_id": receiver,
+            "client": {"name": client_name}, "note": note, "description": note})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    alpha = org("Alpha Partner Works")
+    bravo = org(BRAVO_NAME, description="bravo-private-description", external_ref="EXT-BRAVO-7",
+                skills=["Bravo Plating"], offices=[{
+                    "label": "HQ", "address": "12 Bravo Lane", "latitude": 22.63,
+                    "longitude": 120.30}])
+    charlie = org("Charlie Coatings")
+    target = client.put(f"{API}/kpi/targets/{bravo}/{MONTH}", json={"new_clients": 7},
+                        headers=admin_headers)
+    assert target.status_code == 200
+    found = World(
+        alpha=alpha, bravo=bravo, charlie=charlie,
+        bravo_to_charlie=referral(bravo, charlie, "Client Of Bravo", "bravo-note-secret"),
+        charlie_to_bravo=referral(charlie, bravo, "Client Of Charlie", "charlie-note-secret"),
+        alpha_to_bravo=referral(alpha, bravo, "Alpha Client One"),
+        bravo_to_alpha=referral(bravo, alpha, "Client For Alpha"),
+        partner=make_key("partner", alpha), crm=make_key("crm"), admin=admin_headers,
+    )
+    found.bravo_etag = client.get(f"{API}/organizations/{bravo}",
+                                  headers=admin_headers).headers["ETag"]
+    for referral_id in (found.bravo_to_charlie, found.charlie_to_bravo):
+        found.referral_etags[referral_id] = client.get(
+            f"{API}/referrals/{referral_id}", headers=admin_headers).headers["ETag"]
+    return found
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One request a partner of Alpha sends, and the statuses that refuse it properly."""
+
+    method: str
+    path: str
+    body: dict | None = None
+    headers: dict = field(default_factory=dict)
+    refused: tuple[int, ...] = (403, 404)
+    answered: bool = False  # a 200 is due (a list, a ranking): its content is checked
+    # What the JSON of such an answer may hold, checked item by item.
+    ok: Callable[[World, dict], list[str]] | None = None
+    may_name_bravo: bool = False  # a match ranks other firms by name, by design
+
+
+def _no_item(key: str, forbidden: Callable[[World], set[int]]):
+    """A check that no listed item has `key` among the forbidden ids."""
+
+    def check(w: World, body: dict) -> list[str]:
+        items = body.get("items", body.get("rows", []))
+        return [f"{key}={item[key]} listed" for item in items if item[key] in forbidden(w)]
+
+    return check
+
+
+def _alpha_rows_only(w: World, body: dict) -> list[str]:
+    return [f"KPI row of {row['organization_id']}" for row in body["rows"]
+            if row["organization_id"] != w.alpha]
+
+
+def _alpha_referrals_only(w: World, body: dict) -> list[str]:
+    return [f"referral {item['id']} listed" for item in body["items"]
+            if w.alpha not in (item["referrer_organization_id"],
+                               item["receiver_organization_id"])]
+
+
+def _match_shows_no_profile(w: World, body: dict) -> list[str]:
+    allowed = {"rank", "organization_id", "name", "kind", "score", "breakdown",
+               "distance_km", "office_id", "matched_skills", "missing_skills"}
+    return [f"candidate field {key}" for candidate in body["candidates"]
+            for key in set(candidate) - allowed]
+
+
+def _public_catalog(w: World, body: dict) -> list[str]:
+    return [f"field {key}" for item in body["items"] for key in set(item) - {"skill",
+                                                                             "organizations"}]
+
+
+def _hands_off(*moves: str) -> Callable[[World], list[Attempt]]:
+    def attempts(w: World) -> list[Attempt]:
+        return [Attempt("PATCH", f"{API}/referrals/{referral}", {"status": status,
+                                                                 "reason": "mine now"},
+                        headers={"If-Match": etag} if etag else {})
+                for referral in (w.bravo_to_charlie, w.charlie_to_bravo)
+                for status in moves for etag in ("", w.referral_etags[referral])]
+
+    return attempts
+
+
+# One entry per documented operation: what Alpha's partner key tries on Bravo's objects.
+MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
+    "GET /api/v1/organizations": lambda w: [
+        Attempt("GET", f"{API}/organizations{query}", ok=_no_item(
+            "id", lambda w: {w.bravo, w.charlie}))
+        for query in ("", f"?q={BRAVO_NAME}", "?skill=Bravo+Plating", "?active=true&page_size=500")
+    ],
+    "POST /api/v1/organizations": lambda w: [
+        Attempt("POST", f"{API}/organizations", org_payload(name="Alpha Clone")),
+        Attempt("POST", f"{API}/organizations", org_payload(name="Bravo Twin",
+                                                            external_ref="EXT-BRAVO-7")),
+    ],
+    "GET /api/v1/organizations/{organization_id}": lambda w: [
+        Attempt("GET", f"{API}/organizations/{org}") for org in (w.bravo, w.charlie)
+    ],
+    "PATCH /api/v1/organizations/{organization_id}": lambda w: [
+        Attempt("PATCH", f"{API}/organizations/{w.bravo}", body, headers=headers)
+        for body in ({"name": "Hijacked"}, {"description": "mine", "capacity": 0},
+                     {"active": False}, {"offices": [{"latitude": 1.0, "longitude": 1.0}]})
+        for headers in ({}, {"If-Match": w.bravo_etag})
+    ],
+    "DELETE /api/v1/organizations/{organization_id}": lambda w: [
+        Attempt("DELETE", f"{API}/organizations/{org}") for org in (w.bravo, w.charlie)
+    ],
+    "GET /api/v1/skills": lambda w: [
+        # A catalog of skill names and counts across firms, no firm named in it.
+        Attempt("GET", f"{API}/skills", ok=_public_catalog),
+    ],
+    "POST /api/v1/match": lambda w: [
+        # Ranking other firms by name and score is what a match is for (SPEC section 7:
+        # partners refer clients onwards); their profiles stay private.
+        Attempt("POST", f"{API}/match", {"skills": ["Bravo Plating"],
+                                         "location": {"latitude": 22.63, "longitude": 120.3},
+                                         "referrer_organization_id": w.bravo},
+                ok=_match_shows_no_profile, may_name_bravo=True),
+    ],
+    "GET /api/v1/referrals": lambda w: [
+        Attempt("GET", f"{API}/referrals{query}", ok=_alpha_referrals_only)
+        for query in ("", f"?organization_id={w.bravo}", f"?organization_id={w.charlie}",
+                      f"?organization_id={w.bravo}&role=referrer", "?status=pending",
+                      f"?month={MONTH}&page_size=500")
+    ],
+    "POST /api/v1/referrals": lambda w: [
+        # A partner records referrals only with itself as the referrer.
+        Attempt("POST", f"{API}/referrals", {
+            "referrer_organization_id": referrer, "receiver_organization_id": receiver,
+            "client": {"name": "Stolen Credit Ltd"}}, refused=(403,))
+        for referrer, receiver in ((w.bravo, w.charlie), (w.bravo, w.alpha),
+                                   (w.charlie, w.bravo))
+    ],
+    "GET /api/v1/referrals/{referral_id}": lambda w: [
+        Attempt("GET", f"{API}/referrals/{referral}")
+        for referral in (w.bravo_to_charlie, w.charlie_to_bravo)
+    ],
+    "PATCH /api/v1/referrals/{referral_id}": _hands_off(*MOVES),
+    "GET /api/v1/kpi/monthly": lambda w: [
+        *(Attempt("GET", f"{API}/kpi/monthly?month={MONTH}&organization_id={org}{fmt}")
+          for org in (w.bravo, w.charlie) for fmt in ("", "&format=csv", "&format=xlsx")),
+        Attempt("GET", f"{API}/kpi/monthly?month={MONTH}", ok=_alpha_rows_only),
+        Attempt("GET", f"{API}/kpi/monthly?month={MONTH}&format=csv", answered=True),
+    ],
+    "PUT /api/v1/kpi/targets/{organization_id}/{month}": lambda w: [
+        # Targets are agreed with head office: not even Alpha's own.
+        Attempt("PUT", f"{API}/kpi/targets/{org}/{MONTH}", {"new_clients": 99})
+        for org in (w.bravo, w.charlie, w.alpha)
+    ],
+    "GET /api/v1/audit": lambda w: [
+        Attempt("GET", f"{API}/audit{query}", refused=(403,))
+        for query in ("", f"?object_type=organization&object_id={w.bravo}")
+    ],
+}
+
+
+def documented_operations(client) -> set[str]:
+    """Return every operation of the OpenAPI document as 'METHOD path'."""
+    spec = client.get(f"{API}/openapi.json").get_json()
+    methods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    return {f"{method.upper()} {path}" for path, item in spec["paths"].items()
+            for method in item if method in methods}
+
+
+def snapshot(client, w: World) -> dict:
+    """Everything a partner could change, read as admin."""
+    def get(path: str):
+        response = client.get(f"{API}{path}", headers=w.admin)
+        assert response.status_code == 200, path
+        return response.get_json()
+
+    referrals = get("/referrals?page_size=500")["items"]
+    return {
+        "organizations": get("/organizations?page_size=500"),
+        "referrals": [get(f"/referrals/{item['id']}") for item in referrals],
+        "kpi": get(f"/kpi/monthly?month={MONTH}"),
+        "audit_entries": get("/audit?page_size=1")["total"],
+    }
+
+
+def send(client, w: World, attempt: Attempt):
+    """Send an attempt with Alpha's partner key."""
+    return client.open(attempt.path, method=attempt.method, json=attempt.body,
+                       headers={**w.partner, **attempt.headers})
+
+
+def problems_with(w: World, attempt: Attempt, response) -> list[str]:
+    """Return what is wrong with the answer to an attempt: a leak or a wrong status."""
+    text = response.get_data().decode("utf-8", errors="replace")  # XLSX is binary
+    found = [f"body shows {marker!r}" for marker in BRAVO_PRIVATE if marker in text]
+    if not attempt.may_name_bravo and BRAVO_NAME in text:
+        found.append("body names Bravo")
+    expected = (200,) if attempt.answered or attempt.ok else attempt.refused
+    if response.status_code not in expected:
+        found.append(f"status {response.status_code}, expected one of {expected}")
+    elif attempt.ok is not None:
+        found.extend(attempt.ok(w, response.get_json()))
+    return found
+
+
+def test_every_documented_operation_has_an_entry_in_the_matrix(client):
+    documented = documented_operations(client)
+    assert documented - set(MATRIX) == set(), "operations without an authorization entry"
+    assert set(MATRIX) - documented == set(), "entries for operations no longer documented"
+
+
+def test_a_partner_neither_reads_nor_changes_another_firms_objects(client, world):
+    before = snapshot(client, world)
+    failures = []
+    for operation in sorted(documented_operations(client)):
+        if operation not in MATRIX:
+            failures.append(f"{operation}: no entry in the matrix")
+            continue
+        attempts = MATRIX[operation](world)
+        assert attempts, operation
+        for attempt in attempts:
+            response = send(client, world, attempt)
+            label = f"{operation}: {attempt.method} {attempt.path} {json.dumps(attempt.body)}"
+            failures.extend(f"{label}: {problem}"
+                            for problem in problems_with(world, attempt, response))
+            if snapshot(client, world) != before:
+                failures.append(f"{label}: changed what an admin reads")
+                before = snapshot(client, world)
+    assert failures == [], "\n".join(failures)
+
+
+def test_every_operation_refuses_a_request_without_a_valid_key(client, world):
+    for operation in sorted(documented_operations(client)):
+        for attempt in MATRIX[operation](world):
+            for headers in ({}, {"Authorization": "Bearer rk_not-a-key"},
+                            {"Authorization": "Basic YWRtaW46YWRtaW4="}):
+                response = client.open(attempt.path, method=attempt.method, json=attempt.body,
+                                       headers=headers)
+                assert response.status_code == 401, (operation, headers)
+                assert response.mimetype == "application/problem+json"
+                assert BRAVO_NAME not in response.get_data(as_text=True)
+
+
+def test_crm_key_cannot_read_the_audit_log(client, world):
+    refused = client.get(f"{API}/audit", headers=world.crm)
+    assert refused.status_code == 403
+    assert refused.mimetype == "application/problem+json"
+    assert client.get(f"{API}/audit", headers=world.admin).status_code == 200
+
+
+def test_crm_key_does_everything_else_on_any_firm(client, world):
+    crm = world.crm
+    assert client.get(f"{API}/organizations/{world.bravo}", headers=crm).status_code == 200
+    assert client.get(f"{API}/referrals/{world.bravo_to_charlie}", headers=crm).status_code == 200
+    assert client.patch(f"{API}/organizations/{world.bravo}", json={"capacity": 5},
+                        headers=crm).status_code == 200
+    assert client.put(f"{API}/kpi/targets/{world.bravo}/{MONTH}", json={"new_clients": 3},
+                      headers=crm).status_code == 200
+
+
+def test_a_partner_records_referrals_only_as_the_referrer(client, world):
+    own = client.post(f"{API}/referrals", headers=world.partner, json={
+        "referrer_organization_id": world.alpha, "receiver_organization_id": world.charlie,
+        "client": {"name": "Fresh Client Ltd"}})
+    assert own.status_code == 201
+    assert own.get_json()["referrer_organization_id"] == world.alpha
+    as_bravo = client.post(f"{API}/referrals", headers=world.partner, json={
+        "referrer_organization_id": world.bravo, "receiver_organization_id": world.alpha,
+        "client": {"name": "Another Client Ltd"}})
+    assert as_bravo.status_code == 403
+    listed = client.get(f"{API}/referrals?page_size=500", headers=world.admin).get_json()
+    assert "Another Client Ltd" not in json.dumps(listed)
+
+
+def _move(client, world, referral_id: int, status: str):
+    return client.patch(f"{API}/referrals/{referral_id}", json={"status": status},
+                        headers=world.partner)
+
+
+@pytest.mark.parametrize("status", [s for s in MOVES if s != "withdrawn"])
+def test_a_partner_as_referrer_may_not_move_to(client, world, status):
+    before = snapshot(client, world)
+    response = _move(client, world, world.alpha_to_bravo, status)
+    assert response.status_code == 403, response.get_json()
+    assert snapshot(client, world) == before
+
+
+def test_a_partner_as_referrer_may_withdraw(client, world):
+    response = _move(client, world, world.alpha_to_bravo, "withdrawn")
+    assert response.status_code == 200
+    assert response.get_json()["history"][-1]["status"] == "withdrawn"
+
+
+@pytest.mark.parametrize("status", ["withdrawn", "expired"])
+def test_a_partner_as_receiver_may_not_move_to(client, world, status):
+    before = snapshot(client, world)
+    response = _move(client, world, world.bravo_to_alpha, status)
+    assert response.status_code == 403, response.get_json()
+    assert snapshot(client, world) == before
+
+
+@pytest.mark.parametrize("path", [("declined",), ("accepted", "converted"),
+                                  ("accepted", "lost")])
+def test_a_partner_as_receiver_may_accept_decline_convert_and_lose(client, world, path):
+    for status in path:
+        response = _move(client, world, world.bravo_to_alpha, status)
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["status"] == status
