@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import API_KEY_ROLES, USER_ROLES, ApiKey, Organization, User
 from referral_service.services import audit
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
+from referral_service.services.schemas import text_problem
 
 KEY_PREFIX_LENGTH = 8
 # What create_api_key hands out: "rk_" and URL-safe base64 (43 characters for 32 bytes).
@@ -120,7 +121,9 @@ def create_user(
 
 def authenticate_user(*, session: Session, email: str, password: str) -> Principal | None:
     """Return the principal of an active user whose password matches, else None."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    # An address the database cannot even compare (NUL, lone surrogates) is no user's.
+    user = None if text_problem(email) else session.scalar(
+        select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active:
         # Hash anyway so a missing user takes as long as a wrong password.
         check_password_hash(generate_password_hash("x"), password)
