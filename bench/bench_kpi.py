@@ -11,7 +11,8 @@ COPY on PostgreSQL), then times, for one month in the middle, in the same run:
 - the JSON, CSV and XLSX exports as the service builds them (kpi.monthly_kpi + kpi.export);
 - the JSON export through the HTTP API (Flask test client: auth, routing, response);
 
-and prints each time with its ratio to the bare aggregate (median of --repeat runs).
+and prints each time (median of --repeat rounds) with its ratio to the bare aggregate run just
+before it in the same round (median of the rounds' ratios).
 Then, unless --no-http, it starts gunicorn with --workers over the same database and POSTs
 --http-requests referrals of distinct clients from a thread pool, and prints requests/second.
 """
@@ -68,24 +69,36 @@ def main() -> None:
     parser.add_argument("--http-backends", default="postgresql",
                         help="comma-separated backends for the HTTP run")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument("--reuse", metavar="URL",
+                        help="time a database loaded by an earlier --keep run; no loading")
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(f"# {args.firms:,} firms, {args.referrals:,} referrals over {MONTHS} months; "
-          f"median of {args.repeat} runs; {os.cpu_count()} CPUs")
+          f"median of {args.repeat} rounds; {os.cpu_count()} CPUs")
+    if args.reuse:
+        run_backend("sqlite" if args.reuse.startswith("sqlite") else "postgresql", args.reuse,
+                    args, load_data=False)
+        return
     for backend in backends:
         with bench_database(backend, args.pg_url, keep=args.keep) as url:
             run_backend(backend, url, args)
 
 
-def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
+def run_backend(backend: str, url: str, args: argparse.Namespace, *, load_data: bool = True
+                ) -> None:
     """Load, then time the KPI figures and (optionally) HTTP referral creation."""
     app = create_app({"DATABASE_URL": url, "TESTING": True, "RATELIMIT_ENABLED": False,
                       "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "text",
                       "METRICS_ENABLED": False})
     migrate.upgrade(app)
-    started = time.perf_counter()
-    firms = load(app, backend, args.firms, args.referrals)
-    print(f"\n[{backend}] loaded in {time.perf_counter() - started:.1f} s")
+    if load_data:
+        started = time.perf_counter()
+        firms = load(app, backend, args.firms, args.referrals)
+        print(f"\n[{backend}] loaded in {time.perf_counter() - started:.1f} s")
+    else:
+        with app.extensions["db_engine"].connect() as connection:
+            firms = list(connection.execute(text("SELECT id FROM organizations")).scalars())
+        print(f"\n[{backend}] reusing {url} ({len(firms):,} firms)")
     month = (datetime.now(UTC).replace(day=1) - timedelta(days=MONTHS // 2 * 30)).strftime(
         "%Y-%m")
     time_kpi(app, backend, month, args.repeat)
@@ -208,17 +221,6 @@ def _executemany(engine, model, columns: tuple[str, ...], rows: Iterator[tuple])
 # --------------------------------------------------------------------------------- timing
 
 
-def median_time(run: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """Return the median wall time of `run` over `repeat` calls (after one warm-up)."""
-    result = run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
-
-
 def time_kpi(app, backend: str, month: str, repeat: int) -> None:
     """Print the bare aggregate's time and each export's, with ratios, for one month."""
     engine = app.extensions["db_engine"]
@@ -256,16 +258,38 @@ def time_kpi(app, backend: str, month: str, repeat: int) -> None:
         assert response.status_code == 200, response.data[:300]
         return response.data
 
-    bare_time, rows = median_time(bare, repeat)
+    rows = bare()
     print(f"[{backend}] month {month}: {len(rows):,} KPI rows")
-    print(f"[{backend}] {'bare SQL aggregate':<28} {bare_time * 1000:9.1f} ms   1.00x")
-    for label, run in (("JSON export (service)", service("json")),
-                       ("JSON export (HTTP API)", api_json),
-                       ("CSV export (service)", service("csv")),
-                       ("XLSX export (service)", service("xlsx"))):
-        elapsed, data = median_time(run, repeat)
-        print(f"[{backend}] {label:<28} {elapsed * 1000:9.1f} ms   "
-              f"{elapsed / bare_time:.2f}x   ({len(data) / 1024:,.0f} KiB)")
+    # Bare and export run back to back in each round, so that a busy machine slows both
+    # alike; the ratio printed is the median of the rounds' ratios.
+    exports = (("JSON export (service)", service("json")),
+               ("JSON export (HTTP API)", api_json),
+               ("CSV export (service)", service("csv")),
+               ("XLSX export (service)", service("xlsx")))
+    for _, run in exports:
+        run()  # warm-up
+    bare_times: list[float] = []
+    results: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in exports}
+    for _ in range(repeat):
+        for label, run in exports:
+            base, _ = timed(bare)
+            elapsed, data = timed(run)
+            bare_times.append(base)
+            results[label].append((elapsed, elapsed / base, len(data)))
+    print(f"[{backend}] {'bare SQL aggregate':<28} {statistics.median(bare_times) * 1000:9.1f} ms"
+          "   1.00x")
+    for label, runs in results.items():
+        elapsed = statistics.median(r[0] for r in runs)
+        ratio = statistics.median(r[1] for r in runs)
+        print(f"[{backend}] {label:<28} {elapsed * 1000:9.1f} ms   {ratio:.2f}x   "
+              f"({runs[0][2] / 1024:,.0f} KiB)")
+
+
+def timed(run: Callable[[], object]) -> tuple[float, object]:
+    """Return the wall time of one call of `run`, and its result."""
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
 
 
 def _driver_statement(engine, statement, parameters) -> tuple[str, object]:

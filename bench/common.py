@@ -9,6 +9,7 @@ the gazetteer the service itself uses) in Taiwan (about 40%) and East and South-
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -87,21 +88,24 @@ class World:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         rng = random.Random(seed)
-        self.cities, self.city_weights = _cities()
+        self.cities, weights = _cities()
+        # cumulative weights, computed once: random.choices would redo it on every call
+        self.city_cumulative = list(itertools.accumulate(weights))
         tail = _pseudo_words(rng, 3000)
         self.vocabulary = _DOMAIN_WORDS + tail
-        self.word_weights = [1.0 / (rank + 1) ** 0.9 for rank in range(len(self.vocabulary))]
+        self.word_cumulative = list(itertools.accumulate(
+            1.0 / (rank + 1) ** 0.9 for rank in range(len(self.vocabulary))))
 
     def place(self, rng: random.Random, spread_deg: float = 0.08) -> tuple[City, float, float]:
         """Return a city and a point around it (about spread_deg * 111 km apart)."""
-        city = rng.choices(self.cities, self.city_weights)[0]
+        city = rng.choices(self.cities, cum_weights=self.city_cumulative)[0]
         lat = max(-89.0, min(89.0, rng.gauss(city.latitude, spread_deg)))
         lon = max(-179.0, min(179.0, rng.gauss(city.longitude, spread_deg)))
         return city, round(lat, 6), round(lon, 6)
 
     def words(self, rng: random.Random, count: int) -> str:
         """Return `count` words of free text, Zipf-distributed, some with stop words."""
-        chosen = rng.choices(self.vocabulary, weights=self.word_weights, k=count)
+        chosen = rng.choices(self.vocabulary, cum_weights=self.word_cumulative, k=count)
         return " ".join(w if rng.random() > 0.25 else f"{rng.choice(_STOP_WORDS)} {w}"
                         for w in chosen)
 
@@ -264,7 +268,7 @@ class Gunicorn:
     """A gunicorn server over the benchmark database, its log in a file."""
 
     def __init__(self, cli: Cli, *, workers: int, config_file: bool, log_path: Path,
-                 **extra_env: str) -> None:
+                 extra_args: tuple[str, ...] = (), **extra_env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**cli.env, **extra_env}
@@ -275,9 +279,9 @@ class Gunicorn:
                        "wsgi:app"]
         else:
             command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
-                       f"127.0.0.1:{self.port}", "wsgi:app"]
+                       f"127.0.0.1:{self.port}", *extra_args, "wsgi:app"]
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 -- lives as long as the server
+        self._log = open(log_path, "ab")  # noqa: SIM115 -- lives as long as the server
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                         stderr=self._log)
         try:

@@ -210,7 +210,9 @@ class LiveServer:
         raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s: " + self.log_text())
 
     def log_text(self) -> str:
-        """Return what the server has logged so far."""
+        """Return what the server has logged so far (all of it, once stopped)."""
+        if getattr(self, "_final_log", None) is not None:
+            return self._final_log
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
@@ -222,6 +224,7 @@ class LiveServer:
             self.process.kill()
             self.process.wait(timeout=15)
         self.log.close()
+        self._final_log = self.log_text()
         Path(self.log.name).unlink(missing_ok=True)
 
 
