@@ -355,13 +355,22 @@ def time_http(url: str, firms: list[int], args: argparse.Namespace) -> None:
         warmup = min(200, args.http_requests // 10)
         with ThreadPoolExecutor(args.http_threads) as pool:
             list(pool.map(post, range(warmup)))
+            workers = _children(server.pid)
+            cpu_before = _cpu_seconds(workers), _cpu_seconds(_postgres_pids())
             started = time.perf_counter()
             list(pool.map(post, range(warmup, args.http_requests)))
             elapsed = time.perf_counter() - started
+            cpu_after = _cpu_seconds(workers), _cpu_seconds(_postgres_pids())
         done = args.http_requests - warmup
         print(f"[http] POST /referrals: {done:,} in {elapsed:.2f} s = {done / elapsed:,.0f} "
               f"req/s ({args.workers} gunicorn workers, {args.http_threads} client threads; "
               f"statuses {dict(sorted(statuses.items()))})")
+        # CPU per request, to compare with the cores available: a busy machine lowers req/s,
+        # not these (PostgreSQL's figure counts every backend, other clients' too).
+        app_ms = (cpu_after[0] - cpu_before[0]) / done * 1000
+        pg_ms = (cpu_after[1] - cpu_before[1]) / done * 1000
+        print(f"[http] CPU per request: gunicorn workers {app_ms:.1f} ms, PostgreSQL "
+              f"{pg_ms:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         server.terminate()
         try:
@@ -369,6 +378,38 @@ def time_http(url: str, firms: list[int], args: argparse.Namespace) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """Return the child process ids of `pid` (gunicorn's workers)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _postgres_pids() -> list[int]:
+    """Return the ids of local PostgreSQL server processes (Linux /proc; empty elsewhere)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """Return the user + system CPU seconds used so far by `pids` (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def _free_port() -> int:

@@ -125,7 +125,10 @@ class Client:
         try:
             while time.monotonic() < self.deadline:
                 operation = self.rng.choices(self.operations, self.weights)[0]
-                getattr(self, operation)()
+                try:
+                    getattr(self, operation)()
+                except Exception as error:  # e.g. an answer whose body is not JSON
+                    self.tally.error(operation, "client exception", repr(error))
         finally:
             self.http.close()
         return self.tally

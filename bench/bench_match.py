@@ -439,7 +439,7 @@ def update_figures(server: Gunicorn, key: str, app, service, needs: list[dict], 
 # ----------------------------------------------------------------------------- naive
 
 
-def to_need(body: dict[str, Any], geocoder, n_firms: int):
+def to_need(body: dict[str, Any], geocoder):
     """Turn a POST /match body into scoring's Need, as MatchService does."""
     from referral_service.services.organizations import normalize_skills
     from scoring import Need
@@ -468,7 +468,7 @@ def naive_figures(app, service, needs: list[dict], n: int, args, results: dict) 
     sample_size = min(n, args.naive_sample)
     with new_session(app, write=False) as session:
         sample = load_firms(session, ids=list(range(1, sample_size + 1)))
-    chosen = [to_need(body, app.extensions["geocoder"], n)
+    chosen = [to_need(body, app.extensions["geocoder"])
               for body in needs[args.warmup:args.warmup + args.naive_needs]]
     weights = service.default_weights
     wall, cpu, answers = [], [], []
@@ -546,6 +546,7 @@ def summary(results: dict, args) -> None:
          verdict(results["rss"] <= TARGET_RSS_MB)),
         ("worker RSS after updates", f"{results['rss_end']:.0f} MB",
          f"<= {TARGET_RSS_MB:.0f} MB", verdict(results["rss_end"] <= TARGET_RSS_MB)),
+        ("  worker peak RSS (VmHWM)", f"{results['rss_peak']:.0f} MB", "during the build", ""),
         ("match after PATCH (HTTP p50)", f"{results['after_http_p50']:.2f} ms",
          f"idle sync {results['idle_http_p50']:.2f} ms", ""),
         ("change visible in next match", f"{results['shown']}/{results['updates']}",

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -69,22 +69,45 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
-def _same_client(normalized: str, external_ref: str | None):
-    """Return the WHERE clause and ORDER BY of "the same client" (see the module docstring)."""
-    name_only = and_(Client.normalized_name == normalized, Client.external_ref.is_(None))
-    if external_ref:
+def _same_client_query(*, by_ref: bool, lock: bool):
+    """Return the SELECT of "the same client" (see the module docstring), built once.
+
+    Parameters: normalized (the normalized name) and, with by_ref, external_ref.
+    """
+    normalized = bindparam("normalized", type_=String())
+    if by_ref:
+        external_ref = bindparam("external_ref", type_=String())
         # By CRM id first; else a client of that name that has no CRM id yet.
-        return (or_(Client.external_ref == external_ref, name_only),
-                (Client.external_ref == external_ref).desc())
-    # A name-only request is the same as any client of that name, name-only ones first.
-    return Client.normalized_name == normalized, Client.external_ref.is_not(None)
+        where = or_(Client.external_ref == external_ref,
+                    and_(Client.normalized_name == normalized, Client.external_ref.is_(None)))
+        preference = (Client.external_ref == external_ref).desc()
+    else:
+        # A name-only request is the same as any client of that name, name-only ones first.
+        where, preference = Client.normalized_name == normalized, Client.external_ref.is_not(None)
+    query = select(Client).where(where).order_by(preference, Client.id).limit(1)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return query
+
+
+_FIND = {(by_ref, lock): _same_client_query(by_ref=by_ref, lock=lock)
+         for by_ref in (False, True) for lock in (False, True)}
+# INSERT ... ON CONFLICT DO NOTHING RETURNING: nothing back if the client exists already.
+_INSERT = {"postgresql": pg_insert(Client).on_conflict_do_nothing().returning(Client),
+           "sqlite": sqlite_insert(Client).on_conflict_do_nothing().returning(Client)}
+
+
+def _find(session: Session, normalized: str, external_ref: str | None, *, lock: bool
+          ) -> Client | None:
+    params = {"normalized": normalized}
+    if external_ref:
+        params["external_ref"] = external_ref
+    return session.scalars(_FIND[bool(external_ref), lock], params).first()
 
 
 def find(*, session: Session, name: str, external_ref: str | None) -> Client | None:
     """Return the existing client that is the same as (name, external_ref), or None."""
-    where, preference = _same_client(normalize_name(name), external_ref)
-    return session.scalars(
-        select(Client).where(where).order_by(preference, Client.id).limit(1)).first()
+    return _find(session, normalize_name(name), external_ref, lock=False)
 
 
 def find_or_create(
@@ -101,17 +124,14 @@ def find_or_create(
     if not normalized:
         raise ValidationFailed("The client's name has no letters or digits.",
                                {"client": {"name": ["Give a real name."]}})
-    where, preference = _same_client(normalized, external_ref)
     for _ in range(MAX_ATTEMPTS):
-        client = session.scalars(
-            select(Client).where(where).order_by(preference, Client.id).limit(1)
-            .with_for_update().execution_options(populate_existing=True)
-        ).first()
+        client = _find(session, normalized, external_ref, lock=True)
         if client is None:
-            client = _insert(session, name=name.strip(), normalized_name=normalized,
-                             external_ref=external_ref or None,
-                             latitude=location[0] if location else None,
-                             longitude=location[1] if location else None, created_at=utcnow())
+            client = _insert(session, {
+                "name": name.strip(), "normalized_name": normalized,
+                "external_ref": external_ref or None,
+                "latitude": location[0] if location else None,
+                "longitude": location[1] if location else None, "created_at": utcnow()})
             if client is not None:
                 return client, True
             continue  # a concurrent request created it first: read and lock theirs
@@ -129,14 +149,11 @@ def find_or_create(
     raise Conflict("The client was being changed by concurrent requests; retry.")
 
 
-def _insert(session: Session, **values: Any) -> Client | None:
+def _insert(session: Session, values: dict[str, Any]) -> Client | None:
     """Insert a client; None, writing nothing, if a uniqueness constraint says it exists."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        return session.scalars(
-            insert(Client).values(**values).on_conflict_do_nothing().returning(Client)
-        ).first()
+    statement = _INSERT.get(session.get_bind().dialect.name)
+    if statement is not None:
+        return session.scalars(statement, [values]).first()
     client = Client(**values)
     try:
         with session.begin_nested():

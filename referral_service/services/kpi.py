@@ -263,8 +263,9 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows([["" if row[c] is None else neutralise(row[c]) for c in COLUMNS]
-                      for row in rows])
+    # Only text can carry a formula; csv writes None as an empty cell.
+    writer.writerows([[neutralise(v) if isinstance(v, str) else v
+                       for v in map(row.__getitem__, COLUMNS)] for row in rows])
     # The BOM makes Excel read the file as UTF-8 (firm names in Chinese, Japanese, ...).
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
