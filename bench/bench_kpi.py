@@ -2,6 +2,7 @@
 
     python bench/bench_kpi.py --backend both --firms 10000 --referrals 1000000
     python bench/bench_kpi.py --backend postgresql --firms 1000 --referrals 50000  # quick
+    python bench/bench_kpi.py --keep ...; python bench/bench_kpi.py --reuse URL  # re-time
 
 For each backend it builds a fresh database with the Alembic migrations, bulk-loads the firms,
 one client per referral and the referrals spread over 24 months (Core executemany on SQLite,
