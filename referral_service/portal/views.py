@@ -27,7 +27,7 @@ from flask import session as web_session
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from referral_service import limits
 from referral_service.db import get_session
@@ -119,6 +119,13 @@ def load_user() -> Response | None:
         return None
     g.user, g.principal = user, auth.principal_for_user(user)
     return None
+
+
+@blp.before_request
+def refuse_nul_characters() -> None:
+    """Refuse form text holding NUL characters (no database stores them) with a 400 page."""
+    if any("\x00" in value for value in request.form.values()):
+        raise BadRequest("The form holds characters that cannot be stored.")
 
 
 @blp.before_request

@@ -160,3 +160,9 @@ def test_too_many_sign_in_attempts_are_slowed_down(database_url, network):
 def test_portal_class_signs_in_without_a_password(client, network):
     Portal(client, network.admin_user)
     assert client.get("/dashboard").status_code == 200
+
+
+def test_form_text_with_a_nul_character_is_refused_with_a_page_not_a_crash(client, network):
+    response = sign_in(client, "alpha\x00@example.com", password="whatever")
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
