@@ -288,6 +288,13 @@ def valid_month(value: str | None) -> bool:
     return bool(value) and re.match(MONTH_PATTERN, value) is not None
 
 
+def month_or_404(value: str | None) -> str:
+    """Return `value` if it is a YYYY-MM month; a page for no month is a 404."""
+    if not valid_month(value):
+        raise NotFound("Not a month.")
+    return value
+
+
 def page_number() -> int:
     """Return the ?page= argument, bounded."""
     page = request.args.get("page", 1, type=int) or 1
@@ -845,9 +852,7 @@ def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
 def save_targets():
     """Save the targets typed in the KPI table (only those that changed)."""
     form = TargetsForm()
-    month = form.month.data if valid_month(form.month.data) else None
-    if month is None:
-        raise NotFound("Not a month.")
+    month = month_or_404(form.month.data)
     if not form.validate():
         return kpi_page(month, targets_form=form, status=422)
     current = {row["organization_id"]: row["target"] for row in
@@ -877,9 +882,7 @@ def save_targets():
 def add_target():
     """Set a target for a firm picked by name or id."""
     form = NewTargetForm()
-    month = form.month.data if valid_month(form.month.data) else None
-    if month is None:
-        raise NotFound("Not a month.")
+    month = month_or_404(form.month.data)
     if not form.validate():
         return kpi_page(month, new_form=form, status=422)
     organization_id, problem = find_organization(form.organization.data, principal())
