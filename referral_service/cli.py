@@ -51,6 +51,20 @@ def create_api_key(name: str, role: str, organization_id: int | None) -> None:
     click.echo(raw)
 
 
+@click.command("revoke-api-key")
+@click.argument("key_id", type=int)
+def revoke_api_key(key_id: int) -> None:
+    """Revoke API key KEY_ID (the id create-api-key printed); it cannot be undone."""
+    with session_scope() as session:
+        try:
+            key = auth.revoke_api_key(session=session, key_id=key_id)
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+        seconds = current_app.config["API_KEY_CACHE_SECONDS"]
+        click.echo(f"Revoked API key {key.id} ({key.name}); running workers refuse it within "
+                   f"{seconds:g} s.")
+
+
 @click.command("create-user")
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "partner"]))
@@ -232,8 +246,8 @@ def expire_referrals(days: int | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (db_cli, create_api_key, create_user, import_organizations, seed_demo,
-                    deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
+    for command in (db_cli, create_api_key, revoke_api_key, create_user, import_organizations,
+                    seed_demo, deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
                     restore_database, kpi_export, expire_referrals):
         _with_app_context(command)
         app.cli.add_command(command)

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # "fixed-window" (cheapest), "sliding-window-counter" or "moving-window" (exact).
     "RATELIMIT_STRATEGY": "fixed-window",
     "RATELIMIT_ENABLED": True,
+    # Each worker remembers a valid API key this many seconds (0: look it up on every
+    # request), so a revoked key (`flask revoke-api-key`) stops working within this time.
+    "API_KEY_CACHE_SECONDS": 10.0,
     # Webhooks: comma-separated target URLs and the shared HMAC secret.
     "WEBHOOK_URLS": "",
     "WEBHOOK_SECRET": "",

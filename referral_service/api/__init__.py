@@ -16,6 +16,7 @@ from referral_service import errors
 from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
 from referral_service.api.schemas import MAX_ID, ProblemSchema, StrictSchema
+from referral_service.services import auth
 from referral_service.services.kpi import MONTH_PATTERN
 
 API_PREFIX = "/api/v1"
@@ -109,6 +110,7 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     api.ma_plugin.converter.add_attribute_function(_document_refused_text)
     app.extensions["api"] = api
+    app.extensions["api_key_cache"] = auth.KeyCache(app.config["API_KEY_CACHE_SECONDS"])
     names = set()
     for blueprint, path in (
         (organizations.blp, "/organizations"),

@@ -35,7 +35,8 @@ def authenticate() -> None:
     scheme, _, raw_key = header.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-    principal = auth.authenticate_key(session=get_session(), raw_key=raw_key.strip())
+    principal = auth.authenticate_key(session=get_session(), raw_key=raw_key.strip(),
+                                      cache=current_app.extensions.get("api_key_cache"))
     if principal is None:
         raise Unauthorized("The API key is not valid.")
     g.principal = principal

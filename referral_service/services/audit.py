@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from models import AuditEntry
+from models import AuditEntry, utcnow
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal
+
+
+_INSERT = insert(AuditEntry.__table__)
 
 
 def record(
     *, session: Session, actor: Principal, action: str, object_type: str,
     object_id: int | str, changes: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit entry to the session; the caller's commit writes it with the change."""
-    session.add(AuditEntry(actor=actor.name, action=action, object_type=object_type,
-                           object_id=str(object_id), changes=_jsonable(changes or {})))
+    """Write an audit entry in the caller's transaction; its commit keeps it with the change."""
+    # A Core insert on the table: no unit-of-work flush for an object nobody reads back.
+    session.execute(_INSERT, {"at": utcnow(), "actor": actor.name, "action": action,
+                              "object_type": object_type, "object_id": str(object_id),
+                              "changes": _jsonable(changes or {})})
 
 
 def list_(

@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models import OutboxEvent, utcnow
 
+_INSERT = insert(OutboxEvent.__table__)
 
-def emit(*, session: Session, type_: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Add an event to the outbox; the caller's commit makes it durable with the change."""
-    event = OutboxEvent(event_id=str(uuid.uuid4()), type=type_, payload=payload,
-                        created_at=utcnow(), next_attempt_at=utcnow(), state="pending",
-                        attempts=0)
-    session.add(event)
-    return event
+
+def emit(*, session: Session, type_: str, payload: dict[str, Any]) -> str:
+    """Write an event to the outbox in the caller's transaction; return its event id."""
+    now = utcnow()
+    event_id = str(uuid.uuid4())
+    # A Core insert on the table: no unit-of-work flush for an object nobody reads back.
+    session.execute(_INSERT, {"event_id": event_id, "type": type_, "payload": payload,
+                              "created_at": now, "next_attempt_at": now, "state": "pending",
+                              "attempts": 0})
+    return event_id

@@ -83,8 +83,9 @@ def record_referral(
 ) -> Referral:
     """Record a referral; 409 if the client is already attributed or the receiver is full."""
     location = _client_location(data, geocoder)
-    return _run(session, lambda: _create(session, data, actor, location,
+    body = _run(session, lambda: _create(session, data, actor, location,
                                          attribution_window_days))
+    return session.get(Referral, body["id"])
 
 
 def record_referral_once(
@@ -99,9 +100,8 @@ def record_referral_once(
     """
     location = _client_location(data, geocoder)
     if idempotency_key is None or actor.api_key_id is None:
-        referral = _run(session, lambda: _create(session, data, actor, location,
-                                                 attribution_window_days))
-        return 201, to_json(referral)
+        return 201, _run(session, lambda: _create(session, data, actor, location,
+                                                  attribution_window_days))
     request_hash = _request_hash(data)
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -114,8 +114,7 @@ def record_referral_once(
                 raise Conflict("A request with this Idempotency-Key was being processed; "
                                "retry.")
             return stored
-        referral = _create(session, data, actor, location, attribution_window_days)
-        body = to_json(referral)
+        body = _create(session, data, actor, location, attribution_window_days)
         record.response_status, record.response_body = 201, body
         return 201, body
 
@@ -125,7 +124,8 @@ def record_referral_once(
 def _create(
     session: Session, data: dict[str, Any], actor: Principal,
     location: tuple[float, float] | None, window_days: int,
-) -> Referral:
+) -> dict[str, Any]:
+    """Write the referral, its first history entry, audit entry and event; return its body."""
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
     if actor.is_partner and referrer_id != actor.organization_id:
@@ -163,21 +163,26 @@ def _create(
                 raise
             raise _attribution_conflict(client.name, holder) from None
     # The history starts with "pending".
-    session.execute(insert(ReferralEvent), [{"referral_id": referral.id, "status": "pending",
-                                             "at": now, "actor": actor.name, "reason": None}])
-    body = to_json(referral)
+    session.execute(_INSERT_EVENT, {"referral_id": referral.id, "status": "pending", "at": now,
+                                    "actor": actor.name, "reason": None})
+    body = _body(referral, clients.as_json(client))
     audit.record(session=session, actor=actor, action="referral.create",
                  object_type="referral", object_id=referral.id,
                  changes={"referrer_organization_id": referrer_id,
                           "receiver_organization_id": receiver_id, "client_id": client.id,
                           "status": "pending"})
     events.emit(session=session, type_="referral.created", payload=body)
-    return referral
+    return body
 
 
-def _insert_referral(session: Session, values: dict[str, Any]) -> Referral:
-    """Insert one referral and return it, without the unit of work's per-flush cost."""
-    return session.scalars(insert(Referral).returning(Referral), [values]).one()
+# Core statements on the tables: the hot path of the API skips the ORM's per-row bookkeeping.
+_INSERT_REFERRAL = insert(Referral.__table__).returning(*Referral.__table__.columns)
+_INSERT_EVENT = insert(ReferralEvent.__table__)
+
+
+def _insert_referral(session: Session, values: dict[str, Any]):
+    """Insert one referral and return its row (every column, by attribute)."""
+    return session.execute(_INSERT_REFERRAL, values).one()
 
 
 def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:
@@ -280,12 +285,12 @@ def _take_capacity_statement():
         .exists()
     )
     referrer_exists = select(Organization.id).where(Organization.id == referrer).exists()
+    stats = OrganizationStats.__table__  # Core: no ORM session synchronization to do
     return (
-        update(OrganizationStats)
-        .where(OrganizationStats.organization_id == receiver, has_room, referrer_exists)
-        .values(open_referrals=OrganizationStats.open_referrals + 1,
+        update(stats)
+        .where(stats.c.organization_id == receiver, has_room, referrer_exists)
+        .values(open_referrals=stats.c.open_referrals + 1,
                 updated_at=bindparam("now", type_=UTCDateTime()))
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -514,11 +519,20 @@ def list_(
 
 def to_json(referral: Referral, *, history: bool = False) -> dict[str, Any]:
     """Return the referral as the API shows it (also the webhook payload)."""
-    body: dict[str, Any] = {
+    body = _body(referral, clients.as_json(referral.client))
+    if history:
+        body["history"] = [{"status": event.status, "at": _iso(event.at), "actor": event.actor,
+                            "reason": event.reason} for event in referral.history]
+    return body
+
+
+def _body(referral: Any, client: dict[str, Any]) -> dict[str, Any]:
+    """Return the body of a referral given as an object or a row with the same attributes."""
+    return {
         "id": referral.id,
         "referrer_organization_id": referral.referrer_organization_id,
         "receiver_organization_id": referral.receiver_organization_id,
-        "client": clients.as_json(referral.client),
+        "client": client,
         "skills": list(referral.skills or []),
         "description": referral.description,
         "note": referral.note,
@@ -529,10 +543,6 @@ def to_json(referral: Referral, *, history: bool = False) -> dict[str, Any]:
         **{f"{s}_at": _iso(getattr(referral, f"{s}_at")) for s in TRANSITION_STATUSES},
         "version": referral.version,
     }
-    if history:
-        body["history"] = [{"status": event.status, "at": _iso(event.at), "actor": event.actor,
-                            "reason": event.reason} for event in referral.history]
-    return body
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -96,9 +96,11 @@ def settings_for(*urls: str, **overrides) -> webhooks.Settings:
 
 def emit(session, type_: str = "referral.created", referral_id: int = 1) -> OutboxEvent:
     """Write an outbox event the way the referral service does, and commit it."""
-    event = events.emit(session=session, type_=type_,
-                        payload={"id": referral_id, "status": "pending", "note": "Zoë's lead"})
+    event_id = events.emit(session=session, type_=type_,
+                           payload={"id": referral_id, "status": "pending", "note": "Zoë's lead"})
     session.commit()
+    event = session.scalars(select(OutboxEvent).where(OutboxEvent.event_id == event_id)).one()
+    session.commit()  # end the read, so that later reads see what other sessions wrote
     return event
 
 

@@ -1,0 +1,130 @@
+"""API keys: revocation, the per-worker key cache, and pooled connections the server dropped."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from referral_service import db
+from referral_service.services import auth
+
+BASE = "/api/v1/organizations"
+
+
+def _cli(app, *args: str):
+    # As `flask --app wsgi ...` runs a command: inside an app context.
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=list(args))
+
+
+def _create_key(app, role: str = "crm") -> tuple[int, dict[str, str]]:
+    result = _cli(app, "create-api-key", "--name", "crm system", "--role", role)
+    assert result.exit_code == 0, result.output
+    key_id = int(result.output.split("Created API key ")[1].split()[0])
+    return key_id, {"Authorization": f"Bearer {result.output.strip().splitlines()[-1]}"}
+
+
+def test_revoked_key_is_refused_with_401(app, client):
+    app.extensions["api_key_cache"] = auth.KeyCache(0)
+    key_id, headers = _create_key(app)
+    assert client.get(BASE, headers=headers).status_code == 200
+
+    result = _cli(app, "revoke-api-key", str(key_id))
+
+    assert result.exit_code == 0, result.output
+    assert f"Revoked API key {key_id} (crm system)" in result.output
+    response = client.get(BASE, headers=headers)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+
+
+def test_revoked_key_keeps_working_in_a_worker_only_until_its_cache_entry_expires(app, client):
+    app.extensions["api_key_cache"] = auth.KeyCache(0.5)
+    key_id, headers = _create_key(app)
+    assert client.get(BASE, headers=headers).status_code == 200  # now cached for 0.5 s
+
+    assert _cli(app, "revoke-api-key", str(key_id)).exit_code == 0
+
+    assert client.get(BASE, headers=headers).status_code == 200
+    time.sleep(0.6)
+    assert client.get(BASE, headers=headers).status_code == 401
+    assert client.get(BASE, headers=headers).status_code == 401
+
+
+def test_key_revoked_before_its_first_use_is_refused_at_once(app, client):
+    app.extensions["api_key_cache"] = auth.KeyCache(60)
+    key_id, headers = _create_key(app)
+    assert _cli(app, "revoke-api-key", str(key_id)).exit_code == 0
+    assert client.get(BASE, headers=headers).status_code == 401
+
+
+def test_cache_holds_only_digests_of_valid_keys(app, client):
+    cache = app.extensions["api_key_cache"] = auth.KeyCache(60)
+    _, headers = _create_key(app)
+    raw = headers["Authorization"].removeprefix("Bearer ")
+    client.get(BASE, headers=headers)
+    client.get(BASE, headers={"Authorization": "Bearer rk_" + "x" * 43})
+
+    assert list(cache._entries) == [auth._digest(raw)]
+    assert raw not in repr(cache._entries)
+
+
+def test_revoking_is_audited_and_an_unknown_key_is_an_error(app, client, session):
+    from models import ApiKey, AuditEntry
+
+    key_id, _ = _create_key(app)
+    assert _cli(app, "revoke-api-key", str(key_id)).exit_code == 0
+    again = _cli(app, "revoke-api-key", str(key_id))  # already revoked: nothing more happens
+    assert again.exit_code == 0
+
+    missing = _cli(app, "revoke-api-key", "999999")
+    assert missing.exit_code != 0
+    assert "API key 999999 does not exist" in missing.output
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "api_key.revoke"))
+    assert [(e.object_id, e.changes) for e in entries] == [(str(key_id), {"name": "crm system"})]
+    assert session.get(ApiKey, key_id).revoked_at is not None
+
+
+def _terminate_other_backends(database_url: str) -> int:
+    """Kill every other server connection to the test database, as a restart would."""
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        return len(connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall())
+
+
+@pytest.fixture
+def postgresql_url(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    return database_url
+
+
+def test_pooled_connection_dropped_while_idle_is_replaced_before_a_request_sees_it(
+    app, client, admin_headers, postgresql_url, monkeypatch
+):
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.2)
+    assert client.get(BASE, headers=admin_headers).status_code == 200
+    assert _terminate_other_backends(postgresql_url) >= 1
+    time.sleep(0.3)
+
+    assert client.get(BASE, headers=admin_headers).status_code == 200
+
+
+def test_busy_connection_is_not_pinged_so_a_drop_costs_one_503(
+    app, client, admin_headers, postgresql_url, monkeypatch
+):
+    # The trade-off of pinging only idle connections: a connection dropped within the idle
+    # threshold fails one request (503, retryable), then the pool starts afresh.
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    assert client.get(BASE, headers=admin_headers).status_code == 200
+    assert _terminate_other_backends(postgresql_url) >= 1
+
+    failed = client.get(BASE, headers=admin_headers)
+    assert failed.status_code == 503
+    assert failed.mimetype == "application/problem+json"
+    assert client.get(BASE, headers=admin_headers).status_code == 200
