@@ -274,18 +274,19 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
 
 
 def _take_capacity_statement():
+    # On the tables, not the mapped classes: a Core UPDATE skips the ORM's bulk-update path.
+    stats, organizations = OrganizationStats.__table__, Organization.__table__
     receiver, referrer = bindparam("receiver", type_=Integer()), bindparam("referrer",
                                                                             type_=Integer())
     has_room = (
-        select(Organization.id)
-        .where(Organization.id == receiver, Organization.active.is_(True),
-               or_(Organization.capacity.is_(None),
-                   OrganizationStats.open_referrals < Organization.capacity))
-        .correlate(OrganizationStats)
+        select(organizations.c.id)
+        .where(organizations.c.id == receiver, organizations.c.active.is_(True),
+               or_(organizations.c.capacity.is_(None),
+                   stats.c.open_referrals < organizations.c.capacity))
+        .correlate(stats)
         .exists()
     )
-    referrer_exists = select(Organization.id).where(Organization.id == referrer).exists()
-    stats = OrganizationStats.__table__  # Core: no ORM session synchronization to do
+    referrer_exists = select(organizations.c.id).where(organizations.c.id == referrer).exists()
     return (
         update(stats)
         .where(stats.c.organization_id == receiver, has_room, referrer_exists)
