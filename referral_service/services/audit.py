@@ -8,6 +8,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, utcnow
+from referral_service.services.errors import Forbidden
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal
@@ -28,10 +29,13 @@ def record(
 
 
 def list_(
-    *, session: Session, page: int, page_size: int, object_type: str | None = None,
-    object_id: str | None = None,
+    *, session: Session, actor: Principal, page: int, page_size: int,
+    object_type: str | None = None, object_id: str | None = None,
 ) -> tuple[list[AuditEntry], int]:
-    """Return one page of audit entries, newest first, and the total."""
+    """Return one page of audit entries, newest first, and the total; admins only."""
+    if actor.role != "admin":
+        # The log names every key and user and what they did.
+        raise Forbidden("Only admin keys may read the audit log.")
     query = select(AuditEntry)
     if object_type:
         query = query.where(AuditEntry.object_type == object_type)
