@@ -16,9 +16,6 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "",
     # Largest request body accepted, in bytes (413 above it).
     "MAX_CONTENT_LENGTH": 1024 * 1024,
-    # Paging: default and largest page size of list endpoints.
-    "DEFAULT_PAGE_SIZE": 50,
-    "MAX_PAGE_SIZE": 500,
     # Geocoder for office and client places: "gazetteer" (offline GeoNames data) or "nominatim".
     "GEOCODER": "gazetteer",
     "GEOCODER_USER_AGENT": "referral-service",

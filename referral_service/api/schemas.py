@@ -39,11 +39,17 @@ class ProblemSchema(Schema):
     )
 
 
+# Paging of every list (SPEC section 3): fixed by the contract, so not configurable.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
 class PageArgsSchema(StrictSchema):
     """Paging query parameters."""
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    page_size = fields.Integer(load_default=DEFAULT_PAGE_SIZE,
+                               validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 def page_schema(item: type[Schema], name: str) -> type[Schema]:
