@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, or_, select
+from sqlalchemy import String, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -69,43 +70,59 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class FoundClient:
+    """A client row as the referral service needs it (read with Core, not as an ORM object)."""
+
+    id: int
+    name: str
+    external_ref: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+_TABLE = Client.__table__
+_COLUMNS = (_TABLE.c.id, _TABLE.c.name, _TABLE.c.external_ref, _TABLE.c.latitude,
+            _TABLE.c.longitude)
+
+
 def _same_client_query(*, by_ref: bool, lock: bool):
     """Return the SELECT of "the same client" (see the module docstring), built once.
 
     Parameters: normalized (the normalized name) and, with by_ref, external_ref.
     """
+    table = _TABLE
     normalized = bindparam("normalized", type_=String())
     if by_ref:
         external_ref = bindparam("external_ref", type_=String())
         # By CRM id first; else a client of that name that has no CRM id yet.
-        where = or_(Client.external_ref == external_ref,
-                    and_(Client.normalized_name == normalized, Client.external_ref.is_(None)))
-        preference = (Client.external_ref == external_ref).desc()
+        where = or_(table.c.external_ref == external_ref,
+                    and_(table.c.normalized_name == normalized, table.c.external_ref.is_(None)))
+        preference = (table.c.external_ref == external_ref).desc()
     else:
         # A name-only request is the same as any client of that name, name-only ones first.
-        where, preference = Client.normalized_name == normalized, Client.external_ref.is_not(None)
-    query = select(Client).where(where).order_by(preference, Client.id).limit(1)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return query
+        where, preference = table.c.normalized_name == normalized, table.c.external_ref.is_not(None)
+    query = select(*_COLUMNS).where(where).order_by(preference, table.c.id).limit(1)
+    return query.with_for_update() if lock else query
 
 
 _FIND = {(by_ref, lock): _same_client_query(by_ref=by_ref, lock=lock)
          for by_ref in (False, True) for lock in (False, True)}
 # INSERT ... ON CONFLICT DO NOTHING RETURNING: nothing back if the client exists already.
-_INSERT = {"postgresql": pg_insert(Client).on_conflict_do_nothing().returning(Client),
-           "sqlite": sqlite_insert(Client).on_conflict_do_nothing().returning(Client)}
+_INSERT = {"postgresql": pg_insert(_TABLE).on_conflict_do_nothing().returning(*_COLUMNS),
+           "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing().returning(*_COLUMNS)}
 
 
 def _find(session: Session, normalized: str, external_ref: str | None, *, lock: bool
-          ) -> Client | None:
+          ) -> FoundClient | None:
     params = {"normalized": normalized}
     if external_ref:
         params["external_ref"] = external_ref
-    return session.scalars(_FIND[bool(external_ref), lock], params).first()
+    row = session.execute(_FIND[bool(external_ref), lock], params).first()
+    return None if row is None else FoundClient(*row)
 
 
-def find(*, session: Session, name: str, external_ref: str | None) -> Client | None:
+def find(*, session: Session, name: str, external_ref: str | None) -> FoundClient | None:
     """Return the existing client that is the same as (name, external_ref), or None."""
     return _find(session, normalize_name(name), external_ref, lock=False)
 
@@ -113,7 +130,7 @@ def find(*, session: Session, name: str, external_ref: str | None) -> Client | N
 def find_or_create(
     *, session: Session, name: str, external_ref: str | None = None,
     location: tuple[float, float] | None = None,
-) -> tuple[Client, bool]:
+) -> tuple[FoundClient, bool]:
     """Return (client, created): the client locked for the rest of the transaction.
 
     Safe under concurrent requests: the lookup takes the row lock (SELECT ... FOR UPDATE; on
@@ -140,30 +157,37 @@ def find_or_create(
             # took that id meanwhile: look again.
             try:
                 with session.begin_nested():
-                    client.external_ref = external_ref
+                    _update(session, client.id, external_ref=external_ref)
             except IntegrityError:
                 continue
+            client = replace(client, external_ref=external_ref)
         if location and client.latitude is None:
-            client.latitude, client.longitude = location
+            _update(session, client.id, latitude=location[0], longitude=location[1])
+            client = replace(client, latitude=location[0], longitude=location[1])
         return client, False
     raise Conflict("The client was being changed by concurrent requests; retry.")
 
 
-def _insert(session: Session, values: dict[str, Any]) -> Client | None:
+def _insert(session: Session, values: dict[str, Any]) -> FoundClient | None:
     """Insert a client; None, writing nothing, if a uniqueness constraint says it exists."""
     statement = _INSERT.get(session.get_bind().dialect.name)
     if statement is not None:
-        return session.scalars(statement, [values]).first()
-    client = Client(**values)
+        row = session.execute(statement, values).first()
+        return None if row is None else FoundClient(*row)
     try:
         with session.begin_nested():
-            session.add(client)
+            client_id = session.execute(insert(_TABLE), values).inserted_primary_key[0]
     except IntegrityError:
         return None
-    return client
+    return FoundClient(client_id, values["name"], values["external_ref"], values["latitude"],
+                       values["longitude"])
 
 
-def as_json(client: Client) -> dict[str, Any]:
+def _update(session: Session, client_id: int, **values: Any) -> None:
+    session.execute(update(_TABLE).where(_TABLE.c.id == client_id).values(**values))
+
+
+def as_json(client: Client | FoundClient) -> dict[str, Any]:
     """Return the client as the API shows it."""
     location = None
     if client.latitude is not None and client.longitude is not None:

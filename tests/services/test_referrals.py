@@ -100,8 +100,9 @@ def test_client_is_found_by_external_ref_then_by_name(session):
     assert created
     assert same("ACME") == (first, False)
     # A CRM id given later is recorded on the name-only client.
-    assert same("Acme", "C-1") == (first, False)
-    assert first.external_ref == "C-1"
+    recorded, created = same("Acme", "C-1")
+    assert (recorded.id, recorded.external_ref, created) == (first.id, "C-1", False)
+    assert same("acme co.", "C-1") == (recorded, False)
     # Same name, another CRM id: another client; then found by that id whatever the name.
     other, created = same("Acme", "C-2")
     assert created and other.id != first.id
