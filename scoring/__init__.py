@@ -24,8 +24,9 @@ client's door: 0.6 * (0.75 - 0.25) > 0.25. A heavier location weight can break t
 takes updates one firm at a time.
 """
 
+from typing import TYPE_CHECKING
+
 from scoring.components import DEFAULT_SCALE_KM, EARTH_RADIUS_KM
-from scoring.index import MatchIndex
 from scoring.model import (
     DEFAULT_WEIGHTS,
     Candidate,
@@ -36,6 +37,25 @@ from scoring.model import (
     slugify_skill,
 )
 from scoring.naive import rank_naive
+
+if TYPE_CHECKING:
+    from scoring.index import MatchIndex
+
+# The index needs numpy and scikit-learn (most of a second to import): it is loaded on first
+# use of scoring.MatchIndex, so that code needing only the model or slugs (the CLI's import of
+# organizations, say) does not pay for it.
+def __getattr__(name: str) -> object:
+    if name == "MatchIndex":
+        from scoring.index import MatchIndex
+
+        globals()["MatchIndex"] = MatchIndex
+        return MatchIndex
+    raise AttributeError(f"module 'scoring' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "MatchIndex"})
+
 
 __all__ = [
     "DEFAULT_SCALE_KM",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ from referral_service.services.errors import (
     ValidationFailed,
 )
 from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
-from scoring import slugify_skill
+from scoring.model import slugify_skill
 
 PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
 # What a partner may change on its own profile; the rest is head office's.
@@ -31,12 +32,16 @@ OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
 
 
+# Skill names repeat across firms (a CRM's vocabulary): an import slugs each spelling once.
+_cached_slug = lru_cache(maxsize=65_536)(slugify_skill)
+
+
 def normalize_skills(names: Iterable[str]) -> list[str]:
     """Return the unique skill slugs of `names`, in first-seen order; 422 naming a bad one."""
     slugs: list[str] = []
     for index, name in enumerate(names):
         try:
-            slug = slugify_skill(name)
+            slug = _cached_slug(name)
         except ValueError:
             raise ValidationFailed("A skill has no letters or digits.", {
                 "skills": {str(index): ["Every skill needs letters or digits."]}}) from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import func, select
 
-from models import AuditEntry, Office, Organization, OrganizationSkill
+from models import ORGANIZATION_KINDS, AuditEntry, Office, Organization, OrganizationSkill
 
 CSV = (
     "name,kind,group,skills,description,capacity,external_ref,city,country,latitude,longitude\n"
@@ -122,3 +123,354 @@ def test_create_user_hashes_the_password(app, session, make_org):
     user = session.scalar(select(User))
     assert user.email == "staff@firm.example"
     assert "correct horse" not in user.password_hash
+
+
+# ------------------------------------------------------------------- content and validation
+
+FIRMS = [
+    {"name": "Alpha Anodizing", "kind": "partner", "group": "Formosa Group",
+     "skills": ["Anodizing", "anodizing", "CNC  Machining", "Aluminium anodising"],
+     "description": "Colour anodising of aluminium parts.", "capacity": 12, "active": True,
+     "external_ref": "P-1",
+     "offices": [{"label": "HQ", "city": "Taichung", "country": "TW", "latitude": 24.15,
+                  "longitude": 120.67, "service_radius_km": 50},
+                 {"label": "Branch", "address": "1 Harbour Rd", "latitude": 22.6,
+                  "longitude": 120.3}]},
+    {"name": "Beta Works", "kind": "affiliate", "offices": [{"city": "Tainan", "country": "tw"}]},
+    {"name": "Gamma Ltd", "kind": "partner", "group": None, "skills": [], "capacity": None,
+     "active": False, "external_ref": "P-3", "description": "",
+     "offices": [{"latitude": -33.5, "longitude": 151, "label": None}]},
+]
+
+
+def test_import_writes_exactly_these_rows(app, session, tmp_path, make_org):
+    """Pins what an import writes in every table (the Core inserts, COPY on PostgreSQL)."""
+    from models import OrganizationStats
+
+    first = make_org(name="Made Through The API")
+    result = run_import(app, tmp_path, "firms.jsonl",
+                        "".join(json.dumps(firm) + "\n" for firm in FIRMS))
+    assert result.output.strip().splitlines()[-1] == "created 3, updated 0, rejected 0"
+    ids = [first["id"] + 1, first["id"] + 2, first["id"] + 3]
+    rows = session.scalars(select(Organization).where(Organization.id.in_(ids))
+                           .order_by(Organization.id)).all()
+    assert [(o.id, o.name, o.kind, o.group, o.description, o.capacity, o.active,
+             o.external_ref, o.version) for o in rows] == [
+        (ids[0], "Alpha Anodizing", "partner", "Formosa Group",
+         "Colour anodising of aluminium parts.", 12, True, "P-1", 1),
+        (ids[1], "Beta Works", "affiliate", None, "", None, True, None, 1),
+        (ids[2], "Gamma Ltd", "partner", None, "", None, False, "P-3", 1),
+    ]
+    now = rows[0].created_at
+    assert {(o.created_at, o.updated_at) for o in rows} == {(now, now)}
+    stats = session.scalars(select(OrganizationStats).where(
+        OrganizationStats.organization_id.in_(ids)).order_by(OrganizationStats.organization_id))
+    assert [(s.organization_id, s.open_referrals, s.won, s.failed, s.updated_at)
+            for s in stats] == [(i, 0, 0, 0, now) for i in ids]
+    skills = session.execute(select(OrganizationSkill.organization_id, OrganizationSkill.slug,
+                                    OrganizationSkill.position)
+                             .where(OrganizationSkill.organization_id.in_(ids))
+                             .order_by(OrganizationSkill.organization_id,
+                                       OrganizationSkill.position)).all()
+    assert [tuple(row) for row in skills] == [
+        (ids[0], "anodizing", 0), (ids[0], "cnc-machining", 1),
+        (ids[0], "aluminium-anodising", 2)]
+    offices = session.scalars(select(Office).where(Office.organization_id.in_(ids))
+                              .order_by(Office.id)).all()
+    got = [(o.organization_id, o.label, o.address, o.city, o.country, o.latitude, o.longitude,
+            o.service_radius_km) for o in offices]
+    assert got[:2] == [
+        (ids[0], "HQ", None, "Taichung", "TW", 24.15, 120.67, 50.0),
+        (ids[0], "Branch", "1 Harbour Rd", None, None, 22.6, 120.3, 100.0)]
+    assert got[2][:5] == (ids[1], None, None, "Tainan", "TW")
+    assert abs(got[2][5] - 23.0) < 0.2 and abs(got[2][6] - 120.2) < 0.2 and got[2][7] == 100.0
+    assert got[3] == (ids[2], None, None, None, None, -33.5, 151.0, 100.0)
+    assert [o.id for o in offices] == sorted(o.id for o in offices)
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "organization.import")
+                            .order_by(AuditEntry.id)).all()
+    assert [(a.at, a.actor, a.object_type, a.object_id, a.changes) for a in audit] == [
+        (now, "system", "organization", str(ids[0]), {"name": "Alpha Anodizing",
+                                                      "external_ref": "P-1"}),
+        (now, "system", "organization", str(ids[1]), {"name": "Beta Works",
+                                                      "external_ref": None}),
+        (now, "system", "organization", str(ids[2]), {"name": "Gamma Ltd",
+                                                      "external_ref": "P-3"}),
+    ]
+    # the next firm made through the API takes the next id
+    assert make_org(name="After The Import")["id"] == ids[2] + 1
+
+
+PLACE = [{"latitude": 1, "longitude": 2}]
+BAD_LINES = [
+    ({"name": "Bad Kind", "kind": "robot", "offices": PLACE},
+     "kind: Must be one of: affiliate, partner."),
+    ({"name": "Nul\x00", "kind": "partner", "offices": PLACE},
+     "name: Text cannot contain NUL (0x00) characters."),
+    ({"name": "Lone \ud800", "kind": "partner", "offices": PLACE},
+     "name: Text must be valid Unicode (no unpaired surrogates)."),
+    ({"name": "", "kind": "partner", "offices": PLACE}, "name: Length must be between 1 and 200."),
+    ({"name": "No offices", "kind": "partner"}, "offices: Missing data for required field."),
+    ({"name": "Many", "kind": "partner", "offices": PLACE * 51},
+     "offices: Length must be between 1 and 50."),
+    ({"name": "Cap", "kind": "partner", "capacity": "lots", "offices": PLACE},
+     "capacity: Not a valid integer."),
+    ({"name": "Cap", "kind": "partner", "capacity": 2.5, "offices": PLACE},
+     "capacity: Not a valid integer."),
+    ({"name": "Cap", "kind": "partner", "capacity": -1, "offices": PLACE},
+     "capacity: Must be greater than or equal to 0 and less than or equal to 1000000."),
+    ({"name": "Active", "kind": "partner", "active": "maybe", "offices": PLACE},
+     "active: Not a valid boolean."),
+    ({"name": "Extra", "kind": "partner", "offices": PLACE, "foo": 1}, "foo: Unknown field."),
+    ({"name": "Skill", "kind": "partner", "skills": ["!!!"], "offices": PLACE},
+     "skills.0: Every skill needs letters or digits."),
+    ({"name": "Skill", "kind": "partner", "skills": ["ok", "\ufb03" * 40], "offices": PLACE},
+     "skills.1: At most 100 characters once normalized."),
+    ({"name": "Skill", "kind": "partner", "skills": ["ok", 7], "offices": PLACE},
+     "skills.1: Not a valid string."),
+    ({"name": "Lat", "kind": "partner", "offices": [{"latitude": 1}]},
+     "offices.0.longitude: Give latitude and longitude together."),
+    ({"name": "Lat", "kind": "partner", "offices": [{"latitude": 91, "longitude": 2}]},
+     "offices.0.latitude: Must be greater than or equal to -90 and less than or equal to 90."),
+    ({"name": "Radius", "kind": "partner",
+      "offices": [{"latitude": 1, "longitude": 2, "service_radius_km": None}]},
+     "offices.0.service_radius_km: Field may not be null."),
+    ({"name": "Where", "kind": "partner", "offices": [{"label": "HQ"}]},
+     "offices.0.city: Give coordinates, or a city (with country), or an address."),
+    ({"name": "Country", "kind": "partner", "offices": [{"city": "Taipei", "country": "T1"}]},
+     "offices.0.country: Use an ISO 3166-1 alpha-2 code such as TW."),
+    ({"name": "City", "kind": "partner", "offices": [PLACE[0], {"city": "Atlantisville",
+                                                                 "country": "TW"}]},
+     "offices.1.city: Unknown city 'Atlantisville' in TW."),
+]
+
+
+def test_each_rejected_line_is_reported_with_its_number_and_reason(app, session, tmp_path):
+    good = {"name": "Good", "kind": "partner", "offices": PLACE}
+    lines = [json.dumps(good)]
+    for record, _ in BAD_LINES:
+        lines.append(json.dumps(record))
+    lines.append('{"name": "NaN", "kind": "partner", '
+                 '"offices": [{"latitude": NaN, "longitude": 2}]}')
+    lines.append("[1, 2]")
+    result = run_import(app, tmp_path, "bad.jsonl", "\n".join(lines) + "\n")
+    expected = [f"line {number}: rejected: {reason}"
+                for number, (_, reason) in enumerate(BAD_LINES, start=2)]
+    expected.append(f"line {len(lines) - 1}: rejected: offices.0.latitude: Special numeric "
+                    "values (nan or infinity) are not permitted.")
+    expected.append(f"line {len(lines)}: rejected: a line must be a JSON object")
+    expected.append(f"created 1, updated 0, rejected {len(BAD_LINES) + 2}")
+    assert result.output.strip().splitlines()[-len(expected):] == expected
+    assert session.scalar(select(func.count()).select_from(Organization)) == 1
+
+
+def test_fast_path_bounds_are_the_schemas():
+    from marshmallow import validate
+
+    from referral_service.services import importing
+    from referral_service.services.schemas import OfficeSchema, OrganizationCreateSchema
+
+    def bounds(field) -> tuple[float, float] | None:
+        for validator in field.validators:
+            if isinstance(validator, validate.Length) and validator.equal is None:
+                return (validator.min or 0, validator.max)
+            if isinstance(validator, validate.Range):
+                assert validator.min_inclusive and validator.max_inclusive
+                return (validator.min, validator.max)
+        return None
+
+    organization = OrganizationCreateSchema().fields
+    office = OfficeSchema().fields
+    # A new field must be taught to fast_load (or it would silently go the schema's way).
+    assert set(organization) == importing._ORGANIZATION_KEYS
+    assert set(office) == importing._OFFICE_KEYS | {"id"}
+    found = {name: bounds(field) for name, field in organization.items()}
+    found["skills.item"] = bounds(organization["skills"].inner)
+    found.update({f"offices.{name}": bounds(field) for name, field in office.items()
+                  if name != "id"})  # an office id always goes the schema's way
+    found = {name: value for name, value in found.items() if value is not None}
+    assert found == importing.FAST_BOUNDS
+    # the rules fast_load spells out instead of reading bounds
+    assert [v.choices for v in organization["kind"].validators] == [ORGANIZATION_KINDS]
+    country = office["country"].validators
+    assert [(type(v).__name__, getattr(v, "equal", None), getattr(v, "regex", None))
+            for v in country] == [("Length", 2, None),
+                                  ("Regexp", None, re.compile(r"^[A-Za-z]{2}$"))]
+
+
+def _typed(value):
+    """The value with the type of every part, so that 1, 1.0 and True differ."""
+    if isinstance(value, dict):
+        return {key: _typed(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_typed(inner) for inner in value]
+    return (type(value).__name__, value)
+
+
+def _texts(low: int, high: int):
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.integers(max(0, low - 1), low + 1).map(lambda n: "a" * n),
+        st.integers(high - 1, high + 1).map(lambda n: "\u00e9" * n),
+        st.text(max_size=12),
+        st.sampled_from(["Taipei", "a\x00b", "\ud800x", " ", "tw", "TW", "T1", "TW\n", "\u00c5l"]),
+    )
+
+
+def _numbers(low: float, high: float):
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.sampled_from([low, high, low - 1, high + 1, low - 1e-9, high + 1e-9, float(low),
+                         float("nan"), float("inf"), "7", "1.5", True, False, 10**400]),
+        st.floats(low - 10, high + 10), st.integers(int(low) - 2, int(high) + 2),
+    )
+
+
+def _records():
+    """Lines near the usual shape: a plausible firm with a few fields and offices mutated."""
+    from hypothesis import strategies as st
+
+    anything = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.floats(),
+                         st.text(max_size=3), st.just([]), st.just({}), st.just(["a"]))
+
+    def field(usual, edges):
+        return st.one_of(usual, usual, edges, anything)
+
+    office_fields = {
+        "label": field(st.sampled_from(["HQ", None]), _texts(0, 100)),
+        "address": field(st.sampled_from(["1 Harbour Rd, Tainan"]), _texts(0, 300)),
+        "city": field(st.sampled_from(["Tainan", "Kaohsiung"]), _texts(1, 100)),
+        "country": field(st.sampled_from(["TW", "tw", "Jp"]), _texts(2, 2)),
+        "latitude": field(st.floats(-90, 90), _numbers(-90, 90)),
+        "longitude": field(st.floats(-180, 180), _numbers(-180, 180)),
+        "service_radius_km": field(st.sampled_from([50, 100.0, 0.1]), _numbers(0.1, 20_000)),
+        "id": st.integers(1, 3), "extra": anything,
+    }
+    usual_office = st.fixed_dictionaries(
+        {"latitude": st.floats(-90, 90), "longitude": st.floats(-180, 180)},
+        optional={key: office_fields[key] for key in ("label", "city", "country")})
+    office = mutated(usual_office, office_fields, ("latitude", "longitude"))
+    organization_fields = {
+        "name": field(st.text(min_size=1, max_size=30), _texts(1, 200)),
+        "kind": field(st.sampled_from(["partner", "affiliate"]),
+                      st.sampled_from(["Partner", "robot", ""])),
+        "group": field(st.sampled_from(["Formosa Group", None]), _texts(0, 100)),
+        "skills": field(st.lists(st.text(min_size=1, max_size=20), max_size=4),
+                        st.one_of(st.lists(_texts(1, 100), max_size=3),
+                                  st.integers(199, 201).map(lambda n: ["x"] * n))),
+        "description": field(st.text(max_size=30), _texts(0, 5000)),
+        "offices": field(st.lists(office, min_size=1, max_size=3),
+                         st.one_of(st.just([]), usual_office.map(lambda o: [o] * 50),
+                                   usual_office.map(lambda o: [o] * 51))),
+        "capacity": field(st.integers(0, 50) | st.none(), _numbers(0, 1_000_000)),
+        "active": field(st.booleans(), st.sampled_from([0, 1, "true", "yes"])),
+        "external_ref": field(st.text(min_size=1, max_size=10) | st.none(), _texts(1, 100)),
+        "extra": anything,
+    }
+    usual = st.fixed_dictionaries(
+        {"name": st.text(min_size=1, max_size=30), "kind": st.sampled_from(["partner"]),
+         "offices": st.lists(office, min_size=1, max_size=2)},
+        optional={key: organization_fields[key] for key in
+                  ("group", "skills", "description", "capacity", "active", "external_ref")})
+    return mutated(usual, organization_fields, ("name", "kind", "offices"))
+
+
+def mutated(usual, fields, droppable):
+    """Records drawn from `usual` with up to two fields redrawn from `fields` and up to one
+    of `droppable` left out."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_record(draw):
+        record = dict(draw(usual))
+        for key in draw(st.lists(st.sampled_from(sorted(fields)), max_size=2, unique=True)):
+            record[key] = draw(fields[key])
+        for key in draw(st.lists(st.sampled_from(droppable), max_size=1)):
+            record.pop(key, None)
+        return record
+
+    return draw_record()
+
+
+def test_fast_path_loads_exactly_what_the_schema_loads():
+    """Whatever fast_load accepts, the schema accepts too and loads to the same data."""
+    from hypothesis import HealthCheck, given, settings
+
+    from referral_service.services.importing import fast_load
+    from referral_service.services.schemas import OrganizationCreateSchema
+
+    schema = OrganizationCreateSchema()
+    accepted = []
+
+    @settings(max_examples=1500, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(_records())
+    def check(raw):
+        fast = fast_load(raw)
+        if fast is not None:
+            accepted.append(raw)
+            assert _typed(schema.load(raw)) == _typed(fast)
+
+    check()
+    assert len(accepted) > 300  # the generator reaches the fast path, not only the schema
+
+
+def test_fast_path_takes_the_usual_lines():
+    from marshmallow import ValidationError
+
+    from referral_service.services.importing import fast_load
+    from referral_service.services.schemas import OrganizationCreateSchema
+
+    schema = OrganizationCreateSchema()
+    for firm in FIRMS:
+        raw = json.loads(json.dumps(firm))
+        assert fast_load(raw) is not None, firm["name"]
+        assert _typed(fast_load(raw)) == _typed(schema.load(raw))
+    for record, _ in BAD_LINES:
+        raw = json.loads(json.dumps(record))
+        try:
+            loaded = schema.load(raw)
+        except ValidationError:
+            assert fast_load(raw) is None, record
+        else:  # refused later: by the slugs or the geocoder
+            assert _typed(fast_load(raw)) == _typed(loaded)
+
+
+def test_geocoding_is_asked_once_per_place(app):
+    from referral_service.db import session_scope
+    from referral_service.services.geocoding import GeocodingError, Place
+    from referral_service.services.importing import import_organizations
+
+    calls = []
+
+    class Counting:
+        def geocode(self, *, city=None, country=None, address=None):
+            calls.append((city, country, address))
+            if city == "Nowhere":
+                raise GeocodingError("Unknown city 'Nowhere' in TW.", field="city")
+            return Place(22.6, 120.3, city or "", "TW")
+
+    records = [(number, {"name": f"Firm {number}", "kind": "partner",
+                         "offices": [{"city": city, "country": "TW"}]})
+               for number, city in enumerate(["Tainan", "Nowhere", "Tainan", "Nowhere"], 1)]
+    with app.app_context(), session_scope() as session:
+        report = import_organizations(session=session, records=records, geocoder=Counting())
+    assert calls == [("Tainan", "TW", None), ("Nowhere", "TW", None)]
+    assert report.created == 2
+    assert report.rejected == [(2, "offices.0.city: Unknown city 'Nowhere' in TW."),
+                               (4, "offices.0.city: Unknown city 'Nowhere' in TW.")]
+
+
+def test_the_import_path_does_not_load_scikit_learn():
+    """scoring.MatchIndex (numpy, scikit-learn) loads on first use, not with the services."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import referral_service.services.importing; "
+            "import referral_service.services.organizations; import scoring; "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'numpy') if m in sys.modules)); "
+            "from scoring import MatchIndex; print('sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["[]", "True"]

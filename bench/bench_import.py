@@ -1,0 +1,99 @@
+"""Benchmark `flask --app wsgi import-organizations FILE` alone (issue 3: >= 2,000 firms/s).
+
+    python bench/bench_import.py --n 10000                      # SQLite
+    python bench/bench_import.py --n 10000 100000 --geocode-share 0.1
+    python bench/bench_import.py --n 10000 --backend postgresql
+
+For each N: a fresh database and `flask --app wsgi db upgrade`; N synthetic firms
+(bench/common.py, the same records bench_match.py imports) written as JSON lines; the CLI's
+start-up timed by importing an empty file; then the import itself, and the same file imported
+a second time (every line an update by external_ref). Each prints wall seconds, the CPU time
+of the CLI process (user + system, from the kernel's accounting of waited-for children), and
+firms/s with and without the start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (bench/common.py; puts the project root on sys.path)
+from common import Cli, load_average, verdict  # noqa: E402
+
+TARGET_PER_S = 2000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--geocode-share", type=float, default=0.0,
+                        help="share of offices given by city only (geocoded on import)")
+    parser.add_argument("--updates", action="store_true",
+                        help="also import the same file again (every line an update)")
+    parser.add_argument("--keep", action="store_true", help="keep the folder and database")
+    args = parser.parse_args()
+    for n in args.n:
+        run(n, args)
+
+
+def child_cpu() -> float:
+    """CPU seconds (user + system) of the children waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cli: Cli, *args: str) -> tuple[float, float, str]:
+    """Run the CLI; return wall seconds, CPU seconds and its stdout."""
+    before = child_cpu()
+    wall, out = cli.run(*args)
+    return wall, child_cpu() - before, out
+
+
+def run(n: int, args: argparse.Namespace) -> None:
+    """Import n firms into a fresh database and print the figures."""
+    print(f"== bench_import: N = {n:,} firms, backend {args.backend}, seed {args.seed}, "
+          f"geocode share {args.geocode_share} ==")
+    with common.work_folder("bench-import-", keep=args.keep) as folder, \
+            common.fresh_database(args.backend, folder, keep=args.keep) as url:
+        instance = folder / "instance"
+        instance.mkdir()
+        cli = Cli(url, instance)
+        cli.run("db", "upgrade")
+        data = folder / "firms.jsonl"
+        started = time.perf_counter()
+        common.write_jsonl(data, common.World(args.seed).firms(
+            n, geocode_share=args.geocode_share))
+        print(f"generate                {time.perf_counter() - started:8.2f} s "
+              f"({data.stat().st_size / 2**20:.1f} MiB)")
+        empty = folder / "empty.jsonl"
+        empty.write_text("")
+        print(f"   [{load_average()}]")
+        startup, startup_cpu, _ = timed(cli, "import-organizations", str(empty))
+        print(f"CLI start-up            {startup:8.2f} s wall {startup_cpu:8.2f} s CPU")
+        runs = [("import (create)", f"created {n}, updated 0, rejected 0")]
+        if args.updates:
+            runs.append(("import again (update)", f"created 0, updated {n}, rejected 0"))
+        for title, expected in runs:
+            print(f"   [{load_average()}]")
+            wall, cpu, out = timed(cli, "import-organizations", str(data))
+            last = out.strip().splitlines()[-1]
+            if last != expected:
+                print(f"   !! expected {expected!r}, got:\n{out[-2000:]}")
+            net = max(wall - startup, 1e-9)
+            print(f"{title:<23} {wall:8.2f} s wall {cpu:8.2f} s CPU: {n / wall:8,.0f} firms/s "
+                  f"({n / net:,.0f}/s without start-up; by CPU {n / cpu:,.0f}/s, "
+                  f"{n / max(cpu - startup_cpu, 1e-9):,.0f}/s without start-up)")
+            if title == "import (create)":
+                print(f"target >= {TARGET_PER_S:,} firms/s (wall, start-up included): "
+                      f"{verdict(n / wall >= TARGET_PER_S)}")
+        print(f"   [{load_average()}]")
+
+
+if __name__ == "__main__":
+    main()
