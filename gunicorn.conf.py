@@ -82,6 +82,24 @@ def on_starting(server):
             os.remove(os.path.join(path, name))
 
 
+def post_worker_init(worker):
+    """Build this worker's match index in a background thread as soon as it starts.
+
+    Seconds at 100k firms: no request pays for it (a match that comes meanwhile waits a few
+    seconds at most, then gets a 503 with Retry-After; /readyz answers 503 "warming up"), and
+    the worker keeps answering gunicorn's heartbeat, so its timeout never kills it for this.
+    The hook itself waits up to 2 s, so that a small database is ready before any request.
+    MATCH_INDEX_WARMUP=false leaves the build to the first match, as without gunicorn.
+    """
+    if os.environ.get("MATCH_INDEX_WARMUP", "true").lower() in ("0", "false", "no", "off"):
+        return
+    service = getattr(worker.wsgi, "extensions", {}).get("matching")
+    if service is not None:
+        # A small database is built before the first request (well inside the timeout, which
+        # gunicorn counts from the worker's start); a large one goes on in the background.
+        service.start_warmup(wait_seconds=2.0)
+
+
 def child_exit(server, worker):
     """Drop a finished worker's live gauges; its counters stay in the totals."""
     from prometheus_client import multiprocess

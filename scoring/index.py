@@ -670,9 +670,13 @@ def _refine(
     kept: list[tuple[float, int, Candidate]] = []  # min-heap: the worst kept firm first
     seen: set[int] = set()
     batch = min(n_candidates, max(4 * need.limit, 32))
+    # Select the `batch` smallest of -bound rather than the largest of bound: numpy's
+    # introselect crawls when most values tie far below the kth (the excluded slots), 10-15 ms
+    # against 0.6 ms at 100k slots. Which of tied slots come first does not change the result.
+    negated = np.negative(bound)
     while batch:
-        top = np.argpartition(bound, n - batch)[n - batch :] if batch < n else np.arange(n)
-        order = top[np.argsort(-bound[top], kind="stable")]
+        top = np.argpartition(negated, batch - 1)[:batch] if batch < n else np.arange(n)
+        order = top[np.argsort(negated[top], kind="stable")]
         for slot in order.tolist():
             upper = float(bound[slot])
             if upper < -1.0:  # cannot be proposed, nor can any slot after it

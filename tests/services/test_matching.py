@@ -1,0 +1,151 @@
+"""MatchService: reading firms for the index, and the index warm-up that no request pays for."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from referral_service.services import matching
+from referral_service.services.errors import Unavailable
+from tests.conftest import office
+
+MATCH = "/api/v1/match"
+NEED = {"skills": ["welding"], "location": {"latitude": 22.6273, "longitude": 120.3014}}
+
+
+def test_load_firms_reads_profiles_offices_skills_and_stats(app, session, make_org, client,
+                                                             admin_headers):
+    first = make_org(name="First", kind="affiliate", skills=["Welding", "CNC machining"],
+                     offices=[office("Kaohsiung", "TW"),
+                              {"latitude": 25.03, "longitude": 121.56, "service_radius_km": 40}],
+                     capacity=3, description="Steel work.")
+    second = make_org(name="Second", skills=[], capacity=None)
+    client.delete(f"/api/v1/organizations/{second['id']}", headers=admin_headers)
+
+    firms = {firm.id: firm for firm in matching.load_firms(session)}
+
+    assert set(firms) == {first["id"], second["id"]}
+    firm = firms[first["id"]]
+    assert (firm.name, firm.kind, firm.description) == ("First", "affiliate", "Steel work.")
+    assert firm.skills == ("welding", "cnc-machining")  # in the profile's order
+    assert [o.id for o in firm.offices] == [o["id"] for o in first["offices"]]
+    assert firm.offices[1].service_radius_km == 40
+    assert (firm.active, firm.capacity, firm.open_referrals, firm.won, firm.failed) == (
+        True, 3, 0, 0, 0)
+    other = firms[second["id"]]
+    assert (other.skills, other.active, other.capacity) == ((), False, None)
+    assert len(other.offices) == 1
+
+
+def test_load_firms_by_ids_in_chunks_equals_the_full_read(session, make_org, monkeypatch):
+    ids = [make_org(name=f"Firm {k}", skills=["welding", f"skill {k}"])["id"] for k in range(5)]
+    everything = {firm.id: firm for firm in matching.load_firms(session)}
+    monkeypatch.setattr(matching, "ID_CHUNK", 2)
+    some = matching.load_firms(session, ids=ids[1:])
+    assert some == [everything[i] for i in ids[1:]]
+    assert matching.load_firms(session, ids=[10**6]) == []
+
+
+class SlowDatabase:
+    """A session factory whose first read waits until released (a long index build)."""
+
+    def __init__(self, factory, *, failures: int = 0) -> None:
+        self.factory = factory
+        self.release = threading.Event()
+        self.failures = failures
+
+    def __call__(self):
+        self.release.wait(30)
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("database down")
+        return self.factory()
+
+
+@pytest.fixture
+def slow_service(app):
+    """The app's match service, its database read held back until released."""
+    service = app.extensions["matching"]
+    slow = SlowDatabase(service.session_factory)
+    service.session_factory = slow
+    service.warmup_wait_seconds = 0.05
+    yield service, slow
+    slow.release.set()
+    if service._warmup is not None:
+        service._warmup.join(30)
+
+
+def test_a_match_during_warm_up_waits_briefly_then_gets_503(client, admin_headers, make_org,
+                                                            slow_service):
+    service, slow = slow_service
+    make_org(name="Welder", skills=["welding"])
+    service.start_warmup()
+    assert service.warming_up
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.get_json()["match_index"] == "warming up"
+    busy = client.post(MATCH, json=NEED, headers=admin_headers)
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"]
+    assert "warming up" in busy.get_json()["detail"]
+
+    slow.release.set()
+    service._warmup.join(30)
+    assert not service.warming_up
+    assert client.get("/readyz").get_json()["match_index"] == "ok"
+    body = client.post(MATCH, json=NEED, headers=admin_headers).get_json()
+    assert [c["name"] for c in body["candidates"]] == ["Welder"]
+
+
+def test_a_match_that_comes_just_before_the_build_ends_waits_for_it(
+    app, client, admin_headers, make_org, slow_service
+):
+    service, slow = slow_service
+    make_org(name="Welder", skills=["welding"])
+    service.warmup_wait_seconds = 30
+    service.start_warmup()
+    threading.Timer(0.2, slow.release.set).start()
+    response = client.post(MATCH, json=NEED, headers=admin_headers)
+    assert response.status_code == 200
+    assert [c["name"] for c in response.get_json()["candidates"]] == ["Welder"]
+
+
+def test_a_failed_warm_up_is_retried(app, make_org, slow_service, monkeypatch):
+    service, slow = slow_service
+    make_org(name="Welder", skills=["welding"])
+    monkeypatch.setattr(matching, "WARMUP_RETRY_SECONDS", 0.01)
+    slow.failures = 2
+    slow.release.set()
+    service.start_warmup()
+    service._warmup.join(30)
+    assert slow.failures == 0
+    assert not service.warming_up
+    assert len(service.index()) == 1
+
+
+def test_without_warm_up_the_first_match_builds_the_index(app, client, admin_headers,
+                                                          make_org):
+    service = app.extensions["matching"]
+    make_org(name="Welder", skills=["welding"])
+    assert not service.warming_up  # tests, the CLI and `flask run` start no warm-up
+    assert client.get("/readyz").status_code == 200
+    assert client.post(MATCH, json=NEED, headers=admin_headers).status_code == 200
+    assert len(service.index()) == 1
+
+
+def test_unavailable_is_raised_by_the_service_itself(app, slow_service):
+    service, _ = slow_service
+    service.start_warmup()
+    with pytest.raises(Unavailable):
+        service.index()
+
+
+def test_start_warmup_can_wait_for_a_quick_build(app, make_org):
+    service = app.extensions["matching"]
+    make_org(name="Welder", skills=["welding"])
+    assert service.start_warmup(wait_seconds=30)
+    assert not service.warming_up
+    assert len(service.index()) == 1
+    assert service.start_warmup(wait_seconds=0)  # once is enough
