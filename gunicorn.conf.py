@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Two per core plus one, the usual rule for sync workers doing database I/O.
@@ -82,22 +83,37 @@ def on_starting(server):
             os.remove(os.path.join(path, name))
 
 
+# How long a replacement worker may wait for its match index before taking requests anyway.
+REPLACEMENT_WAIT_SECONDS = 120
+
+
 def post_worker_init(worker):
     """Build this worker's match index in a background thread as soon as it starts.
 
     Seconds at 100k firms: no request pays for it (a match that comes meanwhile waits a few
-    seconds at most, then gets a 503 with Retry-After; /readyz answers 503 "warming up"), and
-    the worker keeps answering gunicorn's heartbeat, so its timeout never kills it for this.
-    The hook itself waits up to 2 s, so that a small database is ready before any request.
+    seconds at most, then gets a 503 with Retry-After; /readyz says "warming up"), and the
+    worker keeps answering gunicorn's heartbeat, so its timeout never kills it for this.
+    The hook itself waits up to 2 s, so that a small database is ready before any request;
+    a replacement worker waits until its index is built (the others answer meanwhile).
     MATCH_INDEX_WARMUP=false leaves the build to the first match, as without gunicorn.
     """
     if os.environ.get("MATCH_INDEX_WARMUP", "true").lower() in ("0", "false", "no", "off"):
         return
     service = getattr(worker.wsgi, "extensions", {}).get("matching")
-    if service is not None:
-        # A small database is built before the first request (well inside the timeout, which
-        # gunicorn counts from the worker's start); a large one goes on in the background.
+    if service is None:
+        return
+    if worker.age <= worker.cfg.workers:
+        # A worker of the first set: a small database is built before the first request
+        # (well inside the timeout); a large one goes on in the background, since no other
+        # worker could answer meanwhile.
         service.start_warmup(wait_seconds=2.0)
+        return
+    # A replacement (max_requests recycling, a crash, a reload): the other workers answer
+    # while this one builds, so it takes no request before its index is ready. It keeps
+    # beating gunicorn's heartbeat while it waits, and gives up after REPLACEMENT_WAIT_SECONDS.
+    deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
+    while not service.start_warmup(wait_seconds=1.0) and time.monotonic() < deadline:
+        worker.notify()
 
 
 def child_exit(server, worker):

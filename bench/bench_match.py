@@ -15,7 +15,7 @@ For one size N, in one run:
    index (read from the database + MatchIndex.fit, each timed), then --needs different needs;
 4. over HTTP: gunicorn with ONE sync worker (`python -m gunicorn -w 1 ...`, which reads the
    hooks of ./gunicorn.conf.py), an admin key made with `flask create-api-key`; the worker's
-   index warm-up (start until /readyz answers 200, wall and worker CPU) and the first match
+   index warm-up (start until /readyz says the index is ok, wall and worker CPU) and the first match
    after it; the same needs POSTed to /api/v1/match after a warm-up, one at a time; the first
    few answers are compared with the in-process ones;
 5. the naive loop (scoring.rank_naive: every firm scored in Python, a geopy geodesic per
@@ -288,8 +288,8 @@ def start_http(cli: Cli, folder: Path, key: str, first_need: dict, results: dict
     """Start gunicorn as documented; time its worker's index warm-up and the first match.
 
     The worker builds its index in a background thread as it starts (post_worker_init in
-    gunicorn.conf.py, read from the working directory): /readyz answers 503 until then. The
-    first match is sent once /readyz says ready, and must not build anything.
+    gunicorn.conf.py, read from the working directory): /readyz says "match_index": "warming
+    up" until then. The first match is sent once it says "ok", and must not build anything.
     """
     import requests
 
@@ -299,12 +299,13 @@ def start_http(cli: Cli, folder: Path, key: str, first_need: dict, results: dict
     (worker,) = server.worker_pids()
     rss_idle, _ = memory_mb(worker)
     while True:
-        status = requests.get(server.url + "/readyz", timeout=60).status_code
-        if status == 200:
+        ready = requests.get(server.url + "/readyz", timeout=60)
+        status = ready.status_code
+        if status == 200 and ready.json().get("match_index") == "ok":
             break
         if time.perf_counter() - started > 600:
             server.stop()
-            raise RuntimeError(f"/readyz still answers {status} after 600 s")
+            raise RuntimeError(f"/readyz still answers {status} ({ready.text[:200]}) after 600 s")
         time.sleep(0.05)
     warmup = time.perf_counter() - started
     warmup_cpu = cpu_seconds(worker)

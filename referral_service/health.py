@@ -20,10 +20,10 @@ def healthz():
 
 @blp.get("/readyz")
 def readyz():
-    """The database answers and the match index is built; 503 problem otherwise.
+    """The database answers (SPEC: 503 problem otherwise); the body says if the index is built.
 
-    Both recover by themselves: the database when it returns, the index when this worker's
-    warm-up (started by gunicorn's post_worker_init hook) has built it.
+    The match index does not decide readiness: a worker still building it answers every
+    other request, and a match there waits a few seconds for it (see MatchService).
     """
     try:
         with get_engine().connect() as connection:
@@ -31,10 +31,8 @@ def readyz():
     except DBAPIError:
         return problem(503, "Service unavailable", "The database is not reachable.")
     matching = current_app.extensions.get("matching")
-    if matching is not None and matching.warming_up:
-        return problem(503, "Service unavailable", "Warming up: the match index is being built.",
-                       database="ok", match_index="warming up")
-    return jsonify(status="ready", database="ok", match_index="ok")
+    index = "warming up" if matching is not None and matching.warming_up else "ok"
+    return jsonify(status="ready", database="ok", match_index=index)
 
 
 def init_app(app: Flask) -> None:

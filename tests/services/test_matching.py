@@ -83,8 +83,8 @@ def test_a_match_during_warm_up_waits_briefly_then_gets_503(client, admin_header
     service.start_warmup()
     assert service.warming_up
 
-    ready = client.get("/readyz")
-    assert ready.status_code == 503
+    ready = client.get("/readyz")  # ready (the database answers), and says why matches wait
+    assert ready.status_code == 200
     assert ready.get_json()["match_index"] == "warming up"
     busy = client.post(MATCH, json=NEED, headers=admin_headers)
     assert busy.status_code == 503
@@ -149,3 +149,68 @@ def test_start_warmup_can_wait_for_a_quick_build(app, make_org):
     assert not service.warming_up
     assert len(service.index()) == 1
     assert service.start_warmup(wait_seconds=0)  # once is enough
+
+
+def _gunicorn_conf(monkeypatch, tmp_path):
+    """Load gunicorn.conf.py as gunicorn does: a plain module from the project root."""
+    import importlib.util
+    from pathlib import Path
+
+    # Loading it sets up a Prometheus folder unless one is set: keep this process's own.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.delenv("MATCH_INDEX_WARMUP", raising=False)
+
+    path = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Worker:
+    """What post_worker_init reads of a gunicorn worker."""
+
+    def __init__(self, age: int, workers: int, service) -> None:
+        self.age = age
+        self.cfg = type("Cfg", (), {"workers": workers})()
+        self.wsgi = type("App", (), {"extensions": {"matching": service}})()
+        self.beats = 0
+
+    def notify(self) -> None:
+        self.beats += 1
+
+
+class _SlowBuild:
+    """A match service whose build finishes on the n-th look."""
+
+    def __init__(self, looks_until_built: int) -> None:
+        self.looks_until_built = looks_until_built
+        self.waits: list[float] = []
+
+    def start_warmup(self, wait_seconds: float = 0.0) -> bool:
+        self.waits.append(wait_seconds)
+        return len(self.waits) >= self.looks_until_built
+
+
+def test_first_workers_build_in_the_background_and_replacements_wait_for_their_index(
+    monkeypatch, tmp_path
+):
+    conf = _gunicorn_conf(monkeypatch, tmp_path)
+
+    first = _SlowBuild(looks_until_built=5)
+    conf.post_worker_init(_Worker(age=2, workers=4, service=first))
+    assert first.waits == [2.0]  # then it takes requests; matches wait for the build
+
+    replacement = _SlowBuild(looks_until_built=5)
+    worker = _Worker(age=5, workers=4, service=replacement)
+    conf.post_worker_init(worker)
+    assert replacement.waits == [1.0] * 5  # no request before its index is built
+    assert worker.beats == 4  # heartbeats meanwhile, so gunicorn's timeout does not kill it
+
+
+def test_a_replacement_gives_up_waiting_after_its_deadline(monkeypatch, tmp_path):
+    conf = _gunicorn_conf(monkeypatch, tmp_path)
+    monkeypatch.setattr(conf, "REPLACEMENT_WAIT_SECONDS", 0.0)
+    never = _SlowBuild(looks_until_built=10**9)
+    conf.post_worker_init(_Worker(age=9, workers=2, service=never))
+    assert never.waits == [1.0]
