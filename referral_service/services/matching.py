@@ -21,18 +21,22 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
+import scoring
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
 from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
 from referral_service.services.organizations import normalize_skills
-from scoring import Candidate, Firm, MatchIndex, Need, Weights
+from scoring import Candidate, Firm, Need, Weights
 from scoring import Office as ScoringOffice
+
+if TYPE_CHECKING:
+    from scoring import MatchIndex
 
 # Commits can land out of order; re-read this much before the last look to catch them.
 SYNC_OVERLAP = timedelta(seconds=5)
@@ -172,7 +176,8 @@ class MatchService:
         started = utcnow()
         with self.session_factory() as session:
             firms = load_firms(session)
-        index = MatchIndex().fit(firms)
+        # scoring loads the index (numpy, scikit-learn) on first use: the CLI never pays for it.
+        index = scoring.MatchIndex().fit(firms)
         state = {firm.id: hash(firm) for firm in firms}
         return index, state, started
 

@@ -463,12 +463,14 @@ def test_geocoding_is_asked_once_per_place(app):
 
 
 def test_the_import_path_does_not_load_scikit_learn():
-    """scoring.MatchIndex (numpy, scikit-learn) loads on first use, not with the services."""
+    """scoring.MatchIndex (numpy, scikit-learn) loads on first use, not with the app or CLI."""
     import subprocess
     import sys
 
     code = ("import sys; import referral_service.services.importing; "
             "import referral_service.services.organizations; import scoring; "
+            "from referral_service import create_app; "
+            "create_app({'DATABASE_URL': 'sqlite://', 'SECRET_KEY': 'x'}); "
             "print(sorted(m for m in ('sklearn', 'scipy', 'numpy') if m in sys.modules)); "
             "from scoring import MatchIndex; print('sklearn' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
