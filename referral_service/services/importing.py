@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from models import (
@@ -44,6 +44,8 @@ from referral_service.services.geocoding import (
 from referral_service.services.schemas import OrganizationCreateSchema, text_problem
 
 BATCH_SIZE = 1000
+# A bulk import of at least this many new firms refreshes PostgreSQL's table statistics.
+ANALYZE_AFTER_CREATED = 1000
 CSV_OFFICE_COLUMNS = ("label", "address", "city", "country", "latitude", "longitude",
                       "service_radius_km")
 
@@ -134,6 +136,13 @@ def import_organizations(
             batch = []
     if batch:
         _write_batch(session, batch, geocoder, actor, report)
+    if report.created >= ANALYZE_AFTER_CREATED and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the planner: before them, each worker's once-a-second index
+        # sync read the changed firms with a plan for empty tables (22 ms instead of 1.6 ms
+        # at 100k firms). SQLite's planner does not need them for these indexed reads.
+        session.execute(text("ANALYZE organizations, organization_stats, organization_skills, "
+                             "offices"))
+        session.commit()
     return report
 
 

@@ -476,3 +476,27 @@ def test_the_import_path_does_not_load_scikit_learn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["[]", "True"]
+
+
+def test_a_bulk_import_refreshes_postgresql_statistics(app, session, tmp_path, monkeypatch):
+    """The index sync's plan depends on them (22 ms instead of 1.6 ms at 100k before ANALYZE)."""
+    import pytest
+    from sqlalchemy import text
+
+    from referral_service.services import importing
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite keeps no planner statistics to refresh")
+    monkeypatch.setattr(importing, "ANALYZE_AFTER_CREATED", 2)
+    analyzed = text("SELECT coalesce(analyze_count, 0) FROM pg_stat_user_tables "
+                    "WHERE relname = 'organizations'")
+    before = session.scalar(analyzed)
+    session.rollback()
+    lines = [json.dumps({"name": f"Firm {n}", "kind": "partner", "external_ref": f"A-{n}",
+                         "offices": [{"latitude": 25.0, "longitude": 121.5}]})
+             for n in range(3)]
+
+    result = run_import(app, tmp_path, "firms.jsonl", "\n".join(lines) + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert session.scalar(analyzed) > before
