@@ -194,7 +194,9 @@ def in_process_app(url: str, instance: Path):
     service = app.extensions["matching"]
     # Measuring hooks: time the two halves of MatchService._build (database read, fit).
     timings: dict[str, float] = {}
-    load_firms, index_class = matching.load_firms, matching.MatchIndex
+    import scoring
+
+    load_firms, index_class = matching.load_firms, scoring.MatchIndex
 
     def timed_load(session, ids=None):
         started = time.perf_counter()
@@ -207,10 +209,11 @@ def in_process_app(url: str, instance: Path):
         def fit(self, firms):
             started = time.perf_counter()
             fitted = super().fit(firms)
-            timings["fit_s"] = time.perf_counter() - started
+            timings.setdefault("fit_s", time.perf_counter() - started)  # the first: the build
             return fitted
 
-    matching.load_firms, matching.MatchIndex = timed_load, TimedIndex
+    # matching reads scoring.MatchIndex when it builds (scoring loads it lazily).
+    matching.load_firms, scoring.MatchIndex = timed_load, TimedIndex
     service.bench_timings = timings
     return app, service
 
