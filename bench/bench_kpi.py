@@ -329,6 +329,9 @@ def time_http(url: str, firms: list[int], args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(port)
+        settled = _wait_idle(_children(server.pid))
+        print(f"[http] workers idle {settled:.1f} s after start-up (each builds its match index "
+              f"as it starts; the creations are timed after that)")
         rng = random.Random(7)
         pairs = [rng.sample(firms, 2) for _ in range(args.http_requests)]
         tag = secrets.token_hex(3)
@@ -433,6 +436,19 @@ def _wait_ready(port: int) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not start")
+
+
+def _wait_idle(pids: list[int], limit: float = 300.0) -> float:
+    """Wait until the workers use almost no CPU for a second; return how long it took."""
+    started = time.monotonic()
+    before = _cpu_seconds(pids)
+    while time.monotonic() - started < limit:
+        time.sleep(1.0)
+        now = _cpu_seconds(pids)
+        if now - before < 0.05:
+            break
+        before = now
+    return time.monotonic() - started
 
 
 # ------------------------------------------------------------------------------ databases
