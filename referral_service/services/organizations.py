@@ -30,6 +30,10 @@ PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capac
 SLUG_MAX_LENGTH = 100  # organization_skills.slug
 OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
+# What a new organization starts from, before its create body applies.
+_NEW_PROFILE: dict[str, Any] = {
+    "name": None, "kind": None, "group": None, "description": "", "capacity": None,
+    "active": True, "external_ref": None, "skills": [], "offices": []}
 
 
 # Skill names repeat across firms (a CRM's vocabulary): an import slugs each spelling once.
@@ -106,7 +110,7 @@ def create(
     require_staff(actor)
     organization = Organization(description="", active=True)
     organization.stats = OrganizationStats(open_referrals=0, won=0, failed=0)
-    _apply(session, organization, data, geocoder)
+    _write_profile(organization, planned_profile(_NEW_PROFILE, data, geocoder))
     session.add(organization)
     _flush_unique(session, data)
     audit.record(session=session, actor=actor, action="organization.create",
@@ -128,11 +132,10 @@ def update(
             raise Forbidden(f"A partner may not change {', '.join(refused)}.")
     if expected_version is not None and organization.version != expected_version:
         raise PreconditionFailed("The organization changed since it was read (stale If-Match).")
-    before = snapshot(organization)
-    _apply(session, organization, data, geocoder)
-    after = snapshot(organization)
-    changes = {key: {"from": before[key], "to": after[key]}
-               for key in after if before[key] != after[key]}
+    before = profile(organization)
+    after = planned_profile(before, data, geocoder)
+    changes = profile_changes(before, after)
+    _write_profile(organization, after)
     if changes:
         # Offices and skills live in their own tables: touch the row so that the version
         # moves (ETag) and every worker's match index sees the change.
@@ -185,12 +188,78 @@ def list_skills(*, session: Session) -> list[tuple[str, int]]:
 
 def snapshot(organization: Organization) -> dict[str, Any]:
     """Return the profile as plain data, for audit diffs."""
+    return _audited(profile(organization))
+
+
+def profile(organization: Organization) -> dict[str, Any]:
+    """Return the profile as plain data whose offices also carry their "id"."""
     return {
         **{field: getattr(organization, field) for field in PROFILE_FIELDS},
         "skills": list(organization.skills),
-        "offices": [{field: getattr(office, field) for field in OFFICE_FIELDS}
+        "offices": [{"id": office.id, **{field: getattr(office, field) for field in OFFICE_FIELDS}}
                     for office in organization.offices],
     }
+
+
+def planned_profile(
+    current: dict[str, Any], data: dict[str, Any], geocoder: Geocoder
+) -> dict[str, Any]:
+    """Return the profile `current` (see `profile`) becomes once update `data` is applied.
+
+    The rules of an update, on plain data: `update` writes the result through the ORM,
+    the bulk import (services/importing.py) with set-based statements. A field left out of
+    `data` keeps its value. Skills are normalized. Offices are resolved; an office given with
+    the "id" of one of the firm's offices keeps that office (and the fields it does not give),
+    one given without id is a new office ("id" None) even when it equals an old one, and the
+    offices not given are gone. Raises ValidationFailed (a bad skill, an unknown place, an
+    office id of another organization) or Unavailable (geocoder) as the API answers them.
+    """
+    after: dict[str, Any] = {field: data[field] if field in data else current[field]
+                             for field in PROFILE_FIELDS}
+    after["skills"] = (normalize_skills(data["skills"]) if "skills" in data
+                       else list(current["skills"]))
+    if "offices" not in data:
+        after["offices"] = [dict(office) for office in current["offices"]]
+        return after
+    resolved = resolve_offices(data["offices"], geocoder)
+    # One dict per kept office: an id given twice names the same office, as an ORM object would.
+    by_id = {office["id"]: dict(office) for office in current["offices"]}
+    offices: list[dict[str, Any]] = []
+    for given in resolved:
+        if given.get("id") is None:
+            office: dict[str, Any] = {"id": None, **dict.fromkeys(OFFICE_FIELDS)}
+        else:
+            office = by_id.get(given["id"])  # type: ignore[assignment]
+            if office is None:
+                raise ValidationFailed(
+                    "An office id does not belong to this organization.",
+                    {"offices": {"id": [f"Unknown office id {given['id']}."]}},
+                )
+        for field in OFFICE_FIELDS:
+            if field in given:
+                office[field] = given[field]
+        if office["service_radius_km"] is None:
+            office["service_radius_km"] = 100.0
+        offices.append(office)
+    after["offices"] = offices
+    return after
+
+
+def profile_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Return the audit diff {field: {"from": old, "to": new}} of two profiles.
+
+    Offices compare by their fields, not their ids: offices given again unchanged, although
+    new rows, are no change (no audit entry, no new version).
+    """
+    before, after = _audited(before), _audited(after)
+    return {key: {"from": before[key], "to": after[key]}
+            for key in after if before[key] != after[key]}
+
+
+def _audited(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as the audit log shows it: offices without their ids."""
+    return {**profile, "offices": [{field: office[field] for field in OFFICE_FIELDS}
+                                   for office in profile["offices"]]}
 
 
 def resolve_offices(
@@ -220,16 +289,12 @@ def resolve_offices(
     return resolved
 
 
-def _apply(
-    session: Session, organization: Organization, data: dict[str, Any], geocoder: Geocoder
-) -> None:
+def _write_profile(organization: Organization, profile: dict[str, Any]) -> None:
+    """Make the ORM objects hold `profile` (from planned_profile); the flush writes it."""
     for field in PROFILE_FIELDS:
-        if field in data:
-            setattr(organization, field, data[field])
-    if "skills" in data:
-        _replace_skills(organization, normalize_skills(data["skills"]))
-    if "offices" in data:
-        _replace_offices(organization, resolve_offices(data["offices"], geocoder))
+        setattr(organization, field, profile[field])
+    _replace_skills(organization, profile["skills"])
+    _write_offices(organization, profile["offices"])
 
 
 def _replace_skills(organization: Organization, slugs: list[str]) -> None:
@@ -242,22 +307,14 @@ def _replace_skills(organization: Organization, slugs: list[str]) -> None:
     organization.skill_rows = rows
 
 
-def _replace_offices(organization: Organization, offices: list[dict[str, Any]]) -> None:
+def _write_offices(organization: Organization, offices: list[dict[str, Any]]) -> None:
+    """Keep the offices whose "id" is given (their fields set), add those without, drop the rest."""
     by_id = {office.id: office for office in organization.offices}
     kept: list[Office] = []
     for data in offices:
-        office = by_id.get(data.get("id")) if data.get("id") is not None else None
-        if data.get("id") is not None and office is None:
-            raise ValidationFailed(
-                "An office id does not belong to this organization.",
-                {"offices": {"id": [f"Unknown office id {data['id']}."]}},
-            )
-        office = office or Office()
+        office = by_id[data["id"]] if data["id"] is not None else Office()
         for field in OFFICE_FIELDS:
-            if field in data:
-                setattr(office, field, data[field])
-        if office.service_radius_km is None:
-            office.service_radius_km = 100.0
+            setattr(office, field, data[field])
         kept.append(office)
     organization.offices = kept
 

@@ -500,3 +500,111 @@ def test_a_bulk_import_refreshes_postgresql_statistics(app, session, tmp_path, m
 
     assert result.exit_code == 0, result.output
     assert session.scalar(analyzed) > before
+
+
+def _firm(ref: str, name: str, **fields):
+    return {"name": name, "kind": "partner", "external_ref": ref,
+            "offices": [{"latitude": 25.0, "longitude": 121.5}], **fields}
+
+
+def test_reimport_writes_exactly_what_update_writes(app, session, tmp_path):
+    """Pins a re-import by external_ref: the rows and audit entries organizations.update writes.
+
+    An unchanged line keeps its version, updated_at and audit log, but its offices (given
+    without id) are new rows; an office kept by id stays; a line the update refuses is
+    rejected with the service's reason and the others are written.
+    """
+    from models import OrganizationStats
+
+    two_offices = [{"label": "HQ", "latitude": 25.0, "longitude": 121.5},
+                   {"label": "South", "city": "Tainan", "country": "TW", "latitude": 23.0,
+                    "longitude": 120.2, "service_radius_km": 50.0}]
+    created = [
+        _firm("U1", "Same", skills=["Anodizing", "Welding"], capacity=5, offices=two_offices),
+        _firm("U2", "Old Name"),
+        _firm("U3", "Skills", skills=["x", "y", "z"]),
+        _firm("U4", "Keeper", offices=two_offices),
+        _firm("U5", "Refused"),
+    ]
+    result = run_import(app, tmp_path, "a.jsonl", "".join(json.dumps(f) + "\n" for f in created))
+    assert result.output.strip().splitlines()[-1] == "created 5, updated 0, rejected 0"
+    org = {o.external_ref: o for o in session.scalars(select(Organization))}
+    ids = {ref: o.id for ref, o in org.items()}
+    office_ids = {ref: [office.id for office in o.offices] for ref, o in org.items()}
+    stamps = {ref: o.updated_at for ref, o in org.items()}
+    stats_before = session.execute(select(OrganizationStats.organization_id,
+                                          OrganizationStats.updated_at)).all()
+    first_new_office = max(max(v) for v in office_ids.values()) + 1
+    lines = [
+        created[0],
+        _firm("U2", "New Name", capacity=7, active=False),
+        _firm("U3", "Skills", skills=["Z", "w", "x"]),
+        _firm("U4", "Keeper", offices=[{"id": office_ids["U4"][1], "latitude": 23.0,
+                                        "longitude": 120.2, "service_radius_km": 42.0}]),
+        _firm("U5", "Refused", offices=[{"id": office_ids["U1"][0], "latitude": 1.0,
+                                         "longitude": 2.0}]),
+        _firm("U2", "Again"),
+        _firm("U7", ""),
+        _firm("U6", "Brand New"),
+    ]
+    result = run_import(app, tmp_path, "b.jsonl", "".join(json.dumps(f) + "\n" for f in lines))
+    assert result.output.strip().splitlines()[-4:] == [
+        "line 7: rejected: name: Length must be between 1 and 200.",
+        "line 5: rejected: An office id does not belong to this organization.",
+        "line 6: rejected: external_ref 'U2' repeats an earlier line",
+        "created 1, updated 4, rejected 3"]
+    session.rollback()  # a fresh read transaction: the import committed in its own session
+    org = {o.external_ref: o for o in session.scalars(select(Organization))}
+    ids["U6"] = org["U6"].id
+    assert {ref: (o.name, o.capacity, o.active, o.version, o.updated_at != stamps.get(ref))
+            for ref, o in org.items()} == {
+        "U1": ("Same", 5, True, 1, False),
+        "U2": ("New Name", 7, False, 2, True),
+        "U3": ("Skills", None, True, 2, True),
+        "U4": ("Keeper", None, True, 2, True),
+        "U5": ("Refused", None, True, 1, False),
+        "U6": ("Brand New", None, True, 1, True),
+    }
+    assert {ref: o.skills for ref, o in org.items()} == {
+        "U1": ["anodizing", "welding"], "U2": [], "U3": ["z", "w", "x"], "U4": [], "U5": [],
+        "U6": []}
+    assert session.execute(select(OrganizationSkill.slug, OrganizationSkill.position)
+                           .where(OrganizationSkill.organization_id == ids["U3"])
+                           .order_by(OrganizationSkill.position)).all() == [
+        ("z", 0), ("w", 1), ("x", 2)]
+    offices = {ref: [(office.id, office.label, office.city, office.latitude,
+                      office.service_radius_km) for office in o.offices]
+               for ref, o in org.items()}
+    assert offices == {
+        # given again without ids: the same offices as new rows, no new version
+        "U1": [(first_new_office, "HQ", None, 25.0, 100.0),
+               (first_new_office + 1, "South", "Tainan", 23.0, 50.0)],
+        "U2": [(first_new_office + 2, None, None, 25.0, 100.0)],
+        "U3": [(first_new_office + 3, None, None, 25.0, 100.0)],
+        "U4": [(office_ids["U4"][1], "South", "Tainan", 23.0, 42.0)],  # kept by id
+        "U5": [(office_ids["U5"][0], None, None, 25.0, 100.0)],  # refused: untouched
+        "U6": [(first_new_office + 4, None, None, 25.0, 100.0)],
+    }
+    stats_after = session.execute(select(OrganizationStats.organization_id,
+                                         OrganizationStats.updated_at)
+                                  .where(OrganizationStats.organization_id != ids["U6"])).all()
+    assert sorted(stats_after) == sorted(stats_before)
+    audit = session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.object_id,
+                                   AuditEntry.changes)
+                            .order_by(AuditEntry.id).offset(len(created))).all()
+    south = {"label": "South", "address": None, "city": "Tainan", "country": "TW",
+             "latitude": 23.0, "longitude": 120.2}
+    assert [tuple(row) for row in audit] == [
+        ("system", "organization.update", str(ids["U2"]), {
+            "name": {"from": "Old Name", "to": "New Name"},
+            "capacity": {"from": None, "to": 7}, "active": {"from": True, "to": False}}),
+        ("system", "organization.update", str(ids["U3"]), {
+            "skills": {"from": ["x", "y", "z"], "to": ["z", "w", "x"]}}),
+        ("system", "organization.update", str(ids["U4"]), {"offices": {
+            "from": [{"label": "HQ", "address": None, "city": None, "country": None,
+                      "latitude": 25.0, "longitude": 121.5, "service_radius_km": 100.0},
+                     {**south, "service_radius_km": 50.0}],
+            "to": [{**south, "service_radius_km": 42.0}]}}),
+        ("system", "organization.import", str(ids["U6"]), {"name": "Brand New",
+                                                           "external_ref": "U6"}),
+    ]
