@@ -42,7 +42,7 @@ AuditPageSchema = page_schema(AuditEntrySchema, "AuditPageSchema")
 class AuditEntries(MethodView):
     """The audit log."""
 
-    @blp.arguments(AuditListArgsSchema, location="query")
+    @blp.arguments(AuditListArgsSchema(), location="query")
     @blp.response(200, AuditPageSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")

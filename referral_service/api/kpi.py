@@ -19,7 +19,7 @@ blp = Blueprint("kpi", __name__,
 class MonthlyKpi(MethodView):
     """One month's KPI rows."""
 
-    @blp.arguments(schemas.KpiArgsSchema, location="query")
+    @blp.arguments(schemas.KpiArgsSchema(), location="query")
     @blp.response(200, schemas.KpiMonthSchema,
                   description="JSON by default; format=csv (UTF-8 with BOM) or format=xlsx "
                               "sends a file with the same columns.")
@@ -46,7 +46,7 @@ class MonthlyKpi(MethodView):
 class KpiTargetResource(MethodView):
     """An organization's new-client target for one month."""
 
-    @blp.arguments(schemas.KpiTargetInSchema)
+    @blp.arguments(schemas.KpiTargetInSchema())
     @blp.response(200, schemas.KpiTargetSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")

@@ -57,7 +57,7 @@ class MatchResponseSchema(Schema):
 class Match(MethodView):
     """The matcher."""
 
-    @blp.arguments(MatchRequestSchema)
+    @blp.arguments(MatchRequestSchema())
     @blp.response(200, MatchResponseSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     def post(self, need):

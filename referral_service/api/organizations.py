@@ -35,7 +35,7 @@ ORGANIZATION_TARGETS = {
 class Organizations(MethodView):
     """The collection of organizations."""
 
-    @blp.arguments(schemas.OrganizationListArgsSchema, location="query")
+    @blp.arguments(schemas.OrganizationListArgsSchema(), location="query")
     @blp.response(200, schemas.OrganizationPageSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     def get(self, args):
@@ -47,7 +47,7 @@ class Organizations(MethodView):
         )
         return page_body(items, total, args)
 
-    @blp.arguments(schemas.OrganizationCreateSchema)
+    @blp.arguments(schemas.OrganizationCreateSchema())
     @blp.response(201, schemas.OrganizationSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
@@ -79,7 +79,7 @@ class OrganizationById(MethodView):
         )
         return organization, 200, {"ETag": etag("org", organization.id, organization.version)}
 
-    @blp.arguments(schemas.OrganizationPatchSchema)
+    @blp.arguments(schemas.OrganizationPatchSchema())
     @blp.response(200, schemas.OrganizationSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")

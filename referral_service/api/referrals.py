@@ -40,7 +40,7 @@ def _json(body: dict, status: int = 200, *, with_etag: bool = False) -> Response
 class Referrals(MethodView):
     """The collection of referrals."""
 
-    @blp.arguments(schemas.ReferralListArgsSchema, location="query")
+    @blp.arguments(schemas.ReferralListArgsSchema(), location="query")
     @blp.response(200, schemas.ReferralPageSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -54,8 +54,8 @@ class Referrals(MethodView):
         )
         return _json(page_body([referrals.to_json(item) for item in items], total, args))
 
-    @blp.arguments(schemas.ReferralCreateSchema)
-    @blp.arguments(schemas.IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(schemas.ReferralCreateSchema())
+    @blp.arguments(schemas.IdempotencyHeaderSchema(), location="headers")
     @blp.response(201, schemas.ReferralSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
@@ -90,7 +90,7 @@ class ReferralById(MethodView):
                                  actor=current_principal())
         return _json(referrals.to_json(referral, history=True), with_etag=True)
 
-    @blp.arguments(schemas.ReferralMoveSchema)
+    @blp.arguments(schemas.ReferralMoveSchema())
     @blp.response(200, schemas.ReferralSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
