@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
@@ -176,13 +177,15 @@ def _create(
 
 
 # Core statements on the tables: the hot path of the API skips the ORM's per-row bookkeeping.
-_INSERT_REFERRAL = insert(Referral.__table__).returning(*Referral.__table__.columns)
+_INSERT_REFERRAL = insert(Referral.__table__).returning(Referral.__table__.c.id)
 _INSERT_EVENT = insert(ReferralEvent.__table__)
+_NOT_YET = {f"{status}_at": None for status in TRANSITION_STATUSES}
 
 
-def _insert_referral(session: Session, values: dict[str, Any]):
-    """Insert one referral and return its row (every column, by attribute)."""
-    return session.execute(_INSERT_REFERRAL, values).one()
+def _insert_referral(session: Session, values: dict[str, Any]) -> SimpleNamespace:
+    """Insert one referral; return it with the attributes of a row (only the id is new)."""
+    referral_id = session.execute(_INSERT_REFERRAL, values).scalar_one()
+    return SimpleNamespace(id=referral_id, **_NOT_YET, **values)
 
 
 def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:

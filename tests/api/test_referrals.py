@@ -133,6 +133,15 @@ def test_a_refused_request_stores_no_response_for_its_key(app, client, admin_hea
     assert count_referrals(app) == 1
 
 
+def test_created_body_is_what_a_get_then_reads_back(client, admin_headers, post, firms):
+    created = post(body(firms["Alpha"], firms["Beta"], note="Needs 5-axis", match_score=0.8125,
+                        skills=["CNC machining", "Anodizing"], description="Brackets")
+                   ).get_json()
+    read = client.get(f"{BASE}/{created['id']}", headers=admin_headers).get_json()
+    assert [h["status"] for h in read.pop("history")] == ["pending"]
+    assert read == created
+
+
 def test_get_one_has_history_and_etag_and_patch_moves_it(client, admin_headers, post, firms):
     created = post(body(firms["Alpha"], firms["Beta"])).get_json()
     url = f"{BASE}/{created['id']}"
