@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, utcnow
 from referral_service.services.errors import Forbidden
+from referral_service.services.writes import Row, insert_rows
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal
-
-
-_INSERT = insert(AuditEntry.__table__)
 
 
 def record(
@@ -23,9 +21,18 @@ def record(
 ) -> None:
     """Write an audit entry in the caller's transaction; its commit keeps it with the change."""
     # A Core insert on the table: no unit-of-work flush for an object nobody reads back.
-    session.execute(_INSERT, {"at": utcnow(), "actor": actor.name, "action": action,
-                              "object_type": object_type, "object_id": str(object_id),
-                              "changes": _jsonable(changes or {})})
+    insert_rows(session, [entry(actor=actor, action=action, object_type=object_type,
+                                object_id=object_id, changes=changes)])
+
+
+def entry(
+    *, actor: Principal, action: str, object_type: str, object_id: int | str,
+    changes: dict[str, Any] | None = None,
+) -> Row:
+    """Return an audit entry as a row to write with the change's other rows (insert_rows)."""
+    return AuditEntry.__table__, {
+        "at": utcnow(), "actor": actor.name, "action": action, "object_type": object_type,
+        "object_id": str(object_id), "changes": _jsonable(changes or {})}
 
 
 def list_(

@@ -5,20 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models import OutboxEvent, utcnow
-
-_INSERT = insert(OutboxEvent.__table__)
+from referral_service.services.writes import Row, insert_rows
 
 
 def emit(*, session: Session, type_: str, payload: dict[str, Any]) -> str:
     """Write an event to the outbox in the caller's transaction; return its event id."""
-    now = utcnow()
-    event_id = str(uuid.uuid4())
+    row = outbox_row(type_=type_, payload=payload)
     # A Core insert on the table: no unit-of-work flush for an object nobody reads back.
-    session.execute(_INSERT, {"event_id": event_id, "type": type_, "payload": payload,
-                              "created_at": now, "next_attempt_at": now, "state": "pending",
-                              "attempts": 0})
-    return event_id
+    insert_rows(session, [row])
+    return row[1]["event_id"]
+
+
+def outbox_row(*, type_: str, payload: dict[str, Any]) -> Row:
+    """Return an outbox event as a row to write with the change's other rows (insert_rows)."""
+    now = utcnow()
+    return OutboxEvent.__table__, {
+        "event_id": str(uuid.uuid4()), "type": type_, "payload": payload, "created_at": now,
+        "next_attempt_at": now, "state": "pending", "attempts": 0}

@@ -54,6 +54,7 @@ from referral_service.services.errors import (
 from referral_service.services.geocoding import Geocoder, GeocodingError
 from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
+from referral_service.services.writes import insert_rows
 
 # The lifecycle: every allowed move; the statuses not listed here are final.
 MOVES: dict[str, tuple[str, ...]] = {
@@ -163,22 +164,23 @@ def _create(
             if holder is None:
                 raise
             raise _attribution_conflict(client.name, holder) from None
-    # The history starts with "pending".
-    session.execute(_INSERT_EVENT, {"referral_id": referral.id, "status": "pending", "at": now,
-                                    "actor": actor.name, "reason": None})
     body = _body(referral, clients.as_json(client))
-    audit.record(session=session, actor=actor, action="referral.create",
-                 object_type="referral", object_id=referral.id,
-                 changes={"referrer_organization_id": referrer_id,
-                          "receiver_organization_id": receiver_id, "client_id": client.id,
-                          "status": "pending"})
-    events.emit(session=session, type_="referral.created", payload=body)
+    # The history starts with "pending"; it, the audit entry and the event go in together.
+    insert_rows(session, [
+        (ReferralEvent.__table__, {"referral_id": referral.id, "status": "pending", "at": now,
+                                   "actor": actor.name, "reason": None}),
+        audit.entry(actor=actor, action="referral.create", object_type="referral",
+                    object_id=referral.id,
+                    changes={"referrer_organization_id": referrer_id,
+                             "receiver_organization_id": receiver_id, "client_id": client.id,
+                             "status": "pending"}),
+        events.outbox_row(type_="referral.created", payload=body),
+    ])
     return body
 
 
 # Core statements on the tables: the hot path of the API skips the ORM's per-row bookkeeping.
 _INSERT_REFERRAL = insert(Referral.__table__).returning(Referral.__table__.c.id)
-_INSERT_EVENT = insert(ReferralEvent.__table__)
 _NOT_YET = {f"{status}_at": None for status in TRANSITION_STATUSES}
 
 
