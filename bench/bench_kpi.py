@@ -14,8 +14,11 @@ COPY on PostgreSQL), then times, for one month in the middle, in the same run:
 
 and prints each time (median of --repeat rounds) with its ratio to the bare aggregate run just
 before it in the same round (median of the rounds' ratios).
-Then, unless --no-http, it starts gunicorn with --workers over the same database and POSTs
---http-requests referrals of distinct clients from a thread pool, and prints requests/second.
+Then, unless --no-http, it starts gunicorn with --workers over the same database, waits until
+the workers are idle (each builds its match index as it starts), POSTs --http-requests
+referrals of distinct clients from a thread pool (a new connection each, as sync workers
+close them), and prints requests/second and the CPU per request of the workers and of
+PostgreSQL. The Python client runs on the same cores: its own CPU lowers the figure.
 """
 
 from __future__ import annotations
