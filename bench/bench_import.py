@@ -69,10 +69,7 @@ def run(n: int, args: argparse.Namespace) -> None:
           f"geocode share {args.geocode_share} ==")
     with common.work_folder("bench-import-", keep=args.keep) as folder, \
             common.fresh_database(args.backend, folder, keep=args.keep) as url:
-        instance = folder / "instance"
-        instance.mkdir()
-        cli = Cli(url, instance)
-        cli.run("db", "upgrade")
+        cli, _ = Cli.migrated(url, folder)
         data = folder / "firms.jsonl"
         started = time.perf_counter()
         common.write_jsonl(data, common.World(args.seed).firms(

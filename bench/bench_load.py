@@ -291,10 +291,7 @@ def main() -> None:
     print(f"   {load_average()}")
     with common.work_folder("bench-load-", keep=args.keep) as folder, \
             common.fresh_database(args.backend, folder, keep=args.keep) as url:
-        instance = folder / "instance"
-        instance.mkdir()
-        cli = Cli(url, instance)
-        cli.run("db", "upgrade")
+        cli, _ = Cli.migrated(url, folder)
         world = common.World(args.seed)
         data = folder / "firms.jsonl"
         # a fifth of the firms take 3-10 open referrals at most, so "receiver full" happens

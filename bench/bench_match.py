@@ -119,11 +119,9 @@ def run(n: int, args: argparse.Namespace) -> None:
             folder = stack.enter_context(common.work_folder("bench-match-", keep=args.keep))
             url = stack.enter_context(common.fresh_database(args.backend, folder,
                                                            keep=args.keep))
-            instance = folder / "instance"
-            instance.mkdir()
-            cli = Cli(url, instance)
             phase("schema and import")
-            seconds, _ = cli.run("db", "upgrade")
+            cli, seconds = Cli.migrated(url, folder)
+            instance = folder / "instance"
             print(f"db upgrade                    {seconds:8.2f} s")
             started = time.perf_counter()
             data = folder / "firms.jsonl"

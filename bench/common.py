@@ -255,6 +255,16 @@ class Cli:
                                f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
         return elapsed, done.stdout
 
+    @classmethod
+    def migrated(cls, database_url: str, folder: Path) -> tuple[Cli, float]:
+        """Return the CLI over a fresh database (instance folder in `folder`) after `db upgrade`,
+        with the upgrade's wall seconds."""
+        instance = folder / "instance"
+        instance.mkdir()
+        cli = cls(database_url, instance)
+        seconds, _ = cli.run("db", "upgrade")
+        return cli, seconds
+
     def create_api_key(self, role: str, name: str = "bench") -> str:
         """Create an API key with the CLI and return it (the last line of its output)."""
         _, out = self.run("create-api-key", "--name", name, "--role", role)

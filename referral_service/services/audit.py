@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -27,11 +28,11 @@ def record(
 
 def entry(
     *, actor: Principal, action: str, object_type: str, object_id: int | str,
-    changes: dict[str, Any] | None = None,
+    changes: dict[str, Any] | None = None, at: datetime | None = None,
 ) -> Row:
     """Return an audit entry as a row to write with the change's other rows (insert_rows)."""
     return AuditEntry.__table__, {
-        "at": utcnow(), "actor": actor.name, "action": action, "object_type": object_type,
+        "at": at or utcnow(), "actor": actor.name, "action": action, "object_type": object_type,
         "object_id": str(object_id), "changes": _jsonable(changes or {})}
 
 

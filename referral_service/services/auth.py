@@ -106,11 +106,6 @@ class KeyCache:
                 self._entries.clear()
             self._entries[digest] = (time.monotonic() + self.seconds, principal)
 
-    def clear(self) -> None:
-        """Forget every key (after a revocation in this process)."""
-        with self._lock:
-            self._entries.clear()
-
 
 _KEY_COLUMNS = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.organization_id,
                       ApiKey.key_hash, ApiKey.revoked_at)

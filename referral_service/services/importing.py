@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, Table, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from models import (
@@ -35,7 +35,7 @@ from models import (
     OrganizationStats,
     utcnow,
 )
-from referral_service.services import organizations
+from referral_service.services import audit, organizations
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import ServiceError, ValidationFailed
 from referral_service.services.geocoding import (
@@ -45,6 +45,7 @@ from referral_service.services.geocoding import (
     Place,
 )
 from referral_service.services.schemas import OrganizationCreateSchema, text_problem
+from referral_service.services.writes import bulk_insert, reserve_ids
 
 BATCH_SIZE = 1000
 # A bulk import of at least this many new firms refreshes PostgreSQL's table statistics.
@@ -388,9 +389,9 @@ def _update_existing(
             **{"b_" + column: after[field] for field, column in _PROFILE_COLUMNS.items()}})
         if "skills" in changes:
             skills_of[org_id] = after["skills"]
-        audit_rows.append({"at": now, "actor": actor.name, "action": "organization.update",
-                           "object_type": "organization", "object_id": str(org_id),
-                           "changes": changes})
+        audit_rows.append(audit.entry(actor=actor, action="organization.update",
+                                      object_type="organization", object_id=org_id,
+                                      changes=changes, at=now)[1])
     table = Organization.__table__
     if changed_rows:
         connection.execute(
@@ -401,11 +402,11 @@ def _update_existing(
     if skills_of:
         skills = OrganizationSkill.__table__
         connection.execute(skills.delete().where(skills.c.organization_id.in_(list(skills_of))))
-        _insert_rows(connection, skills, [
+        bulk_insert(connection, skills, [
             {"organization_id": org_id, "slug": slug, "position": position}
             for org_id, slugs in skills_of.items() for position, slug in enumerate(slugs)])
     offices.write()
-    _insert_rows(connection, AuditEntry.__table__, audit_rows)
+    bulk_insert(connection, AuditEntry.__table__, audit_rows)
     return refused
 
 
@@ -482,7 +483,7 @@ class _OfficeWrites:
         for start in range(0, len(self.deleted), BATCH_SIZE):  # bounded bind parameters
             self.connection.execute(table.delete().where(
                 table.c.id.in_(self.deleted[start:start + BATCH_SIZE])))
-        _insert_rows(self.connection, table, self.new)
+        bulk_insert(self.connection, table, self.new)
         if self.changed:
             self.connection.execute(
                 table.update().where(table.c.id == bindparam("b_id")).values(
@@ -498,9 +499,7 @@ class _OfficeWrites:
             return []
         if self.connection.dialect.name == "postgresql":
             # The sequence's next values, as the ORM's inserts would have taken them.
-            return sorted(self.connection.execute(
-                select(func.nextval(func.pg_get_serial_sequence(table.name, table.c.id.name)))
-                .select_from(func.generate_series(1, count))).scalars())
+            return reserve_ids(self.connection, table, count)
         # SQLite: max(id) + 1 of the table as it is when the first new office is written,
         # after the deletes of the firms before it (which may have held the highest ids);
         # the rest follow it.
@@ -520,22 +519,22 @@ def _insert_new(connection: Connection, rows: list[dict[str, Any]], actor: Princ
          "description": d.get("description", ""), "capacity": d.get("capacity"),
          "active": d.get("active", True), "external_ref": d.get("external_ref"),
          "created_at": now, "updated_at": now, "version": 1} for d in rows])
-    _insert_rows(connection, OrganizationStats.__table__, [
+    bulk_insert(connection, OrganizationStats.__table__, [
         {"organization_id": org_id, "open_referrals": 0, "won": 0, "failed": 0, "updated_at": now}
         for org_id in ids])
-    _insert_rows(connection, OrganizationSkill.__table__, [
+    bulk_insert(connection, OrganizationSkill.__table__, [
         {"organization_id": org_id, "slug": slug, "position": position}
         for org_id, d in zip(ids, rows, strict=True)
         for position, slug in enumerate(d["skills"])])
-    _insert_rows(connection, Office.__table__, [
+    bulk_insert(connection, Office.__table__, [
         {"organization_id": org_id, "label": o.get("label"), "address": o.get("address"),
          "city": o.get("city"), "country": o.get("country"), "latitude": o["latitude"],
          "longitude": o["longitude"], "service_radius_km": o.get("service_radius_km", 100.0)}
         for org_id, d in zip(ids, rows, strict=True) for o in d["offices"]])
-    _insert_rows(connection, AuditEntry.__table__, [
-        {"at": now, "actor": actor.name, "action": "organization.import",
-         "object_type": "organization", "object_id": str(org_id),
-         "changes": {"name": d["name"], "external_ref": d.get("external_ref")}}
+    bulk_insert(connection, AuditEntry.__table__, [
+        audit.entry(actor=actor, action="organization.import", object_type="organization",
+                    object_id=org_id, at=now,
+                    changes={"name": d["name"], "external_ref": d.get("external_ref")})[1]
         for org_id, d in zip(ids, rows, strict=True)])
 
 
@@ -544,9 +543,7 @@ def _insert_organizations(connection: Connection, rows: list[dict[str, Any]]) ->
     table = Organization.__table__
     if connection.dialect.name == "postgresql":
         # The ids the table's sequence would give them, taken in one round trip.
-        ids = sorted(connection.execute(
-            select(func.nextval(func.pg_get_serial_sequence(table.name, table.c.id.name)))
-            .select_from(func.generate_series(1, len(rows)))).scalars())
+        ids = reserve_ids(connection, table, len(rows))
     elif connection.dialect.name == "sqlite":
         # SQLAlchemy would RETURN the ids one row at a time here. The ids SQLite would give
         # are max(id) + 1, + 2, ... (an INTEGER PRIMARY KEY without AUTOINCREMENT), and the
@@ -559,36 +556,9 @@ def _insert_organizations(connection: Connection, rows: list[dict[str, Any]]) ->
     else:
         return list(connection.execute(
             table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
-    _insert_rows(connection, table, [{"id": org_id, **row}
+    bulk_insert(connection, table, [{"id": org_id, **row}
                                      for org_id, row in zip(ids, rows, strict=True)])
     return ids
-
-
-def _insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys: COPY on PostgreSQL, executemany elsewhere.
-
-    psycopg's executemany sends one statement per row (about 30 us each, client side); COPY
-    streams them. The values go through the columns' own bind processing (aware datetimes
-    to UTC, JSON serialized) exactly as an INSERT would.
-    """
-    if not rows:
-        return
-    if connection.dialect.name != "postgresql":
-        connection.execute(table.insert(), rows)
-        return
-    dialect = connection.dialect
-    columns = list(rows[0])
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                  for name in columns]
-    quote = dialect.identifier_preparer.quote
-    statement = (f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
-                 "FROM STDIN")
-    with connection.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([
-                row[name] if process is None or row[name] is None else process(row[name])
-                for name, process in zip(columns, processors, strict=True)])
 
 
 def _describe(messages: Any) -> str:
