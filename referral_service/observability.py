@@ -8,23 +8,28 @@ duration_ms, actor). LOG_FORMAT=json writes each line as one JSON object.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
+from pythonjsonlogger import json as jsonlogger
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is echoed into headers and logs, so only a short, plain token is trusted.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Record attributes copied into a JSON line when present, in this order.
 CONTEXT_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "actor")
+# The fields of a JSON line (docs/OPERATIONS.md), in order: record attribute -> JSON key.
+JSON_FIELDS = {"asctime": "time", "levelname": "level", "name": "logger", "message": "message",
+               **{field: field for field in CONTEXT_FIELDS}}
+# python-json-logger adds a formatted trace and stack after those, under these names.
+TRACE_FIELDS = {"exc_info": "exception", "stack_info": "stack"}
+_JSON_KEYS = frozenset((JSON_FIELDS | TRACE_FIELDS).values())
 
 request_log = logging.getLogger("referral_service.request")
 
@@ -44,28 +49,24 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(jsonlogger.JsonFormatter):
     """One JSON object per line: time, level, logger, message and the request's fields."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Return the record as a single line of JSON."""
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for field in CONTEXT_FIELDS:
-            value = getattr(record, field, None)
-            if value is not None:
-                entry[field] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        # json.dumps escapes newlines, so a multi-line trace still takes one line.
-        return json.dumps(entry, ensure_ascii=False, default=str)
+    # The time as UTC with milliseconds and a Z (2026-11-27T03:15:11.820Z): logging.Formatter
+    # builds it from these three, so no formatTime of our own.
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+    def __init__(self) -> None:
+        super().__init__(list(JSON_FIELDS), rename_fields=JSON_FIELDS | TRACE_FIELDS,
+                         json_ensure_ascii=False)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Keep only the documented fields that have a value, in the documented order."""
+        # A library's own `extra` attributes would otherwise become fields no one documented.
+        return {key: value for key, value in log_data.items()
+                if key in _JSON_KEYS and value is not None}
 
 
 class TextFormatter(logging.Formatter):

@@ -156,3 +156,28 @@ def test_metrics_are_kept_per_app(app, database_url):
         assert 'url_rule="/healthz"' not in text
     finally:
         other.extensions["db_engine"].dispose()
+
+
+@pytest.mark.slow
+def test_gunicorn_and_app_lines_are_all_json_with_the_documented_fields(app, database_url):
+    """Under gunicorn (gunicorn.conf.py) its own lines go through the same JSON formatter."""
+    import requests
+
+    from tests.conftest import LiveServer
+
+    server = LiveServer(database_url, workers=1, LOG_LEVEL="INFO")
+    try:
+        assert requests.get(server.url + "/healthz",
+                            headers={"X-Request-ID": "live-1"}).status_code == 200
+    finally:
+        server.stop()
+
+    entries = [json.loads(line) for line in server.log_text().splitlines() if line]
+    documented = {"time", "level", "logger", "message", "request_id", "method", "path",
+                  "status", "duration_ms", "actor", "exception", "stack"}
+    assert all(set(entry) <= documented for entry in entries), entries
+    assert any(entry["logger"] == "gunicorn.error" and entry["message"].startswith("Booting worker")
+               for entry in entries)
+    [finished] = [e for e in entries if e.get("request_id") == "live-1"]
+    assert (finished["logger"], finished["status"], finished["path"]) == (
+        "referral_service.request", 200, "/healthz")
