@@ -218,7 +218,7 @@ def in_process_app(url: str, instance: Path):
 
 def match_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a POST /match body as the API does."""
-    from referral_service.services.schemas import MatchRequestSchema
+    from referral_service.schemas.matching import MatchRequestSchema
 
     return MatchRequestSchema().load(body)
 

@@ -10,10 +10,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from referral_service import migrate
+from referral_service import demo, migrate
+from referral_service.adapters import backup as backups
 from referral_service.db import get_engine, session_scope
-from referral_service.services import auth, demo, importing, kpi, referrals, webhooks
-from referral_service.services import backup as backups
+from referral_service.services import auth, importing, kpi, referrals, webhooks
 from referral_service.services.auth import SYSTEM
 from referral_service.services.errors import ServiceError
 

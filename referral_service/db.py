@@ -1,4 +1,9 @@
-"""Engine and sessions: one engine per app, one session per request, closed on teardown."""
+"""Engine and sessions: one engine per app, one session per request, closed on teardown.
+
+A request says which session it needs: `read_session()` for reads, `write_session()` for a
+use case that writes (on SQLite its transaction takes the write lock at BEGIN). Commit and
+rollback belong to the use case's unit of work (services/unit_of_work.py), never to a view.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A pooled PostgreSQL connection idle for longer than this is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
 
@@ -108,7 +112,7 @@ def new_session(app: Flask | None = None, *, write: bool = True) -> Session:
 
 @contextmanager
 def session_scope(app: Flask | None = None, *, write: bool = True) -> Iterator[Session]:
-    """Yield a session that is closed afterwards; the caller commits."""
+    """Yield a session that is closed afterwards (CLI, jobs); its use cases commit."""
     session = new_session(app, write=write)
     try:
         yield session
@@ -116,11 +120,23 @@ def session_scope(app: Flask | None = None, *, write: bool = True) -> Iterator[S
         session.close()
 
 
-def get_session() -> Session:
-    """Return this request's session, opening it on first use."""
+def read_session() -> Session:
+    """Return this request's session for reading (a write session also reads)."""
     if "db_session" not in g:
-        write = request.method not in READ_METHODS if request else True
-        g.db_session = new_session(write=write)
+        g.db_session, g.db_session_writes = new_session(write=False), False
+    return g.db_session
+
+
+def write_session() -> Session:
+    """Return this request's session for a use case that writes.
+
+    A read session opened earlier in the request (the API key's lookup) is closed first: on
+    SQLite a write transaction must take the write lock at BEGIN, not upgrade a read one.
+    """
+    if "db_session" in g and not g.db_session_writes:
+        g.pop("db_session").close()
+    if "db_session" not in g:
+        g.db_session, g.db_session_writes = new_session(write=True), True
     return g.db_session
 
 

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Organization, Referral, User, utcnow
+from referral_service.adapters.geocoding import Geocoder
 from referral_service.services import auth, kpi, organizations, referrals
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import Conflict
-from referral_service.services.geocoding import Geocoder
+from referral_service.services.unit_of_work import writes
 
 ADMIN_EMAIL = "admin@demo.example"
 ADMIN_PASSWORD = "demo-admin-2026"  # noqa: S105  (demo data, printed and documented)
@@ -84,6 +85,7 @@ class DemoResult:
     other_partner_emails: tuple[str, ...] = field(default=())
 
 
+@writes
 def seed(*, session: Session, geocoder: Geocoder, count: int = 36) -> DemoResult | None:
     """Create the demo organizations, users and an admin key; None if already seeded."""
     if session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is not None:
@@ -286,7 +288,6 @@ def _backdate(session: Session, made: list[tuple[int, list[datetime]]]) -> None:
             if event.status != "pending":
                 setattr(referral, f"{event.status}_at", at)
         referral.updated_at = times[-1]
-    session.commit()
 
 
 def _seed_targets(session: Session, created: list[Organization], rng: random.Random) -> None:

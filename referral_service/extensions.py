@@ -6,8 +6,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from models import GeocodeCacheEntry
+from referral_service.adapters.geocoding import build_geocoder
 from referral_service.db import new_session, session_scope
-from referral_service.services.geocoding import build_geocoder
 from referral_service.services.matching import MatchService
 from scoring import Weights
 

@@ -15,9 +15,8 @@ from werkzeug.routing import BaseConverter, ValidationError
 from referral_service import errors
 from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
-from referral_service.api.schemas import MAX_ID, ProblemSchema, StrictSchema
+from referral_service.schemas.base import MAX_ID, MONTH_PATTERN, ProblemSchema, StrictSchema
 from referral_service.services import auth
-from referral_service.services.kpi import MONTH_PATTERN
 
 API_PREFIX = "/api/v1"
 PROBLEM_CONTENT_TYPE = "application/problem+json"

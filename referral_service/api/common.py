@@ -8,10 +8,10 @@ from typing import Any
 from flask import current_app, g, request
 from werkzeug.exceptions import PreconditionFailed, Unauthorized
 
-from referral_service.db import get_session
+from referral_service.adapters.geocoding import Geocoder
+from referral_service.db import read_session
 from referral_service.services import auth
 from referral_service.services.auth import Principal
-from referral_service.services.geocoding import Geocoder
 
 PUBLIC_ENDPOINT_SUFFIXES = ("openapi_json", "openapi_swagger_ui", "swagger_assets",
                             "openapi_redoc")
@@ -35,7 +35,7 @@ def authenticate() -> None:
     scheme, _, raw_key = header.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-    principal = auth.authenticate_key(session=get_session(), raw_key=raw_key.strip(),
+    principal = auth.authenticate_key(session=read_session(), raw_key=raw_key.strip(),
                                       cache=current_app.extensions.get("api_key_cache"))
     if principal is None:
         raise Unauthorized("The API key is not valid.")

@@ -6,9 +6,9 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from referral_service.api import referral_schemas as schemas
 from referral_service.api.common import current_principal
-from referral_service.db import get_session
+from referral_service.db import read_session, write_session
+from referral_service.schemas import kpi as schemas
 from referral_service.services import kpi
 
 blp = Blueprint("kpi", __name__,
@@ -33,7 +33,7 @@ class MonthlyKpi(MethodView):
     def get(self, args):
         """The KPI of a month, one row per organization; a partner gets only its own row."""
         month, fmt = args["month"], args["format"]
-        rows = kpi.monthly_kpi(session=get_session(), month=month, actor=current_principal(),
+        rows = kpi.monthly_kpi(session=read_session(), month=month, actor=current_principal(),
                                organization_id=args.get("organization_id"))
         response = Response(kpi.export(rows, fmt, month), content_type=kpi.CONTENT_TYPES[fmt])
         if fmt != "json":
@@ -55,6 +55,6 @@ class KpiTargetResource(MethodView):
     @blp.doc(operationId="setKpiTarget")
     def put(self, data, organization_id, month):
         """Set the target (head office and CRM only)."""
-        return kpi.set_target(session=get_session(), organization_id=organization_id,
+        return kpi.set_target(session=write_session(), organization_id=organization_id,
                               month=month, new_clients=data["new_clients"],
                               actor=current_principal())

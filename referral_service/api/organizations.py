@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from referral_service.api import schemas
 from referral_service.api.common import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
@@ -16,7 +15,8 @@ from referral_service.api.common import (
     links,
     page_body,
 )
-from referral_service.db import get_session
+from referral_service.db import read_session, write_session
+from referral_service.schemas import organizations as schemas
 from referral_service.services import organizations
 
 blp = Blueprint("organizations", __name__, description="Firm profiles: skills, offices, capacity.")
@@ -42,7 +42,7 @@ class Organizations(MethodView):
         """List organizations."""
         filters = {key: args[key] for key in ("kind", "active", "skill", "q") if key in args}
         items, total = organizations.list_(
-            session=get_session(), actor=current_principal(), page=args["page"],
+            session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,
         )
         return page_body(items, total, args)
@@ -57,7 +57,7 @@ class Organizations(MethodView):
     def post(self, data):
         """Create an organization."""
         organization = organizations.create(
-            session=get_session(), data=data, actor=current_principal(), geocoder=geocoder()
+            session=write_session(), data=data, actor=current_principal(), geocoder=geocoder()
         )
         return organization, 201, {"ETag": etag("org", organization.id, organization.version)}
 
@@ -75,7 +75,7 @@ class OrganizationById(MethodView):
     def get(self, organization_id):
         """Get one organization, with its ETag."""
         organization = organizations.get(
-            session=get_session(), organization_id=organization_id, actor=current_principal()
+            session=read_session(), organization_id=organization_id, actor=current_principal()
         )
         return organization, 200, {"ETag": etag("org", organization.id, organization.version)}
 
@@ -92,7 +92,7 @@ class OrganizationById(MethodView):
     def patch(self, data, organization_id):
         """Change some fields of an organization; a stale If-Match is refused with 412."""
         organization = organizations.update(
-            session=get_session(), organization_id=organization_id, data=data,
+            session=write_session(), organization_id=organization_id, data=data,
             actor=current_principal(), geocoder=geocoder(),
             expected_version=expected_version("org", organization_id),
         )
@@ -106,7 +106,7 @@ class OrganizationById(MethodView):
     def delete(self, organization_id):
         """Deactivate an organization; its history and KPI rows stay."""
         organizations.deactivate(
-            session=get_session(), organization_id=organization_id, actor=current_principal()
+            session=write_session(), organization_id=organization_id, actor=current_principal()
         )
 
 
@@ -118,5 +118,5 @@ class Skills(MethodView):
     @skills_blp.alt_response(401, response="UNAUTHORIZED")
     def get(self):
         """List the skills offered by active organizations, with how many offer each."""
-        rows = organizations.list_skills(session=get_session())
+        rows = organizations.list_skills(session=read_session())
         return {"items": [{"skill": slug, "organizations": count} for slug, count in rows]}

@@ -6,7 +6,6 @@ from flask import Response, current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from referral_service.api import referral_schemas as schemas
 from referral_service.api.common import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
@@ -17,7 +16,8 @@ from referral_service.api.common import (
     links,
     page_body,
 )
-from referral_service.db import get_session
+from referral_service.db import read_session, write_session
+from referral_service.schemas import referrals as schemas
 from referral_service.services import referrals
 
 blp = Blueprint("referrals", __name__,
@@ -49,7 +49,7 @@ class Referrals(MethodView):
         filters = {key: args[key] for key in ("organization_id", "role", "status", "month")
                    if key in args}
         items, total = referrals.list_(
-            session=get_session(), actor=current_principal(), page=args["page"],
+            session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,
         )
         return _json(page_body([referrals.to_json(item) for item in items], total, args))
@@ -68,7 +68,7 @@ class Referrals(MethodView):
     def post(self, data, headers):
         """Record a referral; honours Idempotency-Key."""
         status, body = referrals.record_referral_once(
-            session=get_session(), data=data, actor=current_principal(), geocoder=geocoder(),
+            session=write_session(), data=data, actor=current_principal(), geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"),
         )
@@ -86,7 +86,7 @@ class ReferralById(MethodView):
         REFERRAL_TARGETS, "referral_id", if_match="moveReferral"), "headers": ETAG_HEADER}})
     def get(self, referral_id):
         """Get one referral with its history, and its ETag."""
-        referral = referrals.get(session=get_session(), referral_id=referral_id,
+        referral = referrals.get(session=read_session(), referral_id=referral_id,
                                  actor=current_principal())
         return _json(referrals.to_json(referral, history=True), with_etag=True)
 
@@ -104,7 +104,7 @@ class ReferralById(MethodView):
     def patch(self, data, referral_id):
         """Move a referral through its lifecycle; a stale If-Match is refused with 412."""
         referral = referrals.move_referral(
-            session=get_session(), referral_id=referral_id, status=data["status"],
+            session=write_session(), referral_id=referral_id, status=data["status"],
             reason=data.get("reason"), actor=current_principal(),
             expected_version=expected_version("referral", referral_id),
         )

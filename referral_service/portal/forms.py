@@ -2,8 +2,8 @@
 
 The WTForms validators here mirror the shared marshmallow schemas closely enough for the
 browser to stop obvious mistakes (they render as `required`, `maxlength`, `min`, `max`); the
-shared schemas in services/schemas.py and the services stay the authority, and their errors are
-shown beside the field they name.
+shared schemas (referral_service/schemas/) and the services stay the authority, and their
+errors are shown beside the field they name.
 """
 
 from __future__ import annotations

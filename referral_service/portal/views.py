@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from referral_service import limits
-from referral_service.db import get_session
+from referral_service.db import read_session, write_session
 from referral_service.errors import STATUS_BY_ERROR
 from referral_service.portal import charts
 from referral_service.portal.forms import (
@@ -52,6 +52,8 @@ from referral_service.portal.forms import (
     has_errors,
     split_skills,
 )
+from referral_service.schemas.matching import MatchRequestSchema
+from referral_service.schemas.organizations import OrganizationPatchSchema
 from referral_service.services import auth, kpi, organizations, referrals
 from referral_service.services.auth import Principal
 from referral_service.services.errors import (
@@ -62,7 +64,6 @@ from referral_service.services.errors import (
     ServiceError,
     ValidationFailed,
 )
-from referral_service.services.schemas import MatchRequestSchema, OrganizationPatchSchema
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def load_user() -> Response | None:
     user_id = web_session.get("user_id")
     if user_id is None:
         return None
-    user = auth.get_user(session=get_session(), user_id=user_id)
+    user = auth.get_user(session=read_session(), user_id=user_id)
     max_age = current_app.config["PORTAL_SESSION_HOURS"] * 3600
     fresh = time.time() - web_session.get("signed_in_at", 0) < max_age
     if user is None or web_session.get("stamp") != _stamp(user.password_hash) or not fresh:
@@ -303,7 +304,7 @@ def page_number() -> int:
 
 def organization_names(ids: set[int]) -> dict[int, str]:
     """Return the names of the firms in `ids`."""
-    return organizations.names(session=get_session(), organization_ids=ids)
+    return organizations.names(session=read_session(), organization_ids=ids)
 
 
 def names_for(rows: list[Any]) -> dict[int, str]:
@@ -326,11 +327,11 @@ def find_organization(text: str, actor: Principal) -> tuple[int | None, str | No
     text = text.strip().lstrip("#")
     if text.isdigit() and 1 <= int(text) <= MAX_ID:
         try:
-            organizations.get(session=get_session(), organization_id=int(text), actor=actor)
+            organizations.get(session=read_session(), organization_id=int(text), actor=actor)
         except NotFound:
             return None, f"No firm has id {text}."
         return int(text), None
-    found, total = organizations.list_(session=get_session(), actor=actor, page=1,
+    found, total = organizations.list_(session=read_session(), actor=actor, page=1,
                                        page_size=10, q=text)
     exact = [o for o in found if o.name.casefold() == text.casefold()]
     if len(exact) == 1 or total == 1:
@@ -363,12 +364,12 @@ def login():
     form = LoginForm(next=request.args.get("next"))
     if not form.validate_on_submit():
         return rendered("login.html", form=form, status=422 if form.errors else 200)
-    found = auth.authenticate_user(session=get_session(), email=form.email.data,
+    found = auth.authenticate_user(session=read_session(), email=form.email.data,
                                    password=form.password.data)
     if found is None:
         form.password.errors = ["That e-mail and password do not match an active account."]
         return rendered("login.html", form=form, status=422)
-    user = auth.get_user(session=get_session(), user_id=found.user_id)
+    user = auth.get_user(session=read_session(), user_id=found.user_id)
     # A new session on sign-in: nothing set before it (or planted by someone else) survives.
     web_session.clear()
     web_session.update(user_id=user.id, stamp=_stamp(user.password_hash),
@@ -395,15 +396,15 @@ def dashboard():
     actor = principal()
     own = actor.organization_id
     scope = {"organization_id": own, "role": "receiver"} if own else {}
-    waiting, waiting_total = referrals.list_(session=get_session(), actor=actor, page=1,
+    waiting, waiting_total = referrals.list_(session=read_session(), actor=actor, page=1,
                                              page_size=10, status="pending", **scope)
     in_progress, in_progress_total = referrals.list_(
-        session=get_session(), actor=actor, page=1, page_size=10, status="accepted", **scope)
+        session=read_session(), actor=actor, page=1, page_size=10, status="accepted", **scope)
     outcomes = recent_outcomes(actor)
     month = this_month()
-    rows = kpi.monthly_kpi(session=get_session(), month=month, actor=actor,
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=actor,
                            organization_id=own)
-    organization = (organizations.get(session=get_session(), organization_id=own, actor=actor)
+    organization = (organizations.get(session=read_session(), organization_id=own, actor=actor)
                     if own else None)
     return rendered(
         "dashboard.html", organization=organization, waiting=waiting,
@@ -418,7 +419,7 @@ def recent_outcomes(actor: Principal, count: int = 8) -> list[Any]:
     """Return the latest closed referrals the caller is party to, newest first."""
     found: list[Any] = []
     for status in OUTCOME_STATUSES:
-        items, _total = referrals.list_(session=get_session(), actor=actor, page=1,
+        items, _total = referrals.list_(session=read_session(), actor=actor, page=1,
                                         page_size=count, status=status,
                                         organization_id=actor.organization_id)
         found.extend(items)
@@ -461,7 +462,7 @@ def referral_list():
     if organization_id is None:
         filters.pop("role", None)
     page = page_number()
-    items, total = referrals.list_(session=get_session(), actor=actor, page=page,
+    items, total = referrals.list_(session=read_session(), actor=actor, page=page,
                                    page_size=PAGE_SIZE, organization_id=organization_id,
                                    **filters)
     firm = (organization_names({organization_id}).get(organization_id)
@@ -491,7 +492,7 @@ def referral_detail(referral_id: int):
 def show_referral(referral_id: int, *, failed: tuple[str, MoveForm] | None = None):
     """Render a referral; `failed` is a submitted (move, form) to show with its errors."""
     actor = principal()
-    referral = referrals.get(session=get_session(), referral_id=referral_id, actor=actor)
+    referral = referrals.get(session=read_session(), referral_id=referral_id, actor=actor)
     forms = move_forms(referral, actor)
     if failed is not None and failed[0] in forms:
         forms[failed[0]] = failed[1]
@@ -517,19 +518,16 @@ def move_referral(referral_id: int, move: str):
     version = form.version.data
     try:
         referrals.move_referral(
-            session=get_session(), referral_id=referral_id, status=move, reason=reason or None,
+            session=write_session(), referral_id=referral_id, status=move, reason=reason or None,
             actor=principal(),
             expected_version=int(version) if version and version.isdigit() else None,
         )
     except PreconditionFailed:
-        get_session().rollback()
         flash("Someone else changed this referral while you were looking at it; "
               "here it is as it is now.", "error")
     except (Conflict, Forbidden) as error:
-        get_session().rollback()
         flash(error.detail, "error")
     except ValidationFailed as error:
-        get_session().rollback()
         for message in attach_errors(error.errors, field_resolver(form)):
             form.reason.errors = [*form.reason.errors, message]
         return show_referral(referral_id, failed=(move, form))
@@ -563,7 +561,7 @@ def run_match(form: Any, body: dict[str, Any]) -> tuple[dict[str, Any] | None, l
     try:
         checked = MatchRequestSchema().load(body)
         result = current_app.extensions["matching"].match(
-            session=get_session(), request=checked, actor=principal(), geocoder=geocoder())
+            session=read_session(), request=checked, actor=principal(), geocoder=geocoder())
     except ValidationError as error:
         return None, attach_errors(error.messages, resolve)
     except ValidationFailed as error:
@@ -612,16 +610,14 @@ def refer():
     }
     try:
         referral = referrals.record_referral(
-            session=get_session(), data=data, actor=actor, geocoder=geocoder(),
+            session=write_session(), data=data, actor=actor, geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"])
     except Conflict as error:
-        get_session().rollback()
         existing = error.extra.get("existing_referral_id")
         general = [error.detail + (f" (referral #{existing})" if existing else "")]
         return rendered("refer.html", form=form, result=result, general=general,
                         existing=existing, status=409)
     except (ValidationFailed, Forbidden) as error:
-        get_session().rollback()
         errors = error.errors if isinstance(error, ValidationFailed) else [error.detail]
         general = attach_errors(errors, field_resolver(form, NEED_ALIASES))
         return rendered("refer.html", form=form, result=result, general=general, status=422)
@@ -655,7 +651,7 @@ def organization_list():
         if form.active.data:
             filters["active"] = form.active.data == "true"
     page = page_number()
-    items, total = organizations.list_(session=get_session(), actor=principal(), page=page,
+    items, total = organizations.list_(session=read_session(), actor=principal(), page=page,
                                        page_size=PAGE_SIZE, **filters)
     return rendered("organizations.html", form=form, items=items, total=total, page=page,
                     page_size=PAGE_SIZE, status=422 if form.errors else 200)
@@ -741,9 +737,10 @@ def office_resolver(form: ProfileForm, rows: list[int]):
 def organization(organization_id: int):
     """A firm's profile, editable by head office and by the firm's own staff."""
     actor = principal()
-    organization = organizations.get(session=get_session(), organization_id=organization_id,
-                                     actor=actor)
     submitted = request.method == "POST"
+    session = write_session() if submitted else read_session()
+    organization = organizations.get(session=session, organization_id=organization_id,
+                                     actor=actor)
     form = ProfileForm() if submitted else ProfileForm(data=profile_form_data(organization))
     if not actor.is_staff:
         for name in ("kind", "group", "active"):
@@ -758,25 +755,22 @@ def organization(organization_id: int):
         try:
             checked = OrganizationPatchSchema().load(body)
             organizations.update(
-                session=get_session(), organization_id=organization_id, data=checked,
+                session=write_session(), organization_id=organization_id, data=checked,
                 actor=actor, geocoder=geocoder(),
                 expected_version=int(form.version.data) if form.version.data.isdigit() else None,
             )
         except ValidationError as error:
             general = attach_errors(error.messages, resolve)
         except ValidationFailed as error:
-            get_session().rollback()
             general = attach_errors(error.errors, resolve)
         except PreconditionFailed:
-            get_session().rollback()
-            organization = organizations.get(session=get_session(),
+            organization = organizations.get(session=write_session(),
                                              organization_id=organization_id, actor=actor)
             # Saving again now overwrites the other change on purpose.
             form.version.data = str(organization.version)
             general = ["Someone saved this profile after you opened it. Your changes are "
                        "still below: save again to keep them, or reload to see theirs."]
         except (Conflict, Forbidden) as error:
-            get_session().rollback()
             general = [error.detail]
         else:
             flash("Profile saved.", "success")
@@ -830,7 +824,7 @@ def kpi_month():
 def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
              new_form: NewTargetForm | None = None, status: int = 200):
     """Render one page of the month's KPI rows with the targets form."""
-    rows = kpi.monthly_kpi(session=get_session(), month=month, actor=principal())
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal())
     page = page_number()
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     if targets_form is None:
@@ -856,7 +850,7 @@ def save_targets():
     if not form.validate():
         return kpi_page(month, targets_form=form, status=422)
     current = {row["organization_id"]: row["target"] for row in
-               kpi.monthly_kpi(session=get_session(), month=month, actor=principal())}
+               kpi.monthly_kpi(session=write_session(), month=month, actor=principal())}
     changed = 0
     for entry in form.targets.entries:
         raw_id = entry.form.organization_id.data or ""
@@ -865,10 +859,9 @@ def save_targets():
         if value is None or organization_id not in current or current[organization_id] == value:
             continue
         try:
-            kpi.set_target(session=get_session(), organization_id=organization_id,
+            kpi.set_target(session=write_session(), organization_id=organization_id,
                            month=month, new_clients=value, actor=principal())
         except ValidationFailed as error:
-            get_session().rollback()
             entry.form.new_clients.errors = [m for _p, m in flatten_errors(error.errors)]
             return kpi_page(month, targets_form=form, status=422)
         changed += 1
@@ -890,10 +883,9 @@ def add_target():
         form.organization.errors = [problem]
         return kpi_page(month, new_form=form, status=422)
     try:
-        kpi.set_target(session=get_session(), organization_id=organization_id, month=month,
+        kpi.set_target(session=write_session(), organization_id=organization_id, month=month,
                        new_clients=form.new_clients.data, actor=principal())
     except ValidationFailed as error:
-        get_session().rollback()
         form.new_clients.errors = [m for _p, m in flatten_errors(error.errors)]
         return kpi_page(month, new_form=form, status=422)
     name = organization_names({organization_id}).get(organization_id, f"#{organization_id}")
@@ -908,7 +900,7 @@ def kpi_export():
     month, fmt = month_arg(), request.args.get("format", "csv")
     if month is None or fmt not in EXPORT_TYPES:
         raise NotFound("Unknown month or format.")
-    rows = kpi.monthly_kpi(session=get_session(), month=month, actor=principal())
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal())
     body = kpi.export(rows, fmt, month)
     return Response(body, content_type=EXPORT_TYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="kpi-{month}.{fmt}"'})
@@ -921,7 +913,7 @@ def kpi_chart():
     month = month_arg()
     if month is None:
         raise NotFound("Not a month.")
-    rows = kpi.monthly_kpi(session=get_session(), month=month, actor=principal())
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal())
     return png(charts.month_chart(rows, month, compact=request.args.get("size") == "small"))
 
 
@@ -935,7 +927,7 @@ def kpi_history_chart():
     months = [shift_month(last, -offset) for offset in range(HISTORY_MONTHS - 1, -1, -1)]
     points = []
     for month in months:
-        rows = kpi.monthly_kpi(session=get_session(), month=month, actor=actor,
+        rows = kpi.monthly_kpi(session=read_session(), month=month, actor=actor,
                                organization_id=organization_id)
         summary = kpi_summary(rows)
         points.append((month, summary["new_client_credits"], summary["target"]))

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, utcnow
+from referral_service.adapters.sql import Row, insert_rows
 from referral_service.services.errors import Forbidden
-from referral_service.services.writes import Row, insert_rows
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import API_KEY_ROLES, USER_ROLES, ApiKey, Organization, User, utcnow
+from referral_service.schemas.base import text_problem
 from referral_service.services import audit
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
-from referral_service.services.schemas import text_problem
+from referral_service.services.unit_of_work import writes
 
 KEY_PREFIX_LENGTH = 8
 # What create_api_key hands out: "rk_" and URL-safe base64 (43 characters for 32 bytes).
@@ -56,6 +57,7 @@ def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+@writes
 def create_api_key(
     *, session: Session, name: str, role: str, organization_id: int | None = None,
     actor: Principal = SYSTEM,
@@ -72,7 +74,6 @@ def create_api_key(
     audit.record(session=session, actor=actor, action="api_key.create", object_type="api_key",
                  object_id=key.id, changes={"name": name, "role": role,
                                             "organization_id": organization_id})
-    session.commit()
     return key, raw
 
 
@@ -138,6 +139,7 @@ def authenticate_key(
     return principal
 
 
+@writes
 def revoke_api_key(*, session: Session, key_id: int, actor: Principal = SYSTEM) -> ApiKey:
     """Revoke a key for good: requests with it get 401 (after API_KEY_CACHE_SECONDS at most)."""
     key = session.get(ApiKey, key_id)
@@ -147,10 +149,10 @@ def revoke_api_key(*, session: Session, key_id: int, actor: Principal = SYSTEM) 
         key.revoked_at = utcnow()
         audit.record(session=session, actor=actor, action="api_key.revoke",
                      object_type="api_key", object_id=key.id, changes={"name": key.name})
-        session.commit()
     return key
 
 
+@writes
 def create_user(
     *, session: Session, email: str, password: str, role: str,
     organization_id: int | None = None, actor: Principal = SYSTEM,
@@ -172,7 +174,6 @@ def create_user(
     audit.record(session=session, actor=actor, action="user.create", object_type="user",
                  object_id=user.id, changes={"email": email, "role": role,
                                              "organization_id": organization_id})
-    session.commit()
     return user
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from models import OutboxEvent, utcnow
-from referral_service.services.writes import Row, insert_rows
+from referral_service.adapters.sql import Row, insert_rows
 
 
 def emit(*, session: Session, type_: str, payload: dict[str, Any]) -> str:

@@ -35,17 +35,18 @@ from models import (
     OrganizationStats,
     utcnow,
 )
-from referral_service.services import audit, organizations
-from referral_service.services.auth import SYSTEM, Principal
-from referral_service.services.errors import ServiceError, ValidationFailed
-from referral_service.services.geocoding import (
+from referral_service.adapters.geocoding import (
     Geocoder,
     GeocodingError,
     GeocodingUnavailable,
     Place,
 )
-from referral_service.services.schemas import OrganizationCreateSchema, text_problem
-from referral_service.services.writes import bulk_insert, reserve_ids
+from referral_service.adapters.sql import bulk_insert, reserve_ids
+from referral_service.schemas.base import text_problem
+from referral_service.schemas.organizations import OrganizationCreateSchema
+from referral_service.services import audit, organizations
+from referral_service.services.auth import SYSTEM, Principal
+from referral_service.services.errors import ServiceError, ValidationFailed
 
 BATCH_SIZE = 1000
 # A bulk import of at least this many new firms refreshes PostgreSQL's table statistics.

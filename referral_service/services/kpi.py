@@ -35,9 +35,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import KpiTarget, Organization, Referral, UTCDateTime, utcnow
+from referral_service.schemas.base import MONTH_MESSAGE, MONTH_PATTERN
 from referral_service.services import audit
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import NotFound, ValidationFailed
+from referral_service.services.unit_of_work import writes
 
 # The columns of a KPI row, in the SPEC's order (also the CSV header and the XLSX columns).
 COLUMNS = (
@@ -54,9 +56,7 @@ CONTENT_TYPES = {
 # A month is YYYY-MM from 1970-01 to 2999-12: a later year would put the end of December past
 # what datetime holds (9999), an earlier one before the epoch. ASCII digits only (Python's \d
 # also matches other scripts' digits); also the pattern the API documents.
-MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 _MONTH = re.compile(MONTH_PATTERN)
-MONTH_MESSAGE = "Use YYYY-MM between 1970-01 and 2999-12, for example 2026-03."
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ATTAINMENT_DIGITS = 4
@@ -197,6 +197,7 @@ def monthly_kpi(
     return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
 
 
+@writes
 def set_target(
     *, session: Session, organization_id: int, month: str, new_clients: int, actor: Principal
 ) -> KpiTarget:
@@ -225,7 +226,6 @@ def set_target(
         audit.record(session=session, actor=actor, action="kpi_target.set",
                      object_type="kpi_target", object_id=f"{organization_id}/{month}",
                      changes={"new_clients": {"from": before, "to": new_clients}})
-        session.commit()
         return target
     raise RuntimeError("The target kept changing concurrently; giving up.")
 

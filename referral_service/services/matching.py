@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 import scoring
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from referral_service.adapters.geocoding import Geocoder
+from referral_service.services import places
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
-from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
 from referral_service.services.organizations import normalize_skills
 from scoring import Candidate, Firm, Need, Weights
 from scoring import Office as ScoringOffice
@@ -110,7 +111,8 @@ class MatchService:
         self, *, session: Session, request: dict[str, Any], actor: Principal, geocoder: Geocoder
     ) -> dict[str, Any]:
         """Rank organizations for a need; return the SPEC's response body."""
-        latitude, longitude = _resolve_location(request["location"], geocoder)
+        place = places.resolve(request["location"], geocoder, field="location")
+        latitude, longitude = place.latitude, place.longitude
         weights = self._weights(request.get("weights"))
         excluded = set(request.get("exclude_organization_ids") or ())
         for own in (request.get("referrer_organization_id"), actor.organization_id):
@@ -271,20 +273,6 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
             open_referrals=open_ or 0, won=won or 0, failed=failed or 0,
         ))
     return firms
-
-
-def _resolve_location(location: dict[str, Any], geocoder: Geocoder) -> tuple[float, float]:
-    if location.get("latitude") is not None:
-        return float(location["latitude"]), float(location["longitude"])
-    try:
-        place = geocoder.geocode(city=location.get("city"), country=location.get("country"),
-                                 address=location.get("address"))
-    except GeocodingUnavailable as error:
-        raise Unavailable(str(error)) from None
-    except GeocodingError as error:
-        raise ValidationFailed("The client's place could not be resolved.",
-                               {"location": {error.field: [str(error)]}}) from None
-    return place.latitude, place.longitude
 
 
 def _candidate_body(candidate: Candidate) -> dict[str, Any]:

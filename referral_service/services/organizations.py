@@ -11,17 +11,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from referral_service.adapters.geocoding import Geocoder
 from referral_service.services import audit
+from referral_service.services import places as places_service
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import (
     Conflict,
     Forbidden,
     NotFound,
     PreconditionFailed,
-    Unavailable,
     ValidationFailed,
 )
-from referral_service.services.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
+from referral_service.services.unit_of_work import writes
 from scoring.model import slugify_skill
 
 PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
@@ -103,6 +104,7 @@ def list_(
     return list(rows), total
 
 
+@writes
 def create(
     *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder
 ) -> Organization:
@@ -116,10 +118,10 @@ def create(
     audit.record(session=session, actor=actor, action="organization.create",
                  object_type="organization", object_id=organization.id,
                  changes=snapshot(organization))
-    session.commit()
     return organization
 
 
+@writes
 def update(
     *, session: Session, organization_id: int, data: dict[str, Any], actor: Principal,
     geocoder: Geocoder, expected_version: int | None = None,
@@ -143,10 +145,10 @@ def update(
         _flush_unique(session, data)
         audit.record(session=session, actor=actor, action="organization.update",
                      object_type="organization", object_id=organization.id, changes=changes)
-    session.commit()
     return organization
 
 
+@writes
 def deactivate(*, session: Session, organization_id: int, actor: Principal) -> None:
     """Mark an organization inactive; its history and KPI rows stay."""
     require_staff(actor)
@@ -157,7 +159,6 @@ def deactivate(*, session: Session, organization_id: int, actor: Principal) -> N
         audit.record(session=session, actor=actor, action="organization.deactivate",
                      object_type="organization", object_id=organization.id,
                      changes={"active": {"from": True, "to": False}})
-    session.commit()
 
 
 def names(*, session: Session, organization_ids: Iterable[int]) -> dict[int, str]:
@@ -265,27 +266,14 @@ def _audited(profile: dict[str, Any]) -> dict[str, Any]:
 def resolve_offices(
     offices: list[dict[str, Any]], geocoder: Geocoder
 ) -> list[dict[str, Any]]:
-    """Fill in coordinates from the place names; 422 naming each office field that fails."""
-    resolved: list[dict[str, Any]] = []
-    errors: dict[str, Any] = {}
-    for index, office in enumerate(offices):
-        office = dict(office)
-        if office.get("latitude") is None or office.get("longitude") is None:
-            try:
-                place = geocoder.geocode(city=office.get("city"), country=office.get("country"),
-                                         address=office.get("address"))
-            except GeocodingUnavailable as error:
-                raise Unavailable(str(error)) from None
-            except GeocodingError as error:
-                errors[str(index)] = {error.field: [str(error)]}
-                continue
-            office["latitude"], office["longitude"] = place.latitude, place.longitude
-            office.setdefault("country", place.country)
-            if not office.get("country"):
-                office["country"] = place.country
+    """Fill in coordinates (and a missing country) from the place names (services/places)."""
+    places = places_service.resolve_each(offices, geocoder, field="offices")
+    resolved = []
+    for office, place in zip(offices, places, strict=True):
+        office = {**office, "latitude": place.latitude, "longitude": place.longitude}
+        if place.country:
+            office["country"] = place.country
         resolved.append(office)
-    if errors:
-        raise ValidationFailed("An office's place could not be resolved.", {"offices": errors})
     return resolved
 
 
@@ -323,7 +311,6 @@ def _flush_unique(session: Session, data: dict[str, Any]) -> None:
     try:
         session.flush()
     except IntegrityError as error:
-        session.rollback()
         if "external_ref" in str(error.orig).lower() or "external_ref" in data:
             raise Conflict(
                 f"Another organization already has external_ref {data.get('external_ref')!r}.",

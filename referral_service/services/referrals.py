@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -40,7 +39,9 @@ from models import (
     UTCDateTime,
     utcnow,
 )
-from referral_service.services import audit, clients, events
+from referral_service.adapters.geocoding import Geocoder
+from referral_service.adapters.sql import insert_rows
+from referral_service.services import audit, clients, events, places, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
     Conflict,
@@ -48,13 +49,10 @@ from referral_service.services.errors import (
     InvalidTransition,
     NotFound,
     PreconditionFailed,
-    ServiceError,
     ValidationFailed,
 )
-from referral_service.services.geocoding import Geocoder, GeocodingError
 from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
-from referral_service.services.writes import insert_rows
 
 # The lifecycle: every allowed move; the statuses not listed here are final.
 MOVES: dict[str, tuple[str, ...]] = {
@@ -68,12 +66,7 @@ TRANSITION_STATUSES = ("accepted", "declined", "withdrawn", "expired", "converte
 # Closed referrals the performance score counts as failures (withdrawn counts for neither side).
 FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
 
-# PostgreSQL serialization failure and deadlock: the whole transaction is safe to run again.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-MAX_ATTEMPTS = 5
 EXPIRY_BATCH = 500
-
-T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------- create
@@ -85,7 +78,7 @@ def record_referral(
 ) -> Referral:
     """Record a referral; 409 if the client is already attributed or the receiver is full."""
     location = _client_location(data, geocoder)
-    body = _run(session, lambda: _create(session, data, actor, location,
+    body = unit_of_work.run(session, lambda: _create(session, data, actor, location,
                                          attribution_window_days))
     return session.get(Referral, body["id"])
 
@@ -102,7 +95,7 @@ def record_referral_once(
     """
     location = _client_location(data, geocoder)
     if idempotency_key is None or actor.api_key_id is None:
-        return 201, _run(session, lambda: _create(session, data, actor, location,
+        return 201, unit_of_work.run(session, lambda: _create(session, data, actor, location,
                                                   attribution_window_days))
     request_hash = _request_hash(data)
 
@@ -120,7 +113,7 @@ def record_referral_once(
         record.response_status, record.response_body = 201, body
         return 201, body
 
-    return _run(session, work)
+    return unit_of_work.run(session, work)
 
 
 def _create(
@@ -216,19 +209,12 @@ def _skills(names: list[str]) -> list[str]:
 
 
 def _client_location(data: dict[str, Any], geocoder: Geocoder) -> tuple[float, float] | None:
-    """Return the client's (lat, lon) from coordinates or a place name; 422 if unresolvable."""
+    """Return the client's (lat, lon) from coordinates or a place name (services/places)."""
     place = (data.get("client") or {}).get("location")
     if not place:
         return None
-    if place.get("latitude") is not None and place.get("longitude") is not None:
-        return float(place["latitude"]), float(place["longitude"])
-    try:
-        found = geocoder.geocode(city=place.get("city"), country=place.get("country"),
-                                 address=place.get("address"))
-    except GeocodingError as error:
-        raise ValidationFailed("The client's place could not be resolved.", {
-            "client": {"location": {error.field: [str(error)]}}}) from None
-    return found.latitude, found.longitude
+    resolved = places.resolve(place, geocoder, field="client.location")
+    return resolved.latitude, resolved.longitude
 
 
 def _attributed_referral_id(
@@ -391,7 +377,7 @@ def move_referral(
         _apply_move(session, referral, status, reason, actor, utcnow())
         return referral
 
-    return _run(session, work)
+    return unit_of_work.run(session, work)
 
 
 def _role_name(referral: Referral, actor: Principal) -> str:
@@ -460,7 +446,7 @@ def expire_pending(*, session: Session, older_than_days: int, now: datetime | No
 
     total = 0
     while True:
-        done = _run(session, batch)
+        done = unit_of_work.run(session, batch)
         total += done
         if done < EXPIRY_BATCH:
             return total
@@ -553,27 +539,3 @@ def _body(referral: Any, client: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-# ---------------------------------------------------------------------------- transactions
-
-
-def _run(session: Session, work: Callable[[], T]) -> T:
-    """Run `work` and commit; rerun it after a serialization failure or deadlock."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            result = work()
-            session.commit()
-            return result
-        except ServiceError:
-            session.rollback()
-            raise
-        except DBAPIError as error:
-            session.rollback()
-            if attempt == MAX_ATTEMPTS or not _retryable(error):
-                raise
-    raise AssertionError("unreachable")
-
-
-def _retryable(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES

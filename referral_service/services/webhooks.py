@@ -1,4 +1,4 @@
-"""Webhook delivery: outbox events, signed with HMAC-SHA256, POSTed to the CRM's URLs.
+"""Webhook delivery: the outbox use cases (claim, deliver, record, retry, inspect, requeue).
 
 An event is written to `outbox_events` in the transaction that caused it (services/events.py).
 A deliverer claims one due event at a time in a short write transaction: it counts the attempt
@@ -10,50 +10,35 @@ so a deliverer whose lease ran out cannot overwrite a newer claim. Every HTTP de
 in `webhook_attempts`, per target URL, and a URL that has acknowledged the event is never sent
 it again. Failures are retried with capped exponential backoff and jitter; after
 `max_attempts` the event is dead (kept for an admin to inspect and requeue).
+
+The request itself (Standard Webhooks signature, target checks, the HTTP client) is in
+adapters/webhook_http.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
-import ipaddress
-import json
 import logging
 import random
 import socket
-import ssl
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models import OutboxEvent, WebhookAttempt, utcnow
+from referral_service.adapters import webhook_http
+from referral_service.adapters.webhook_http import Outcome, Resolver, WebhookConfigError
 from referral_service.services import audit
 from referral_service.services.auth import SYSTEM, Principal
 
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "delivered", "dead")
-SIGNATURE_PREFIX = "sha256="
-# A receiver should refuse a timestamp further than this from its own clock (replay window).
-DEFAULT_TOLERANCE_SECONDS = 300
-# How much of a failed response's body is kept in the attempt log.
-ERROR_BODY_BYTES = 500
-USER_AGENT = "referral-service-webhooks/1"
-
-Resolver = Callable[..., list[tuple[Any, ...]]]
-
-
-class WebhookConfigError(ValueError):
-    """The webhook settings cannot be used (bad URL, refused target, missing secret)."""
 
 
 @dataclass(frozen=True)
@@ -91,29 +76,6 @@ class Settings:
         return len(self.urls) * 3 * self.timeout_seconds + 60
 
 
-@dataclass(frozen=True)
-class Target:
-    """A checked webhook URL: where to connect (the vetted addresses) and what to ask for."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    path: str
-    addresses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one HTTP delivery to one URL."""
-
-    url: str
-    succeeded: bool
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
 @dataclass
 class Report:
     """What one pass of the deliverer did."""
@@ -141,7 +103,7 @@ class _Claim:
     acknowledged_by: frozenset[str]
 
 
-# --- configuration and target checks ------------------------------------------------------
+# --- configuration and retry policy ----------------------------------------------------------
 
 
 def check_settings(settings: Settings, *, resolve: Resolver = socket.getaddrinfo) -> None:
@@ -149,8 +111,10 @@ def check_settings(settings: Settings, *, resolve: Resolver = socket.getaddrinfo
     problems: list[str] = []
     if not settings.urls:
         problems.append("WEBHOOK_URLS is empty: set one or more comma-separated URLs.")
-    if not settings.secret:
-        problems.append("WEBHOOK_SECRET is empty: the CRM could not verify any event.")
+    try:
+        webhook_http.signer(settings.secret)
+    except WebhookConfigError as error:
+        problems.append(str(error))
     if settings.max_attempts < 1:
         problems.append("WEBHOOK_MAX_ATTEMPTS must be at least 1.")
     if settings.timeout_seconds <= 0:
@@ -160,105 +124,12 @@ def check_settings(settings: Settings, *, resolve: Resolver = socket.getaddrinfo
                         "WEBHOOK_BACKOFF_MAX_SECONDS.")
     for url in settings.urls:
         try:
-            check_target(url, allow_private=settings.allow_private_targets, resolve=resolve)
+            webhook_http.check_target(url, allow_private=settings.allow_private_targets,
+                                      resolve=resolve)
         except WebhookConfigError as error:
             problems.append(str(error))
     if problems:
         raise WebhookConfigError(" ".join(problems))
-
-
-def check_target(url: str, *, allow_private: bool,
-                 resolve: Resolver = socket.getaddrinfo) -> Target:
-    """Parse `url`, resolve its host and refuse non-public addresses unless allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise WebhookConfigError(f"Webhook URL {url!r} must use http or https.")
-    if not parts.hostname:
-        raise WebhookConfigError(f"Webhook URL {url!r} has no host.")
-    if parts.username is not None or parts.password is not None:
-        raise WebhookConfigError(f"Webhook URL {_redact(url)!r} must not carry credentials; "
-                                 "the HMAC signature authenticates the sender.")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise WebhookConfigError(f"Webhook URL {url!r} has a bad port.") from None
-    host = parts.hostname
-    try:
-        infos = resolve(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
-        raise WebhookConfigError(f"Webhook host {host!r} does not resolve: {error}.") from None
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not addresses:
-        raise WebhookConfigError(f"Webhook host {host!r} does not resolve.")
-    if not allow_private:
-        # Every address must be public: a host answering with one private address among
-        # public ones could still be steered to the private one.
-        refused = [address for address in addresses if not is_public_address(address)]
-        if refused:
-            raise WebhookConfigError(
-                f"Webhook URL {url!r} resolves to a private, loopback, link-local or reserved "
-                f"address ({', '.join(refused)}); set WEBHOOK_ALLOW_PRIVATE_TARGETS=true only "
-                "for a receiver on a trusted network.")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(url=url, scheme=parts.scheme, host=host, port=port, path=path,
-                  addresses=addresses)
-
-
-def is_public_address(address: str) -> bool:
-    """Return whether `address` is a globally routable unicast address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv4 address wrapped in IPv6 reaches the IPv4 host: judge that one.
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not is_public_address(str(embedded)):
-            return False
-    return ip.is_global and not (ip.is_multicast or ip.is_private or ip.is_loopback
-                                 or ip.is_link_local or ip.is_reserved or ip.is_unspecified)
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return parts._replace(netloc="***@" + netloc).geturl()
-
-
-# --- signing -------------------------------------------------------------------------------
-
-
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """Return the signature header value: sha256=HMAC-SHA256(secret, "<timestamp>." + body)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + digest.hexdigest()
-
-
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
-           tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
-           now: float | None = None) -> bool:
-    """Return whether a received event is authentic and fresh (what the CRM should check)."""
-    try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    current = time.time() if now is None else now
-    if abs(current - sent_at) > tolerance_seconds:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
-
-
-def body_of(*, event_id: str, type_: str, created_at: datetime, payload: Any) -> bytes:
-    """Return the JSON body sent for an event; the same bytes on every attempt."""
-    envelope = {
-        "id": event_id,
-        "type": type_,
-        "created_at": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": payload,
-    }
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"),
-                      sort_keys=True).encode()
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float,
@@ -281,15 +152,20 @@ def deliver_due(
     """Deliver up to `limit` due events, one claim at a time; commit after each step."""
     if not settings.urls:
         raise WebhookConfigError("WEBHOOK_URLS is empty: set one or more comma-separated URLs.")
+    webhook_http.signer(settings.secret)  # refuse an unusable secret before claiming anything
     report = Report()
     while report.claimed < limit and not (stop and stop.is_set()):
         claim = _claim(session, settings, now())
         if claim is None:
             break
-        body = body_of(event_id=claim.event_id, type_=claim.type, created_at=claim.created_at,
-                       payload=claim.payload)
+        message = webhook_http.Message(
+            event_id=claim.event_id, type=claim.type, attempt=claim.attempt,
+            body=webhook_http.body_of(event_id=claim.event_id, type_=claim.type,
+                                      created_at=claim.created_at, payload=claim.payload))
         outcomes = [
-            _send(url, body, claim, settings, resolve)
+            webhook_http.send(url, message, secret=settings.secret,
+                              timeout_seconds=settings.timeout_seconds,
+                              allow_private=settings.allow_private_targets, resolve=resolve)
             for url in settings.urls if url not in claim.acknowledged_by
         ]
         report.outcomes.extend(outcomes)
@@ -389,72 +265,6 @@ def _record(session: Session, settings: Settings, claim: _Claim, outcomes: list[
 
 def _summary(failures: Iterable[Outcome]) -> str:
     return "; ".join(f"{outcome.url}: {outcome.error}" for outcome in failures)
-
-
-def _send(url: str, body: bytes, claim: _Claim, settings: Settings,
-          resolve: Resolver) -> Outcome:
-    """POST the signed body to one URL; any 2xx is success, anything else a failure."""
-    started = time.monotonic()
-
-    def outcome(succeeded: bool, status: int | None, error: str | None) -> Outcome:
-        elapsed = int((time.monotonic() - started) * 1000)
-        return Outcome(url=url, succeeded=succeeded, status_code=status, error=error,
-                       duration_ms=elapsed)
-
-    try:
-        # Checked again at every delivery: DNS may have changed since the deliverer started.
-        target = check_target(url, allow_private=settings.allow_private_targets, resolve=resolve)
-    except WebhookConfigError as error:
-        return outcome(False, None, f"refused: {error}")
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-Webhook-Id": claim.event_id,
-        "X-Webhook-Type": claim.type,
-        "X-Webhook-Timestamp": timestamp,
-        "X-Webhook-Attempt": str(claim.attempt),
-        "X-Webhook-Signature": sign(settings.secret, timestamp, body),
-    }
-    connection = _connection(target, settings.timeout_seconds)
-    try:
-        connection.request("POST", target.path, body=body, headers=headers)
-        response = connection.getresponse()
-        excerpt = response.read(ERROR_BODY_BYTES)
-        status = response.status
-    except (OSError, http.client.HTTPException) as error:
-        return outcome(False, None, f"{type(error).__name__}: {error}".rstrip(": "))
-    finally:
-        connection.close()
-    if 200 <= status < 300:
-        return outcome(True, status, None)
-    text = excerpt.decode("utf-8", "replace").strip()
-    return outcome(False, status, f"HTTP {status}" + (f": {text}" if text else ""))
-
-
-def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
-    """Open a connection that reaches only the vetted addresses (no second DNS lookup)."""
-    if target.scheme == "https":
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            target.host, target.port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
-
-    def connect_vetted(_address, timeout=None, source_address=None):
-        # http.client would resolve the name again, and DNS could answer differently
-        # (rebinding); connect to the addresses that passed the check instead. TLS still
-        # verifies the certificate against the host name.
-        last_error: OSError | None = None
-        for address in target.addresses:
-            try:
-                return socket.create_connection((address, target.port), timeout,
-                                                source_address)
-            except OSError as error:
-                last_error = error
-        raise last_error or OSError("no address to connect to")
-
-    connection._create_connection = connect_vetted  # type: ignore[attr-defined]
-    return connection
 
 
 # --- administration ------------------------------------------------------------------------

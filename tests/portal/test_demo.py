@@ -11,8 +11,8 @@ from tests.portal.conftest import Portal
 
 @pytest.fixture
 def demo(app):
+    from referral_service import demo as demo_data
     from referral_service.db import session_scope
-    from referral_service.services import demo as demo_data
 
     with session_scope(app) as session:
         result = demo_data.seed(session=session, geocoder=app.extensions["geocoder"])

@@ -84,7 +84,7 @@ def test_an_unknown_place_is_shown_beside_the_city(partner):
 def test_a_need_and_a_place_are_required(partner):
     no_place = find(partner, city="")
     assert no_place.status_code == 422
-    assert ("Give coordinates, a city (with country) or an address."
+    assert ("Give coordinates, or a city (with country), or an address."
             in no_place.get_data(as_text=True))
     no_need = find(partner, skills="", description="")
     assert no_need.status_code == 422

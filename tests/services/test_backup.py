@@ -12,8 +12,8 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from models import AuditEntry, Office, Organization, OrganizationStats
+from referral_service.adapters import backup as backups
 from referral_service.db import make_engine, session_scope
-from referral_service.services import backup as backups
 from referral_service.services import organizations
 from referral_service.services.auth import SYSTEM
 

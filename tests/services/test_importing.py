@@ -266,8 +266,8 @@ def test_each_rejected_line_is_reported_with_its_number_and_reason(app, session,
 def test_fast_path_bounds_are_the_schemas():
     from marshmallow import validate
 
+    from referral_service.schemas.organizations import OfficeSchema, OrganizationCreateSchema
     from referral_service.services import importing
-    from referral_service.services.schemas import OfficeSchema, OrganizationCreateSchema
 
     def bounds(field) -> tuple[float, float] | None:
         for validator in field.validators:
@@ -397,8 +397,8 @@ def test_fast_path_loads_exactly_what_the_schema_loads():
     """Whatever fast_load accepts, the schema accepts too and loads to the same data."""
     from hypothesis import HealthCheck, given, settings
 
+    from referral_service.schemas.organizations import OrganizationCreateSchema
     from referral_service.services.importing import fast_load
-    from referral_service.services.schemas import OrganizationCreateSchema
 
     schema = OrganizationCreateSchema()
     accepted = []
@@ -419,8 +419,8 @@ def test_fast_path_loads_exactly_what_the_schema_loads():
 def test_fast_path_takes_the_usual_lines():
     from marshmallow import ValidationError
 
+    from referral_service.schemas.organizations import OrganizationCreateSchema
     from referral_service.services.importing import fast_load
-    from referral_service.services.schemas import OrganizationCreateSchema
 
     schema = OrganizationCreateSchema()
     for firm in FIRMS:
@@ -438,8 +438,8 @@ def test_fast_path_takes_the_usual_lines():
 
 
 def test_geocoding_is_asked_once_per_place(app):
+    from referral_service.adapters.geocoding import GeocodingError, Place
     from referral_service.db import session_scope
-    from referral_service.services.geocoding import GeocodingError, Place
     from referral_service.services.importing import import_organizations
 
     calls = []

@@ -7,8 +7,8 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from models import AuditEntry, OutboxEvent, utcnow
+from referral_service.adapters.sql import insert_rows
 from referral_service.db import new_session
-from referral_service.services.writes import insert_rows
 
 
 def _rows(event_id: str = "e-1") -> list:

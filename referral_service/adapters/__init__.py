@@ -1,0 +1,1 @@
+"""Adapters: file formats, HTTP clients, subprocesses, bulk loaders; no use cases."""

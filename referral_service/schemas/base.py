@@ -1,0 +1,111 @@
+"""What every schema shares: bounded ids, whole numbers, storable text, paging, problems."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
+
+# Integer inputs are bounded so a huge id is a clean 404/422, never a driver overflow.
+MAX_ID = 2**31 - 1
+Id = validate.Range(min=1, max=MAX_ID)
+# A month: YYYY-MM between 1970-01 and 2999-12 (the KPI's months).
+MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+MONTH_MESSAGE = "Use YYYY-MM between 1970-01 and 2999-12, for example 2026-03."
+MONTH = validate.Regexp(MONTH_PATTERN, error=MONTH_MESSAGE)
+# Paging of every list (SPEC section 3): fixed by the contract, so not configurable.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_PAGE = 1_000_000
+
+
+class WholeNumber(fields.Integer):
+    """An integer input that refuses a fraction (2.5) instead of truncating it to 2."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def text_problem(value: str) -> str | None:
+    """Return why a text cannot be stored, or None: no database takes NUL or lone surrogates."""
+    if "\x00" in value:
+        return "Text cannot contain NUL (0x00) characters."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Text must be valid Unicode (no unpaired surrogates)."
+    return None
+
+
+class StrictSchema(Schema):
+    """Refuse unknown fields (and so read-only ones) instead of ignoring them, and text that
+    no database can store."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
+        # Nested objects are checked by their own (strict) schema; strings and lists here.
+        if not isinstance(data, Mapping):
+            return data
+        errors: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, str) and text_problem(value):
+                errors[key] = [text_problem(value)]
+            elif isinstance(value, list):
+                bad = {str(i): [text_problem(item)] for i, item in enumerate(value)
+                       if isinstance(item, str) and text_problem(item)}
+                if bad:
+                    errors[key] = bad
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem body."""
+
+    class Meta:
+        # RFC 9457 lets a problem carry extension members: the document must allow them.
+        unknown = INCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "Each bad field with its messages (422)."})
+    existing_referral_id = fields.Integer(
+        metadata={"description": "The referral that holds the credit (409 attribution)."}
+    )
+    current_status = fields.String(
+        metadata={"description": "The referral's status when a move is refused (409)."}
+    )
+    receiver_organization_id = fields.Integer(
+        metadata={"description": "The receiver that is at capacity (409)."}
+    )
+
+
+class PageArgsSchema(StrictSchema):
+    """Paging query parameters."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=DEFAULT_PAGE_SIZE,
+                               validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    """Return a schema class of one page of `item`."""
+    return type(
+        name,
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(item), required=True),
+            "total": fields.Integer(required=True),
+            "page": fields.Integer(required=True),
+            "page_size": fields.Integer(required=True),
+        },
+    )

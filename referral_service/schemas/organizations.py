@@ -1,0 +1,80 @@
+"""Organization profiles: what POST and PATCH (and the importer) take, what the API returns."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from models import ORGANIZATION_KINDS
+from referral_service.schemas.base import PageArgsSchema, StrictSchema, WholeNumber, page_schema
+from referral_service.schemas.places import OfficeOutSchema, OfficeSchema
+
+SkillName = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class OrganizationCreateSchema(StrictSchema):
+    """The body of POST /organizations."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
+    group = fields.String(allow_none=True, validate=validate.Length(max=100))
+    skills = fields.List(SkillName, load_default=list, validate=validate.Length(max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    offices = fields.List(fields.Nested(OfficeSchema), required=True,
+                          validate=validate.Length(min=1, max=50))
+    capacity = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+    active = fields.Boolean(load_default=True)
+    external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+
+
+class OrganizationPatchSchema(OrganizationCreateSchema):
+    """The body of PATCH /organizations/{id}: any subset of the fields."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    kind = fields.String(validate=validate.OneOf(ORGANIZATION_KINDS))
+    skills = fields.List(SkillName, validate=validate.Length(max=200))
+    description = fields.String(validate=validate.Length(max=5000))
+    offices = fields.List(fields.Nested(OfficeSchema), validate=validate.Length(min=1, max=50))
+    active = fields.Boolean()
+
+
+class OrganizationSchema(Schema):
+    """An organization as the API returns it."""
+
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    group = fields.String(allow_none=True)
+    skills = fields.List(fields.String())
+    description = fields.String()
+    offices = fields.List(fields.Nested(OfficeOutSchema))
+    capacity = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    external_ref = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class OrganizationListArgsSchema(PageArgsSchema):
+    """Filters of GET /organizations."""
+
+    kind = fields.String(validate=validate.OneOf(ORGANIZATION_KINDS))
+    active = fields.Boolean()
+    skill = fields.String(validate=validate.Length(min=1, max=100))
+    q = fields.String(validate=validate.Length(min=1, max=200))
+
+
+OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPageSchema")
+
+
+class SkillSchema(Schema):
+    """A known skill and how many active organizations offer it."""
+
+    skill = fields.String()
+    organizations = fields.Integer()
+
+
+class SkillListSchema(Schema):
+    """The known skills."""
+
+    items = fields.List(fields.Nested(SkillSchema))
