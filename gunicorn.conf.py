@@ -99,20 +99,20 @@ def post_worker_init(worker):
     """
     if os.environ.get("MATCH_INDEX_WARMUP", "true").lower() in ("0", "false", "no", "off"):
         return
-    service = getattr(worker.wsgi, "extensions", {}).get("matching")
-    if service is None:
-        return
+    from referral_service.extensions import warm_up_match_index
+
     if worker.age <= worker.cfg.workers:
         # A worker of the first set: a small database is built before the first request
         # (well inside the timeout); a large one goes on in the background, since no other
         # worker could answer meanwhile.
-        service.start_warmup(wait_seconds=2.0)
+        warm_up_match_index(worker.wsgi, wait_seconds=2.0)
         return
     # A replacement (max_requests recycling, a crash, a reload): the other workers answer
     # while this one builds, so it takes no request before its index is ready. It keeps
     # beating gunicorn's heartbeat while it waits, and gives up after REPLACEMENT_WAIT_SECONDS.
     deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
-    while not service.start_warmup(wait_seconds=1.0) and time.monotonic() < deadline:
+    while (not warm_up_match_index(worker.wsgi, wait_seconds=1.0)
+           and time.monotonic() < deadline):
         worker.notify()
 
 

@@ -11,8 +11,9 @@ For one size N, in one run:
    `flask --app wsgi db upgrade`;
 2. N synthetic firms (bench/common.py) written as JSON lines and loaded with
    `flask --app wsgi import-organizations FILE`: firms/s, with and without the CLI's start-up;
-3. in process: the app's MatchService over the same database; the first match builds the
-   index (read from the database + MatchIndex.fit, each timed), then --needs different needs;
+3. in process: the app's match index keeper and match use case over the same database; the
+   first match builds the index (read from the database + MatchIndex.fit, each timed), then
+   --needs different needs;
 4. over HTTP: gunicorn with ONE sync worker (`python -m gunicorn -w 1 ...`, which reads the
    hooks of ./gunicorn.conf.py), an admin key made with `flask create-api-key`; the worker's
    index warm-up (start until /readyz says the index is ok, wall and worker CPU) and the first match
@@ -134,7 +135,7 @@ def run(n: int, args: argparse.Namespace) -> None:
 
         app, service = in_process_app(url, instance)
         try:
-            phase("in process (MatchService.match)")
+            phase("in process (services.matching.match)")
             in_process_figures(app, service, needs, args, results)
             phase("over HTTP (gunicorn, 1 sync worker)")
             server = start_http(cli, folder, admin_key, needs[0], results)
@@ -184,17 +185,17 @@ def in_process_app(url: str, instance: Path):
     """Build the app in this process over the benchmark database; time the index build."""
     os.environ["INSTANCE_PATH"] = str(instance)
     from referral_service import create_app
-    from referral_service.services import matching
+    from referral_service.adapters import match_index
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "LOG_LEVEL": "WARNING",
                       "LOG_FORMAT": "text", "METRICS_ENABLED": False,
                       "RATELIMIT_ENABLED": False})
-    service = app.extensions["matching"]
-    # Measuring hooks: time the two halves of MatchService._build (database read, fit).
+    service = app.extensions["match_index"]
+    # Measuring hooks: time the two halves of the keeper's build (database read, fit).
     timings: dict[str, float] = {}
     import scoring
 
-    load_firms, index_class = matching.load_firms, scoring.MatchIndex
+    load_firms, index_class = match_index.load_firms, scoring.MatchIndex
 
     def timed_load(session, ids=None):
         started = time.perf_counter()
@@ -210,8 +211,8 @@ def in_process_app(url: str, instance: Path):
             timings.setdefault("fit_s", time.perf_counter() - started)  # the first: the build
             return fitted
 
-    # matching reads scoring.MatchIndex when it builds (scoring loads it lazily).
-    matching.load_firms, scoring.MatchIndex = timed_load, TimedIndex
+    # The keeper reads scoring.MatchIndex when it builds (scoring loads it lazily).
+    match_index.load_firms, scoring.MatchIndex = timed_load, TimedIndex
     service.bench_timings = timings
     return app, service
 
@@ -225,15 +226,14 @@ def match_request(body: dict[str, Any]) -> dict[str, Any]:
 
 def call_in_process(app, service, body: dict[str, Any]) -> dict[str, Any]:
     """Answer one need the way the view does, minus HTTP."""
-    from referral_service.db import new_session
+    from referral_service.schemas.matching import MatchResponseSchema
+    from referral_service.services import matching
     from referral_service.services.auth import SYSTEM
 
-    session = new_session(app, write=False)
-    try:
-        return service.match(session=session, request=match_request(body), actor=SYSTEM,
-                             geocoder=app.extensions["geocoder"])
-    finally:
-        session.close()
+    ranking = matching.match(index=service, request=match_request(body), actor=SYSTEM,
+                             geocoder=app.extensions["geocoder"],
+                             default_weights=app.extensions["match_weights"])
+    return MatchResponseSchema().dump(ranking)
 
 
 def in_process_figures(app, service, needs: list[dict], args, results: dict) -> None:
@@ -453,7 +453,7 @@ def update_figures(server: Gunicorn, key: str, app, service, needs: list[dict], 
 
 
 def to_need(body: dict[str, Any], geocoder):
-    """Turn a POST /match body into scoring's Need, as MatchService does."""
+    """Turn a POST /match body into scoring's Need, as services.matching.match does."""
     from referral_service.services.organizations import normalize_skills
     from scoring import Need
 
@@ -474,8 +474,8 @@ def to_need(body: dict[str, Any], geocoder):
 
 def naive_figures(app, service, needs: list[dict], n: int, args, results: dict) -> None:
     """Time rank_naive on a sample of the real firms, scale it to N; check it agrees."""
+    from referral_service.adapters.sql import load_firms
     from referral_service.db import new_session
-    from referral_service.services.matching import load_firms
     from scoring import MatchIndex, rank_naive
 
     sample_size = min(n, args.naive_sample)
@@ -483,7 +483,7 @@ def naive_figures(app, service, needs: list[dict], n: int, args, results: dict) 
         sample = load_firms(session, ids=list(range(1, sample_size + 1)))
     chosen = [to_need(body, app.extensions["geocoder"])
               for body in needs[args.warmup:args.warmup + args.naive_needs]]
-    weights = service.default_weights
+    weights = app.extensions["match_weights"]
     wall, cpu, answers = [], [], []
     for need in chosen:
         started, cpu_started = time.perf_counter(), time.thread_time()
@@ -511,7 +511,7 @@ def naive_figures(app, service, needs: list[dict], n: int, args, results: dict) 
 def upsert_figures(service, args, results: dict) -> None:
     """Time MatchIndex.upsert of changed firms on the in-process index (done last: it makes
     that index differ from the database)."""
-    index = service.index()
+    index = service.current()
     rng = random.Random(args.seed + 5)
     firms = index.state_.store.firms  # the indexed firms, to change a few
     timings = []

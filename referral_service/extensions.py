@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from models import GeocodeCacheEntry
-from referral_service.adapters.geocoding import build_geocoder
+from referral_service.adapters.geocoding import Geocoder, build_geocoder
+from referral_service.adapters.match_index import MatchIndexKeeper
 from referral_service.db import new_session, session_scope
-from referral_service.services.matching import MatchService
+from referral_service.services import unit_of_work
 from scoring import Weights
 
 
@@ -30,8 +33,8 @@ class DatabaseGeocodeCache:
     def put(self, key: str, latitude: float, longitude: float) -> None:
         """Store coordinates for `key`."""
         with session_scope(self.app) as session:
-            session.merge(GeocodeCacheEntry(key=key, latitude=latitude, longitude=longitude))
-            session.commit()
+            unit_of_work.run(session, lambda: session.merge(
+                GeocodeCacheEntry(key=key, latitude=latitude, longitude=longitude)))
 
 
 def init_app(app: Flask) -> None:
@@ -45,7 +48,33 @@ def init_app(app: Flask) -> None:
         performance=app.config["MATCH_WEIGHT_PERFORMANCE"],
         capacity=app.config["MATCH_WEIGHT_CAPACITY"],
     )
-    app.extensions["matching"] = MatchService(
-        lambda: new_session(app, write=False), default_weights=weights,
+    app.extensions["match_weights"] = weights
+    app.extensions["match_index"] = MatchIndexKeeper(
+        lambda: new_session(app, write=False),
         refresh_seconds=app.config["MATCH_INDEX_REFRESH_SECONDS"],
     )
+
+
+def geocoder(app: Flask | None = None) -> Geocoder:
+    """Return the app's geocoder."""
+    return (app or current_app).extensions["geocoder"]
+
+
+def match_index(app: Flask | None = None) -> MatchIndexKeeper:
+    """Return this worker's match index keeper."""
+    return (app or current_app).extensions["match_index"]
+
+
+def match_weights(app: Flask | None = None) -> Weights:
+    """Return the deployment's default match weights."""
+    return (app or current_app).extensions["match_weights"]
+
+
+def warm_up_match_index(app: Any, *, wait_seconds: float) -> bool:
+    """Start building the worker's index in the background (gunicorn's post_worker_init).
+
+    Return whether it is built after waiting at most `wait_seconds`; True when `app` is not
+    this service's app (nothing to build).
+    """
+    keeper = getattr(app, "extensions", {}).get("match_index")
+    return True if keeper is None else keeper.start_warmup(wait_seconds=wait_seconds)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from referral_service.api.common import current_principal, geocoder
-from referral_service.db import read_session
+from referral_service.extensions import match_index, match_weights
 from referral_service.schemas.matching import MatchRequestSchema, MatchResponseSchema
+from referral_service.services import matching
 
 blp = Blueprint("matching", __name__, description="Rank firms for a client's need.")
 
@@ -22,6 +22,5 @@ class Match(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     def post(self, need):
         """Rank organizations by skill fit, distance, track record and free capacity."""
-        return current_app.extensions["matching"].match(
-            session=read_session(), request=need, actor=current_principal(), geocoder=geocoder()
-        )
+        return matching.match(index=match_index(), request=need, actor=current_principal(),
+                              geocoder=geocoder(), default_weights=match_weights())

@@ -32,6 +32,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from referral_service import limits
 from referral_service.db import read_session, write_session
 from referral_service.errors import STATUS_BY_ERROR
+from referral_service.extensions import match_index, match_weights
 from referral_service.portal import charts
 from referral_service.portal.forms import (
     MONTH_PATTERN,
@@ -52,9 +53,9 @@ from referral_service.portal.forms import (
     has_errors,
     split_skills,
 )
-from referral_service.schemas.matching import MatchRequestSchema
+from referral_service.schemas.matching import MatchRequestSchema, MatchResponseSchema
 from referral_service.schemas.organizations import OrganizationPatchSchema
-from referral_service.services import auth, kpi, organizations, referrals
+from referral_service.services import auth, kpi, matching, organizations, referrals
 from referral_service.services.auth import Principal
 from referral_service.services.errors import (
     Conflict,
@@ -560,8 +561,10 @@ def run_match(form: Any, body: dict[str, Any]) -> tuple[dict[str, Any] | None, l
     resolve = field_resolver(form, NEED_ALIASES)
     try:
         checked = MatchRequestSchema().load(body)
-        result = current_app.extensions["matching"].match(
-            session=read_session(), request=checked, actor=principal(), geocoder=geocoder())
+        ranking = matching.match(index=match_index(), request=checked, actor=principal(),
+                                 geocoder=geocoder(), default_weights=match_weights())
+        # The page shows what the API answers: the same schema shapes it.
+        result = MatchResponseSchema().dump(ranking)
     except ValidationError as error:
         return None, attach_errors(error.messages, resolve)
     except ValidationFailed as error:

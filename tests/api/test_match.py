@@ -113,7 +113,7 @@ def test_weights_override_is_used_and_returned(client, admin_headers, firms):
 
 
 def test_profile_change_shows_in_matches(app, client, admin_headers, firms):
-    app.extensions["matching"].refresh_seconds = 0
+    app.extensions["match_index"].refresh_seconds = 0
     client.post(MATCH, json=need(), headers=admin_headers)
     client.patch(f"/api/v1/organizations/{firms['near_none']['id']}",
                  json={"skills": ["CNC machining", "anodizing"],

@@ -1,4 +1,4 @@
-"""MatchService: reading firms for the index, and the index warm-up that no request pays for."""
+"""The match index keeper: reading firms for the index, and the warm-up that no request pays for."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from referral_service.services import matching
-from referral_service.services.errors import Unavailable
+from referral_service.adapters import match_index, sql
+from referral_service.adapters.match_index import IndexNotReady
 from tests.conftest import office
 
 MATCH = "/api/v1/match"
@@ -23,7 +23,7 @@ def test_load_firms_reads_profiles_offices_skills_and_stats(app, session, make_o
     second = make_org(name="Second", skills=[], capacity=None)
     client.delete(f"/api/v1/organizations/{second['id']}", headers=admin_headers)
 
-    firms = {firm.id: firm for firm in matching.load_firms(session)}
+    firms = {firm.id: firm for firm in sql.load_firms(session)}
 
     assert set(firms) == {first["id"], second["id"]}
     firm = firms[first["id"]]
@@ -40,11 +40,11 @@ def test_load_firms_reads_profiles_offices_skills_and_stats(app, session, make_o
 
 def test_load_firms_by_ids_in_chunks_equals_the_full_read(session, make_org, monkeypatch):
     ids = [make_org(name=f"Firm {k}", skills=["welding", f"skill {k}"])["id"] for k in range(5)]
-    everything = {firm.id: firm for firm in matching.load_firms(session)}
-    monkeypatch.setattr(matching, "ID_CHUNK", 2)
-    some = matching.load_firms(session, ids=ids[1:])
+    everything = {firm.id: firm for firm in sql.load_firms(session)}
+    monkeypatch.setattr(sql, "ID_CHUNK", 2)
+    some = sql.load_firms(session, ids=ids[1:])
     assert some == [everything[i] for i in ids[1:]]
-    assert matching.load_firms(session, ids=[10**6]) == []
+    assert sql.load_firms(session, ids=[10**6]) == []
 
 
 class SlowDatabase:
@@ -66,7 +66,7 @@ class SlowDatabase:
 @pytest.fixture
 def slow_service(app):
     """The app's match service, its database read held back until released."""
-    service = app.extensions["matching"]
+    service = app.extensions["match_index"]
     slow = SlowDatabase(service.session_factory)
     service.session_factory = slow
     service.warmup_wait_seconds = 0.05
@@ -115,39 +115,39 @@ def test_a_match_that_comes_just_before_the_build_ends_waits_for_it(
 def test_a_failed_warm_up_is_retried(app, make_org, slow_service, monkeypatch):
     service, slow = slow_service
     make_org(name="Welder", skills=["welding"])
-    monkeypatch.setattr(matching, "WARMUP_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(match_index, "WARMUP_RETRY_SECONDS", 0.01)
     slow.failures = 2
     slow.release.set()
     service.start_warmup()
     service._warmup.join(30)
     assert slow.failures == 0
     assert not service.warming_up
-    assert len(service.index()) == 1
+    assert len(service.current()) == 1
 
 
 def test_without_warm_up_the_first_match_builds_the_index(app, client, admin_headers,
                                                           make_org):
-    service = app.extensions["matching"]
+    service = app.extensions["match_index"]
     make_org(name="Welder", skills=["welding"])
     assert not service.warming_up  # tests, the CLI and `flask run` start no warm-up
     assert client.get("/readyz").status_code == 200
     assert client.post(MATCH, json=NEED, headers=admin_headers).status_code == 200
-    assert len(service.index()) == 1
+    assert len(service.current()) == 1
 
 
-def test_unavailable_is_raised_by_the_service_itself(app, slow_service):
+def test_the_keeper_says_not_ready_while_warming_up(app, slow_service):
     service, _ = slow_service
     service.start_warmup()
-    with pytest.raises(Unavailable):
-        service.index()
+    with pytest.raises(IndexNotReady):
+        service.current()
 
 
 def test_start_warmup_can_wait_for_a_quick_build(app, make_org):
-    service = app.extensions["matching"]
+    service = app.extensions["match_index"]
     make_org(name="Welder", skills=["welding"])
     assert service.start_warmup(wait_seconds=30)
     assert not service.warming_up
-    assert len(service.index()) == 1
+    assert len(service.current()) == 1
     assert service.start_warmup(wait_seconds=0)  # once is enough
 
 
@@ -173,7 +173,7 @@ class _Worker:
     def __init__(self, age: int, workers: int, service) -> None:
         self.age = age
         self.cfg = type("Cfg", (), {"workers": workers})()
-        self.wsgi = type("App", (), {"extensions": {"matching": service}})()
+        self.wsgi = type("App", (), {"extensions": {"match_index": service}})()
         self.beats = 0
 
     def notify(self) -> None:
