@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from models import Office, Organization, OrganizationSkill, OrganizationStats
@@ -98,6 +98,18 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
     return sorted(connection.execute(
         select(func.nextval(func.pg_get_serial_sequence(table.name, table.c.id.name)))
         .select_from(func.generate_series(1, count))).scalars())
+
+
+# ------------------------------------------------------------------------------ aggregates
+
+
+def plain_rows(session: Session, statement: Select, params: dict[str, Any]) -> list[Any]:
+    """Run a read on the session's connection: rows as tuples, without the ORM's row handling.
+
+    For the monthly KPI aggregate, one row per organization (bench_kpi.py: the export within
+    a few percent of its bare SQL).
+    """
+    return list(session.connection().execute(statement, params).all())
 
 
 # ------------------------------------------------------------------------- the match index

@@ -12,6 +12,7 @@ import pytest
 from geopy.exc import GeocoderRateLimited, GeocoderServiceError, GeocoderTimedOut
 from geopy.geocoders import Nominatim
 
+from referral_service.adapters import geocoding
 from referral_service.adapters.geocoding import (
     CachedOnlineGeocoder,
     GazetteerGeocoder,
@@ -20,7 +21,6 @@ from referral_service.adapters.geocoding import (
     build_geocoder,
     normalize_country,
 )
-from referral_service.adapters import geocoding
 
 TOLERANCE_DEG = 0.1
 KAOHSIUNG = (22.62, 120.31)
