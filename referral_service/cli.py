@@ -202,7 +202,7 @@ def restore_database(input_: str, yes: bool) -> None:
     """Replace the database with a backup; stop the service and webhook deliverer first."""
     engine = get_engine()
     if not yes:
-        click.confirm(f"Replace every row of the {engine.dialect.name} database with "
+        click.confirm(f"Replace every row of the {engine.url.get_backend_name()} database with "
                       f"{input_}?", abort=True)
     try:
         result = backups.restore(engine=engine, input_=input_,

@@ -27,18 +27,20 @@ from models import Office, Organization, OrganizationSkill, OrganizationStats
 from scoring import Firm
 from scoring import Office as ScoringOffice
 
-Row = tuple[Table, dict[str, Any]]
+# A row to insert: a mapped class (or its table) and the column values.
+Row = tuple[type | Table, dict[str, Any]]
 
 # One statement per shape (tables and columns), built once: values travel as parameters.
 _COMBINED: dict[tuple[tuple[str, tuple[str, ...]], ...], Insert] = {}
 
 
 def insert_rows(session: Session, rows: Sequence[Row]) -> None:
-    """Insert each (table, values) row in the session's transaction.
+    """Insert each (mapped class or table, values) row in the session's transaction.
 
     On PostgreSQL the WITH clauses run together, in no set order: two rows of one table may
     get their ids in either order, so give a table one row where that order matters.
     """
+    rows = [(getattr(target, "__table__", target), values) for target, values in rows]
     if len(rows) == 1 or session.get_bind().dialect.name != "postgresql":
         for table, values in rows:
             session.execute(insert(table), values)

@@ -31,7 +31,7 @@ def entry(
     changes: dict[str, Any] | None = None, at: datetime | None = None,
 ) -> Row:
     """Return an audit entry as a row to write with the change's other rows (insert_rows)."""
-    return AuditEntry.__table__, {
+    return AuditEntry, {
         "at": at or utcnow(), "actor": actor.name, "action": action, "object_type": object_type,
         "object_id": str(object_id), "changes": _jsonable(changes or {})}
 

@@ -22,6 +22,6 @@ def emit(*, session: Session, type_: str, payload: dict[str, Any]) -> str:
 def outbox_row(*, type_: str, payload: dict[str, Any]) -> Row:
     """Return an outbox event as a row to write with the change's other rows (insert_rows)."""
     now = utcnow()
-    return OutboxEvent.__table__, {
+    return OutboxEvent, {
         "event_id": str(uuid.uuid4()), "type": type_, "payload": payload, "created_at": now,
         "next_attempt_at": now, "state": "pending", "attempts": 0}
