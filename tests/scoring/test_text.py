@@ -18,41 +18,171 @@ from scoring.text import (
     profile_vector,
 )
 
+# The labelled set the stemmer is judged on; bench/bench_stemmer.py counts, on these pairs, how
+# many the Snowball stemmer and the hand-written one it replaced get right. Spelling variants
+# and inflection groups must meet on the same terms; distinct words must not. The first rows of
+# the first two lists are the original tests; the rest add the domain's derived forms and more
+# British spellings, and for distinct words the over-stemming traps of both stemmers (final e
+# and double l stripped; Porter's experi-, custom-, fabric- families) and neutral look-alikes.
+SPELLING_VARIANTS = [
+    ("aluminium anodising", "aluminum anodizing"),
+    ("anodised", "anodized"),
+    ("moulding", "molding"),
+    ("colour coloured", "color colored"),
+    ("centre centres", "center centers"),
+    ("galvanisation", "galvanization"),
+    ("analyse", "analyze"),
+    ("fibre metre", "fiber meter"),
+    ("catalogue", "catalog"),
+    ("grey", "gray"),
+    ("sulphuric", "sulfuric"),
+    ("programme", "program"),
+    ("galvanised", "galvanized"),
+    ("customised", "customized"),
+    ("optimisation", "optimization"),
+    ("specialised", "specialized"),
+    ("organisation", "organization"),
+    ("labour", "labor"),
+    ("modelling", "modeling"),
+    ("licence", "license"),
+    ("tyre", "tire"),
+    ("jewellery", "jewelry"),
+    ("sulphate", "sulfate"),
+    ("defence", "defense"),
+    ("litre", "liter"),
+    ("dialogue", "dialog"),
+    ("analysing", "analyzing"),
+    ("ageing", "aging"),
+    ("plough", "plow"),
+    ("aeroplane", "airplane"),
+    ("cheque", "check"),
+    ("storey", "story"),
+]
+INFLECTION_GROUPS = [
+    ("anodize", "anodized", "anodizing", "anodizes", "anodization"),
+    ("machine", "machines", "machined", "machining"),
+    ("cut", "cutting", "cuts"),
+    ("drill", "drills", "drilling"),
+    ("coating", "coatings", "coated", "coat"),
+    ("process", "processes", "processing"),
+    ("manufacture", "manufacturer", "manufacturing", "manufactured"),
+    ("assemble", "assembled", "assembly", "assemblies"),
+    ("fabricate", "fabricated", "fabrication"),
+    ("inspect", "inspected", "inspection"),
+    ("certify", "certified", "certification"),
+    ("automate", "automated", "automation"),
+    ("measure", "measured", "measuring", "measurement"),
+    ("engineer", "engineers", "engineering", "engineered"),
+    ("design", "designs", "designed", "designing"),
+    ("weld", "welds", "welded", "welding"),
+    ("plate", "plated", "plating"),
+    ("wire", "wires", "wiring"),
+    ("mill", "mills", "milled", "milling"),
+    ("batch", "batches"),
+    ("gas", "gases"),
+    ("dye", "dyes", "dyed"),
+    ("quality", "qualities"),
+    ("finish", "finished", "finishes", "finishing"),
+    ("harden", "hardened", "hardening"),
+    ("press", "presses", "pressing"),
+    ("polish", "polished", "polishing"),
+    ("tool", "tools", "tooling"),
+    ("forge", "forged", "forging"),
+    ("cast", "casts", "casting", "castings"),
+    ("robot", "robots", "robotic", "robotics"),
+    ("electric", "electrical"),
+    ("hydraulic", "hydraulics"),
+    ("paint", "painted", "painting"),
+    ("print", "printed", "printing"),
+    ("bend", "bends", "bending"),
+    ("stamp", "stamped", "stamping"),
+    ("grind", "grinding"),
+    ("turn", "turned", "turning"),
+    ("extrude", "extruded", "extrusion"),
+    ("treat", "treated", "treating"),
+    ("heat", "heated", "heating"),
+]
+DISTINCT_WORDS = [
+    ("fire", "fir"),
+    ("mill", "mile"),
+    ("role", "roll"),
+    ("tile", "till"),
+    ("tube", "tub"),
+    ("tape", "tap"),
+    ("plane", "plan"),
+    ("rode", "rod"),
+    ("tine", "tin"),
+    ("news", "new"),
+    ("universe", "university"),
+    ("experience", "experiment"),
+    ("organ", "organization"),
+    ("organic", "organization"),
+    ("customer", "customs"),
+    ("custom", "customer"),
+    ("anode", "anodizing"),
+    ("fabric", "fabrication"),
+    ("animal", "animate"),
+    ("ration", "rational"),
+    ("paste", "past"),
+    ("author", "authority"),
+    ("cast", "caste"),
+    ("press", "pressure"),
+    ("part", "party"),
+    ("form", "formal"),
+    ("general", "generator"),
+    ("die", "dye"),
+    ("steel", "steal"),
+    ("weld", "wed"),
+    ("bolt", "bold"),
+    ("polish", "police"),
+    ("policy", "police"),
+    ("marine", "marina"),
+    ("iron", "irony"),
+    ("hose", "host"),
+    ("communication", "community"),
+    ("metal", "mettle"),
+    ("cable", "cab"),
+    ("plastic", "plaster"),
+]
+# What Snowball gets wrong in the set above (7 of 189 pairs that must meet, 9 of 40 that must
+# not): strict xfails, so that a change fixing one of them shows.
+KNOWN_MISSES = {
+    ("certify", "certified", "certification"): "certif- vs certifi-",
+    ("gas", "gases"): "gases -> gase",
+    ("dye", "dyes", "dyed"): "dyed -> dy",
+    ("extrude", "extruded", "extrusion"): "extrud- vs extrus-",
+    ("experience", "experiment"): "both experi",
+    ("customer", "customs"): "both custom",
+    ("custom", "customer"): "both custom",
+    ("anode", "anodizing"): "both anod",
+    ("fabric", "fabrication"): "both fabric",
+    ("animal", "animate"): "both anim",
+    ("ration", "rational"): "both ration",
+    ("author", "authority"): "both author",
+    ("cast", "caste"): "both cast",
+}
 
-@pytest.mark.parametrize(
-    ("british", "american"),
-    [
-        ("aluminium anodising", "aluminum anodizing"),
-        ("anodised", "anodized"),
-        ("moulding", "molding"),
-        ("colour coloured", "color colored"),
-        ("centre centres", "center centers"),
-        ("galvanisation", "galvanization"),
-        ("analyse", "analyze"),
-        ("fibre metre", "fiber meter"),
-        ("catalogue", "catalog"),
-        ("grey", "gray"),
-        ("sulphuric", "sulfuric"),
-        ("programme", "program"),
-    ],
-)
+
+def labelled(cases):
+    """Parametrize over `cases`, a known miss marked as a strict xfail."""
+    return [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[case]))
+            if case in KNOWN_MISSES else case for case in cases]
+
+
+@pytest.mark.parametrize(("british", "american"), SPELLING_VARIANTS)
 def test_british_and_american_spellings_share_terms(british: str, american: str) -> None:
     assert analyze(british) == analyze(american)
 
 
-@pytest.mark.parametrize(
-    "words",
-    [
-        ("anodize", "anodized", "anodizing", "anodizes", "anodization"),
-        ("machine", "machines", "machined", "machining"),
-        ("cut", "cutting", "cuts"),
-        ("drill", "drills", "drilling"),
-        ("coating", "coatings", "coated", "coat"),
-        ("process", "processes", "processing"),
-    ],
-)
+@pytest.mark.parametrize("words", labelled(INFLECTION_GROUPS))
 def test_inflections_share_a_term(words: tuple[str, ...]) -> None:
     assert len({tuple(analyze(word)) for word in words}) == 1
+
+
+@pytest.mark.parametrize("words", labelled(DISTINCT_WORDS))
+def test_distinct_words_keep_distinct_terms(words: tuple[str, str]) -> None:
+    first, second = words
+    assert analyze(first) != analyze(second)
 
 
 def test_function_words_are_dropped_and_domain_words_kept() -> None:
@@ -60,8 +190,8 @@ def test_function_words_are_dropped_and_domain_words_kept() -> None:
         "offer",
         "finish",
         "part",
-        "mil",
-        "fir",
+        "mill",
+        "fire",
         "system",
     ]
 
