@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://referral-service.example/problems/"
 RETRY_AFTER_SECONDS = 5
+# Every 422, whether the schema or a service refused the input, is this one problem type,
+# so that a client has one thing to recognise; `errors` says what was wrong.
+VALIDATION_TITLE = "Validation failed"
+VALIDATION_TYPE = PROBLEM_TYPE_BASE + "validation-failed"
 
 # The one mapping from a service error to its HTTP status.
 STATUS_BY_ERROR: dict[type[service_errors.ServiceError], int] = {
@@ -32,8 +36,11 @@ STATUS_BY_ERROR: dict[type[service_errors.ServiceError], int] = {
 def problem(
     status: int, title: str, detail: str, *, type_: str | None = None, **extra: Any
 ) -> Response:
-    """Build an RFC 9457 problem response."""
+    """Build an RFC 9457 problem response; every 422 gets the one validation type and title."""
     retry_after = extra.pop("retry_after", RETRY_AFTER_SECONDS)
+    if status == 422:
+        title, type_ = VALIDATION_TITLE, VALIDATION_TYPE
+        extra.setdefault("errors", {})
     body = {
         "type": type_ or PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,

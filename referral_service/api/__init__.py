@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import copy
 import http
+from typing import Any
 
 import swagger_ui_bundle
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Blueprint, Flask, request, send_from_directory
 from flask_smorest import Api
+from flask_smorest.spec.plugins import FlaskPlugin
 from flask_smorest.utils import prepare_response
-from marshmallow import fields
+from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
 from referral_service import errors
 from referral_service.api import audit, kpi, matching, organizations, referrals
 from referral_service.api.common import authenticate
-from referral_service.schemas.base import MAX_ID, MONTH_PATTERN, ProblemSchema, StrictSchema
+from referral_service.schemas.base import (
+    MAX_ID,
+    MONTH_PATTERN,
+    ProblemSchema,
+    StrictSchema,
+    ValidationProblemSchema,
+)
 from referral_service.services import auth
+from referral_service.services.errors import ValidationFailed
 
 API_PREFIX = "/api/v1"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -45,10 +57,46 @@ class MonthConverter(BaseConverter):
     """
 
 
+class RuleDocumentingConverter(OpenAPIConverter):
+    """apispec's converter, adding the cross-field rules a schema states in `document_rules`.
+
+    Field attributes cannot say "one of these sets is required" or "latitude needs longitude";
+    a schema that enforces such a rule in a validator states it there as JSON Schema
+    (OpenAPI 3.0: `anyOf` of required sets, `not`), so that the document refuses what the
+    server refuses.
+    """
+
+    def schema2jsonschema(self, schema: Schema | type[Schema]) -> dict[str, Any]:
+        """Return the JSON Schema of `schema`, with its document_rules merged in."""
+        jsonschema = super().schema2jsonschema(schema)
+        jsonschema.update(copy.deepcopy(getattr(schema, "document_rules", None) or {}))
+        return jsonschema
+
+    def field2nullable(self, field: fields.Field, ret: dict) -> dict:
+        """Let a nullable nested object be null or that object, not any object.
+
+        apispec writes `anyOf: [{type: object, nullable: true}, {$ref}]`, whose first branch
+        takes every object; `enum: [null]` narrows it to null (the OpenAPI 3.0.3 idiom).
+        """
+        attributes = super().field2nullable(field, ret)
+        for branch in attributes.get("anyOf", ()):
+            if branch == {"type": "object", "nullable": True}:
+                branch["enum"] = [None]
+        return attributes
+
+
+class RuleDocumentingPlugin(MarshmallowPlugin):
+    """The marshmallow plugin with RuleDocumentingConverter."""
+
+    Converter = RuleDocumentingConverter
+
+
 class ProblemApi(Api):
     """flask-smorest's Api with problem+json documented as the error body."""
 
     ERROR_SCHEMA = ProblemSchema
+    # A 422 always names the bad fields: its body is documented with `errors` required.
+    ERROR_SCHEMA_BY_STATUS = {http.HTTPStatus.UNPROCESSABLE_ENTITY: ValidationProblemSchema}
 
     def handle_http_exception(self, error):
         """Answer every HTTP error with the app's problem+json body."""
@@ -58,7 +106,7 @@ class ProblemApi(Api):
         for status in http.HTTPStatus:
             response = {"description": status.phrase}
             if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
+                response["schema"] = self.ERROR_SCHEMA_BY_STATUS.get(status, self.ERROR_SCHEMA)
             prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Error", "schema": self.ERROR_SCHEMA}
@@ -100,7 +148,7 @@ def init_app(app: Flask) -> None:
     _configure(app)
     app.url_map.converters["id"] = IdConverter
     # One Api per app: flask-smorest keeps the spec on the instance, and tests build many apps.
-    api = ProblemApi()
+    api = ProblemApi(spec_kwargs={"marshmallow_plugin": RuleDocumentingPlugin()})
     app.url_map.converters["month"] = MonthConverter
     api.register_converter(
         IdConverter, lambda _c: {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -123,14 +171,60 @@ def init_app(app: Flask) -> None:
         names.add(blueprint.name)
     app.register_blueprint(_swagger_assets_blueprint())
 
+    query_names = DocumentedQueryNames(api)
+
     @app.before_request
     def _authenticate_api_calls() -> None:
         if request.blueprint in names:
             authenticate()
+            refuse_undocumented_query_parameters(query_names)
             # Every write of the API takes a JSON body: anything else would read as {}.
             if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
                 raise UnsupportedMediaType(
                     "Send a JSON body with 'Content-Type: application/json'.")
+
+
+class DocumentedQueryNames:
+    """The query parameters each operation of the document lists, read once from the spec."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+        self._names: dict[tuple[str, str], frozenset[str]] | None = None
+
+    def of(self, rule: str, method: str) -> frozenset[str]:
+        """Return the query parameter names of the operation at Flask `rule` and `method`."""
+        if self._names is None:
+            self._names = self._read()
+        path = FlaskPlugin.flaskpath2openapi(rule)
+        return self._names.get((path, "get" if method == "HEAD" else method.lower()),
+                               frozenset())
+
+    def _read(self) -> dict[tuple[str, str], frozenset[str]]:
+        names = {}
+        for path, item in self._api.spec.to_dict()["paths"].items():
+            for method, operation in item.items():
+                if isinstance(operation, dict) and "responses" in operation:
+                    names[(path, method)] = frozenset(
+                        parameter["name"] for parameter in operation.get("parameters", ())
+                        if parameter.get("in") == "query")
+        return names
+
+
+def refuse_undocumented_query_parameters(documented: DocumentedQueryNames) -> None:
+    """Refuse, as a 422 naming each, query parameters the operation does not document.
+
+    Like an unknown body field: `?per_page=10` or a misspelt filter would otherwise be
+    ignored silently and answer something the caller did not ask for. (webargs would only
+    see the operations that take query arguments; the document knows them all.)
+    """
+    if not request.args or request.url_rule is None or request.method == "OPTIONS":
+        return
+    allowed = documented.of(request.url_rule.rule, request.method)
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise ValidationFailed(
+            "Unknown query parameters: " + ", ".join(unknown) + ".",
+            {name: ["Unknown query parameter."] for name in unknown})
 
 
 def _swagger_assets_blueprint() -> Blueprint:

@@ -14,6 +14,11 @@ Id = validate.Range(min=1, max=MAX_ID)
 MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 MONTH_MESSAGE = "Use YYYY-MM between 1970-01 and 2999-12, for example 2026-03."
 MONTH = validate.Regexp(MONTH_PATTERN, error=MONTH_MESSAGE)
+# Text that names something (a skill, a client) needs a letter or digit (Python's Unicode \w,
+# less "_"), as the slugs and comparable names made from it do; it never holds NUL. As a
+# pattern, so that the OpenAPI document states the rule the server applies.
+NAMED_PATTERN = r"^[^\u0000]*[^\W_][^\u0000]*$"
+NAMED = validate.Regexp(NAMED_PATTERN, error="Use at least one letter or digit.")
 # Paging of every list (SPEC section 3): fixed by the contract, so not configurable.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -27,6 +32,23 @@ class WholeNumber(fields.Integer):
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
+
+
+class _Booleans(frozenset):
+    """A set of booleans that does not hold 0 or 1 (which equal False and True in Python)."""
+
+    def __contains__(self, value: object) -> bool:
+        return type(value) is bool and super().__contains__(value)
+
+
+def strict_boolean(**kwargs: Any) -> fields.Boolean:
+    """A JSON boolean input: true or false, not 0, 1, "yes" or "on" as marshmallow also takes.
+
+    Still a plain fields.Boolean (schemas/compiled.py knows it); only its value sets differ.
+    """
+    field = fields.Boolean(**kwargs)
+    field.truthy, field.falsy = _Booleans({True}), _Booleans({False})
+    return field
 
 
 def text_problem(value: str) -> str | None:
@@ -87,6 +109,14 @@ class ProblemSchema(Schema):
     receiver_organization_id = fields.Integer(
         metadata={"description": "The receiver that is at capacity (409)."}
     )
+
+
+class ValidationProblemSchema(ProblemSchema):
+    """The problem of every 422: one type and title, and `errors` naming each bad field."""
+
+    errors = fields.Dict(required=True, metadata={
+        "description": "Each bad field (or query parameter) with its messages; nested "
+                       "objects and list items are nested the same way."})
 
 
 class PageArgsSchema(StrictSchema):

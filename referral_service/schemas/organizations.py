@@ -5,10 +5,17 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from models import ORGANIZATION_KINDS
-from referral_service.schemas.base import PageArgsSchema, StrictSchema, WholeNumber, page_schema
+from referral_service.schemas.base import (
+    NAMED,
+    PageArgsSchema,
+    StrictSchema,
+    WholeNumber,
+    page_schema,
+    strict_boolean,
+)
 from referral_service.schemas.places import OfficeOutSchema, OfficeSchema
 
-SkillName = fields.String(validate=validate.Length(min=1, max=100))
+SkillName = fields.String(validate=[validate.Length(min=1, max=100), NAMED])
 
 
 class OrganizationCreateSchema(StrictSchema):
@@ -22,7 +29,7 @@ class OrganizationCreateSchema(StrictSchema):
     offices = fields.List(fields.Nested(OfficeSchema), required=True,
                           validate=validate.Length(min=1, max=50))
     capacity = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
-    active = fields.Boolean(load_default=True)
+    active = strict_boolean(load_default=True)
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
 
 
@@ -34,7 +41,7 @@ class OrganizationPatchSchema(OrganizationCreateSchema):
     skills = fields.List(SkillName, validate=validate.Length(max=200))
     description = fields.String(validate=validate.Length(max=5000))
     offices = fields.List(fields.Nested(OfficeSchema), validate=validate.Length(min=1, max=50))
-    active = fields.Boolean()
+    active = strict_boolean()
 
 
 class OrganizationSchema(Schema):

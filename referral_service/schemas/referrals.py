@@ -7,6 +7,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from models import REFERRAL_STATUSES
 from referral_service.schemas.base import (
     MONTH,
+    NAMED,
     Id,
     PageArgsSchema,
     StrictSchema,
@@ -21,7 +22,7 @@ ROLES = ("referrer", "receiver")
 class ClientInSchema(StrictSchema):
     """The client being referred; found by external_ref, else by normalized name."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), NAMED])
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
     location = fields.Nested(LocationSchema, allow_none=True)
 
@@ -32,7 +33,7 @@ class ReferralCreateSchema(StrictSchema):
     referrer_organization_id = WholeNumber(required=True, validate=Id)
     receiver_organization_id = WholeNumber(required=True, validate=Id)
     client = fields.Nested(ClientInSchema, required=True)
-    skills = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+    skills = fields.List(fields.String(validate=[validate.Length(min=1, max=100), NAMED]),
                          load_default=list, validate=validate.Length(max=50))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     note = fields.String(load_default="", validate=validate.Length(max=5000))
@@ -69,13 +70,15 @@ class ReferralListArgsSchema(PageArgsSchema):
     organization_id = fields.Integer(validate=Id,
                                      metadata={"description": "Referrer or receiver."})
     role = fields.String(validate=validate.OneOf(ROLES),
-                         metadata={"description": "The side organization_id is on."})
+                         metadata={"description": "The side organization_id is matched on "
+                                                  "(a partner's own by default); without "
+                                                  "organization_id it narrows nothing."})
     status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
     month = fields.String(validate=MONTH, metadata={"description": "Created in YYYY-MM (UTC)."})
 
 
 class ClientOutSchema(Schema):
-    """A client as stored."""
+    """A client as stored: the CRM id as sent (trimmed), the place as given and resolved."""
 
     id = fields.Integer()
     name = fields.String()
@@ -92,8 +95,8 @@ class HistoryEntrySchema(Schema):
     reason = fields.String(allow_none=True)
 
 
-class ReferralSchema(Schema):
-    """A referral as the API returns it (history only on GET one and PATCH)."""
+class ReferralSummarySchema(Schema):
+    """A referral in a list: everything but its history."""
 
     id = fields.Integer()
     referrer_organization_id = fields.Integer()
@@ -113,7 +116,13 @@ class ReferralSchema(Schema):
     converted_at = fields.DateTime(allow_none=True)
     lost_at = fields.DateTime(allow_none=True)
     version = fields.Integer()
+
+
+class ReferralSchema(ReferralSummarySchema):
+    """A referral with its history, oldest first: what POST, GET one and PATCH answer, and
+    what webhook events carry."""
+
     history = fields.List(fields.Nested(HistoryEntrySchema))
 
 
-ReferralPageSchema = page_schema(ReferralSchema, "ReferralPageSchema")
+ReferralPageSchema = page_schema(ReferralSummarySchema, "ReferralPageSchema")

@@ -3,44 +3,47 @@
 Double credit and over-capacity are refused by the database, not by a read-then-write in
 Python. Recording a referral, in one transaction:
 
-1. one conditional UPDATE raises the receiver's open count only if it has room (which also
-   locks that count until commit);
-2. the client's row is found or created and locked (SELECT ... FOR UPDATE; INSERT ... ON
+1. the client's row is found or created and locked (SELECT ... FOR UPDATE; INSERT ... ON
    CONFLICT DO NOTHING), so that referrals of one client run one after the other;
-3. the attribution check then sees every committed referral of the client, and the partial
-   unique index uq_referrals_open_client backs it up if anything slips past.
+2. the attribution check then sees every committed referral of the client (a duplicate client
+   is a 409 with the holder's id whatever the receiver's capacity), and the partial unique
+   index uq_referrals_open_client backs it up if anything slips past;
+3. one conditional UPDATE raises the receiver's open count only if it has room (which also
+   locks that count until commit).
 
 On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
-that order (receiver count, then client; a move takes its referral, then the count), and a
-deadlock or serialization failure on PostgreSQL reruns the whole transaction.
+that order (client row, then the receiver's count; a move takes its referral, then the count;
+no path takes a count before a client or a referral, so there is no cycle), and a deadlock or
+serialization failure on PostgreSQL reruns the whole transaction.
+
+The webhook payloads are the referral as the API shows it (schemas.referrals.ReferralSchema).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
     OPEN_STATUSES,
+    Client,
     IdempotencyRecord,
     Organization,
     OrganizationStats,
     Referral,
     ReferralEvent,
-    UTCDateTime,
     utcnow,
 )
+from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
-from referral_service.adapters.sql import insert_rows
+from referral_service.schemas.referrals import ReferralSchema
 from referral_service.services import audit, clients, events, places, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
@@ -67,60 +70,72 @@ TRANSITION_STATUSES = ("accepted", "declined", "withdrawn", "expired", "converte
 FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
 
 EXPIRY_BATCH = 500
+_PAYLOAD = ReferralSchema()
+
+
+def webhook_payload(referral: Referral) -> dict[str, Any]:
+    """Return the referral as webhook events carry it: the body of GET /referrals/{id}."""
+    return _PAYLOAD.dump(referral)
 
 
 # ---------------------------------------------------------------------------------- create
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What record_referral stands for: the referral and, on an idempotent repeat, the body
+    the first request was answered with (SPEC section 3: the repeat gets it again)."""
+
+    referral: Referral
+    first_response: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> int:
+        """The referral's id."""
+        return self.referral.id
+
+
 def record_referral(
     *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
-    attribution_window_days: int,
-) -> Referral:
-    """Record a referral; 409 if the client is already attributed or the receiver is full."""
-    location = _client_location(data, geocoder)
-    body = unit_of_work.run(session, lambda: _create(session, data, actor, location,
-                                         attribution_window_days))
-    return session.get(Referral, body["id"])
+    attribution_window_days: int, idempotency_key: str | None = None,
+) -> Recorded:
+    """Record a referral; 409 if the client is already attributed or the receiver is full.
 
-
-def record_referral_once(
-    *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
-    attribution_window_days: int, idempotency_key: str | None,
-) -> tuple[int, dict[str, Any]]:
-    """Record a referral at most once per (API key, Idempotency-Key); return status and body.
-
-    A repeat with the same body gets the first response and creates nothing; the same key
-    with another body is a 422. Only a successful response is kept: a refused request
-    (409, 422) may be sent again with its key.
+    With an Idempotency-Key (per API key), a repeat with the same body creates nothing and
+    gets the first response; the same key with another body is a 422. Only a success is
+    kept: a refused request (409, 422) may be sent again with its key.
     """
-    location = _client_location(data, geocoder)
+    place = _client_place(data, geocoder)
     if idempotency_key is None or actor.api_key_id is None:
-        return 201, unit_of_work.run(session, lambda: _create(session, data, actor, location,
-                                                  attribution_window_days))
+        return unit_of_work.run(session, lambda: Recorded(
+            _create(session, data, actor, place, attribution_window_days)[0]))
     request_hash = _request_hash(data)
 
-    def work() -> tuple[int, dict[str, Any]]:
+    def work() -> Recorded:
         # Claim the key first: a concurrent repeat waits on the unique (api_key_id, key)
         # until this transaction ends, then finds the response it stored.
-        record = _claim_key(session, actor.api_key_id, idempotency_key, request_hash)
+        record = sql.claim_idempotency_key(session, {
+            "api_key_id": actor.api_key_id, "key": idempotency_key,
+            "request_hash": request_hash, "response_status": 0, "response_body": {},
+            "created_at": utcnow()})
         if record is None:
-            stored = _stored_response(session, actor.api_key_id, idempotency_key, request_hash)
-            if stored is None:
-                raise Conflict("A request with this Idempotency-Key was being processed; "
-                               "retry.")
-            return stored
-        body = _create(session, data, actor, location, attribution_window_days)
+            return _repeat(session, actor.api_key_id, idempotency_key, request_hash)
+        referral, body = _create(session, data, actor, place, attribution_window_days)
         record.response_status, record.response_body = 201, body
-        return 201, body
+        return Recorded(referral)
 
     return unit_of_work.run(session, work)
 
 
 def _create(
     session: Session, data: dict[str, Any], actor: Principal,
-    location: tuple[float, float] | None, window_days: int,
-) -> dict[str, Any]:
-    """Write the referral, its first history entry, audit entry and event; return its body."""
+    place: places.ResolvedPlace | None, window_days: int,
+) -> tuple[Referral, dict[str, Any]]:
+    """Write the referral, its first history entry, audit entry and event.
+
+    Return the referral and its JSON (the event's payload, and what a repeat of an idempotent
+    request gets).
+    """
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
     if actor.is_partner and referrer_id != actor.organization_id:
@@ -130,15 +145,16 @@ def _create(
             "receiver_organization_id": ["Must differ from referrer_organization_id."]})
     skills = _skills(data.get("skills") or [])
     now = utcnow()
-    _take_capacity(session, referrer_id, receiver_id, now)
     client_data = data["client"]
+    # Lock order: the client's row, then the receiver's count (module docstring).
     client, created = clients.find_or_create(session=session, name=client_data["name"],
                                              external_ref=client_data.get("external_ref"),
-                                             location=location)
+                                             place=place)
     # A client created in this transaction has no referral anyone could see yet.
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
-        raise _attribution_conflict(client.name, holder)
+        raise _attribution_conflict(client, holder)
+    _take_capacity(session, referrer_id, receiver_id, now)
     values = {
         "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
         "client_id": client.id, "skills": skills, "description": data.get("description") or "",
@@ -146,41 +162,40 @@ def _create(
         "status": "pending", "created_at": now, "updated_at": now, "version": 1,
     }
     if created:
-        referral = _insert_referral(session, values)
+        referral_id = sql.insert_referral(session, values)
     else:
         try:
             with session.begin_nested():
-                referral = _insert_referral(session, values)
+                referral_id = sql.insert_referral(session, values)
         except IntegrityError:
             # The partial unique index caught a second open referral for this client.
             holder = _attributed_referral_id(session, client.id, now, window_days)
             if holder is None:
                 raise
-            raise _attribution_conflict(client.name, holder) from None
-    body = _body(referral, clients.as_json(client))
-    # The history starts with "pending"; it, the audit entry and the event go in together.
-    insert_rows(session, [
-        (ReferralEvent.__table__, {"referral_id": referral.id, "status": "pending", "at": now,
-                                   "actor": actor.name, "reason": None}),
+            raise _attribution_conflict(client, holder) from None
+    # The object as a read would give it, without reading: the row's values, its client and
+    # its history, which starts with "pending".
+    first = ReferralEvent(referral_id=referral_id, status="pending", at=now, actor=actor.name,
+                          reason=None)
+    referral = Referral(id=referral_id, **values, **_NOT_YET, client=client, history=[first])
+    body = webhook_payload(referral)
+    # The history entry, the audit entry and the event go in together (one statement on
+    # PostgreSQL); the entry goes last so that its id comes back.
+    first.id = sql.insert_rows(session, [
         audit.entry(actor=actor, action="referral.create", object_type="referral",
-                    object_id=referral.id,
+                    object_id=referral_id,
                     changes={"referrer_organization_id": referrer_id,
                              "receiver_organization_id": receiver_id, "client_id": client.id,
                              "status": "pending"}),
         events.outbox_row(type_="referral.created", payload=body),
+        (ReferralEvent, {"referral_id": referral_id, "status": "pending", "at": now,
+                         "actor": actor.name, "reason": None}),
     ])
-    return body
+    sql.as_loaded(session, first, referral)
+    return referral, body
 
 
-# Core statements on the tables: the hot path of the API skips the ORM's per-row bookkeeping.
-_INSERT_REFERRAL = insert(Referral.__table__).returning(Referral.__table__.c.id)
 _NOT_YET = {f"{status}_at": None for status in TRANSITION_STATUSES}
-
-
-def _insert_referral(session: Session, values: dict[str, Any]) -> SimpleNamespace:
-    """Insert one referral; return it with the attributes of a row (only the id is new)."""
-    referral_id = session.execute(_INSERT_REFERRAL, values).scalar_one()
-    return SimpleNamespace(id=referral_id, **_NOT_YET, **values)
 
 
 def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None:
@@ -208,13 +223,12 @@ def _skills(names: list[str]) -> list[str]:
                                {"skills": ["Every skill needs letters or digits."]}) from None
 
 
-def _client_location(data: dict[str, Any], geocoder: Geocoder) -> tuple[float, float] | None:
-    """Return the client's (lat, lon) from coordinates or a place name (services/places)."""
+def _client_place(data: dict[str, Any], geocoder: Geocoder) -> places.ResolvedPlace | None:
+    """Return the client's place as given, with its coordinates (services/places)."""
     place = (data.get("client") or {}).get("location")
     if not place:
         return None
-    resolved = places.resolve(place, geocoder, field="client.location")
-    return resolved.latitude, resolved.longitude
+    return places.resolve(place, geocoder, field="client.location")
 
 
 def _attributed_referral_id(
@@ -232,9 +246,9 @@ def _attributed_referral_id(
     )
 
 
-def _attribution_conflict(client_name: str, referral_id: int) -> Conflict:
+def _attribution_conflict(client: Client, referral_id: int) -> Conflict:
     return Conflict(
-        f"Client {client_name!r} is already attributed to referral {referral_id}; "
+        f"Client {client.name!r} is already attributed to referral {referral_id}; "
         "the first firm to register the client keeps the credit.",
         existing_referral_id=referral_id,
     )
@@ -247,10 +261,7 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
     has room, the referrer exists. Only when it changes no row do we look for the reason:
     an unknown or inactive firm (422), or a full receiver (409).
     """
-    result = session.execute(
-        _TAKE_CAPACITY, {"referrer": referrer_id, "receiver": receiver_id, "now": now}
-    )
-    if result.rowcount == 1:
+    if sql.take_capacity(session, referrer_id=referrer_id, receiver_id=receiver_id, now=now):
         return
     _check_parties(session, referrer_id, receiver_id)
     if session.get(OrganizationStats, receiver_id) is None:
@@ -264,31 +275,6 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
                    "accepts; choose another firm.", receiver_organization_id=receiver_id)
 
 
-def _take_capacity_statement():
-    # On the tables, not the mapped classes: a Core UPDATE skips the ORM's bulk-update path.
-    stats, organizations = OrganizationStats.__table__, Organization.__table__
-    receiver, referrer = bindparam("receiver", type_=Integer()), bindparam("referrer",
-                                                                            type_=Integer())
-    has_room = (
-        select(organizations.c.id)
-        .where(organizations.c.id == receiver, organizations.c.active.is_(True),
-               or_(organizations.c.capacity.is_(None),
-                   stats.c.open_referrals < organizations.c.capacity))
-        .correlate(stats)
-        .exists()
-    )
-    referrer_exists = select(organizations.c.id).where(organizations.c.id == referrer).exists()
-    return (
-        update(stats)
-        .where(stats.c.organization_id == receiver, has_room, referrer_exists)
-        .values(open_referrals=stats.c.open_referrals + 1,
-                updated_at=bindparam("now", type_=UTCDateTime()))
-    )
-
-
-_TAKE_CAPACITY = _take_capacity_statement()
-
-
 # --------------------------------------------------------------------------- idempotency
 
 
@@ -298,42 +284,22 @@ def _request_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _claim_key(
-    session: Session, api_key_id: int, key: str, request_hash: str
-) -> IdempotencyRecord | None:
-    """Insert the key's record; None, writing nothing, if the key is already recorded."""
-    values = {"api_key_id": api_key_id, "key": key, "request_hash": request_hash,
-              "response_status": 0, "response_body": {}, "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        return session.scalars(insert(IdempotencyRecord).values(**values)
-                               .on_conflict_do_nothing().returning(IdempotencyRecord)).first()
-    record = IdempotencyRecord(**values)
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        return None
-    return record
-
-
-def _stored_response(
-    session: Session, api_key_id: int, key: str, request_hash: str
-) -> tuple[int, dict[str, Any]] | None:
+def _repeat(session: Session, api_key_id: int, key: str, request_hash: str) -> Recorded:
+    """Return what a repeat of a recorded request gets: the first response (422 if the body
+    differs; 409 if the first is still running and wrote nothing yet)."""
     record = session.scalar(
         select(IdempotencyRecord)
         .where(IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)
         .execution_options(populate_existing=True)
     )
     if record is None:
-        return None
+        raise Conflict("A request with this Idempotency-Key was being processed; retry.")
     if record.request_hash != request_hash:
         raise ValidationFailed(
             "This Idempotency-Key was already used with a different request body.",
             {"Idempotency-Key": ["Use a new key for a different request."]},
         )
-    return record.response_status, record.response_body
+    return Recorded(session.get(Referral, record.response_body["id"]), record.response_body)
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -402,7 +368,7 @@ def _apply_move(
                  object_id=referral.id,
                  changes={"status": {"from": previous, "to": status}, "reason": reason})
     events.emit(session=session, type_="referral.status_changed",
-                payload=to_json(referral, history=True))
+                payload=webhook_payload(referral))
 
 
 def _count_move(
@@ -489,9 +455,9 @@ def list_(
         if organization_id not in (None, actor.organization_id):
             return [], 0
         organization_id = actor.organization_id
-    if role is not None and organization_id is None:
-        raise ValidationFailed("A role filter needs organization_id.",
-                               {"role": ["Give organization_id with role."]})
+    # `role` says which side organization_id is matched on (a partner's is its own); with no
+    # organization there is no side to narrow: every referral has a referrer and a receiver.
+    # (Refusing it instead was a cross-parameter rule OpenAPI 3.0 cannot state.)
     if organization_id is not None:
         as_referrer = Referral.referrer_organization_id == organization_id
         as_receiver = Referral.receiver_organization_id == organization_id
@@ -507,35 +473,3 @@ def list_(
         query.order_by(Referral.id.desc()).offset((page - 1) * page_size).limit(page_size)
     ).unique().all()
     return list(rows), total
-
-
-def to_json(referral: Referral, *, history: bool = False) -> dict[str, Any]:
-    """Return the referral as the API shows it (also the webhook payload)."""
-    body = _body(referral, clients.as_json(referral.client))
-    if history:
-        body["history"] = [{"status": event.status, "at": _iso(event.at), "actor": event.actor,
-                            "reason": event.reason} for event in referral.history]
-    return body
-
-
-def _body(referral: Any, client: dict[str, Any]) -> dict[str, Any]:
-    """Return the body of a referral given as an object or a row with the same attributes."""
-    return {
-        "id": referral.id,
-        "referrer_organization_id": referral.referrer_organization_id,
-        "receiver_organization_id": referral.receiver_organization_id,
-        "client": client,
-        "skills": list(referral.skills or []),
-        "description": referral.description,
-        "note": referral.note,
-        "match_score": referral.match_score,
-        "status": referral.status,
-        "created_at": _iso(referral.created_at),
-        "updated_at": _iso(referral.updated_at),
-        **{f"{s}_at": _iso(getattr(referral, f"{s}_at")) for s in TRANSITION_STATUSES},
-        "version": referral.version,
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
