@@ -12,6 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from referral_service import demo, migrate
 from referral_service.adapters import backup as backups
+from referral_service.adapters import import_files
 from referral_service.db import get_engine, session_scope
 from referral_service.services import auth, importing, kpi, referrals, webhooks
 from referral_service.services.auth import SYSTEM
@@ -86,12 +87,11 @@ def create_user(email: str, role: str, organization_id: int | None, password: st
 def import_organizations(file: str) -> None:
     """Create or update organizations from a CSV or JSON-lines FILE (by external_ref)."""
     with open(file, encoding="utf-8-sig", newline="") as handle:
-        total = sum(1 for _ in handle) - (0 if file.lower().endswith((".jsonl", ".json",
-                                                                      ".ndjson")) else 1)
+        total = sum(1 for _ in handle) - (0 if import_files.is_json_lines(file) else 1)
     with open(file, encoding="utf-8-sig", newline="") as handle, session_scope() as session, \
             click.progressbar(length=max(total, 0), label="Importing", file=sys.stderr) as bar:
         report = importing.import_organizations(
-            session=session, records=importing.read_lines(handle, file),
+            session=session, records=import_files.read_lines(handle, file),
             geocoder=current_app.extensions["geocoder"], progress=bar.update,
         )
     for number, reason in report.rejected:

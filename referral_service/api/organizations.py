@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -22,6 +23,9 @@ from referral_service.services import organizations
 blp = Blueprint("organizations", __name__, description="Firm profiles: skills, offices, capacity.")
 skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
 
+# The header of a 201 (documented with the response, as common.ETAG_HEADER).
+LOCATION_HEADER = {"Location": {"description": "The URL of the new organization.",
+                                "schema": {"type": "string"}}}
 # OpenAPI links: where the id of an organization in a response can be used next.
 ORGANIZATION_TARGETS = {
     "GetOrganization": "getOrganization",
@@ -53,13 +57,16 @@ class Organizations(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
     @blp.doc(responses={201: {"links": links(ORGANIZATION_TARGETS, "organization_id"),
-                              "headers": ETAG_HEADER}})
+                              "headers": {**ETAG_HEADER, **LOCATION_HEADER}}})
     def post(self, data):
         """Create an organization."""
         organization = organizations.create(
             session=write_session(), data=data, actor=current_principal(), geocoder=geocoder()
         )
-        return organization, 201, {"ETag": etag("org", organization.id, organization.version)}
+        return organization, 201, {
+            "ETag": etag("org", organization.id, organization.version),
+            "Location": url_for("organizations.OrganizationById",
+                                organization_id=organization.id)}
 
 
 @blp.route("/<id:organization_id>")
@@ -90,7 +97,12 @@ class OrganizationById(MethodView):
              responses={200: {"links": links(ORGANIZATION_TARGETS, "organization_id"),
                               "headers": ETAG_HEADER}})
     def patch(self, data, organization_id):
-        """Change some fields of an organization; a stale If-Match is refused with 412."""
+        """Change some fields of an organization; a stale If-Match is refused with 412.
+
+        Fields left out keep their values. `offices`, when given, is the whole list: an
+        office given with its `id` keeps the fields it does not give (coordinates, radius),
+        one without `id` is added, and the offices left out of the list are removed.
+        """
         organization = organizations.update(
             session=write_session(), organization_id=organization_id, data=data,
             actor=current_principal(), geocoder=geocoder(),

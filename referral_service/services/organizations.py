@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
+from referral_service.schemas.places import DEFAULT_SERVICE_RADIUS_KM
 from referral_service.services import audit
 from referral_service.services import places as places_service
 from referral_service.services.auth import Principal, require_staff
@@ -31,6 +34,8 @@ PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capac
 SLUG_MAX_LENGTH = 100  # organization_skills.slug
 OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
+# An office kept by id is placed anew when one of these changes without new coordinates.
+PLACE_FIELDS = ("city", "country", "address")
 # What a new organization starts from, before its create body applies.
 _NEW_PROFILE: dict[str, Any] = {
     "name": None, "kind": None, "group": None, "description": "", "capacity": None,
@@ -60,11 +65,13 @@ def normalize_skills(names: Iterable[str]) -> list[str]:
     return slugs
 
 
-def get(*, session: Session, organization_id: int, actor: Principal) -> Organization:
-    """Return one organization the caller may see."""
+def get(
+    *, session: Session, organization_id: int, actor: Principal, for_update: bool = False
+) -> Organization:
+    """Return one organization the caller may see (`for_update`: locked until the commit)."""
     organization = session.get(
-        Organization, organization_id, options=[selectinload(Organization.offices),
-                                                selectinload(Organization.skill_rows)]
+        Organization, organization_id, with_for_update=for_update,
+        options=[selectinload(Organization.offices), selectinload(Organization.skill_rows)],
     )
     if organization is None or not actor.can_see_organization(organization_id):
         raise NotFound(f"Organization {organization_id} does not exist.")
@@ -110,15 +117,9 @@ def create(
 ) -> Organization:
     """Create an organization with its offices (places resolved) and skills."""
     require_staff(actor)
-    organization = Organization(description="", active=True)
-    organization.stats = OrganizationStats(open_referrals=0, won=0, failed=0)
-    _write_profile(organization, planned_profile(_NEW_PROFILE, data, geocoder))
-    session.add(organization)
-    _flush_unique(session, data)
-    audit.record(session=session, actor=actor, action="organization.create",
-                 object_type="organization", object_id=organization.id,
-                 changes=snapshot(organization))
-    return organization
+    plan = Plan(None, None, planned_profile(new_profile(), data, geocoder))
+    [organization_id] = _write_unique(session, [plan], actor, data)
+    return _reloaded(session, organization_id)
 
 
 @writes
@@ -127,25 +128,18 @@ def update(
     geocoder: Geocoder, expected_version: int | None = None,
 ) -> Organization:
     """Apply a partial update; with `expected_version`, refuse if the profile has moved on."""
-    organization = get(session=session, organization_id=organization_id, actor=actor)
+    organization = get(session=session, organization_id=organization_id, actor=actor,
+                       for_update=True)
     if actor.is_partner:
         refused = sorted(set(data) - PARTNER_EDITABLE)
         if refused:
             raise Forbidden(f"A partner may not change {', '.join(refused)}.")
     if expected_version is not None and organization.version != expected_version:
         raise PreconditionFailed("The organization changed since it was read (stale If-Match).")
-    before = profile(organization)
-    after = planned_profile(before, data, geocoder)
-    changes = profile_changes(before, after)
-    _write_profile(organization, after)
-    if changes:
-        # Offices and skills live in their own tables: touch the row so that the version
-        # moves (ETag) and every worker's match index sees the change.
-        organization.updated_at = utcnow()
-        _flush_unique(session, data)
-        audit.record(session=session, actor=actor, action="organization.update",
-                     object_type="organization", object_id=organization.id, changes=changes)
-    return organization
+    before = {**profile(organization), "version": organization.version}
+    plan = Plan(organization_id, before, planned_profile(before, data, geocoder))
+    _write_unique(session, [plan], actor, data)
+    return _reloaded(session, organization_id)
 
 
 @writes
@@ -202,65 +196,110 @@ def profile(organization: Organization) -> dict[str, Any]:
     }
 
 
+def new_profile() -> dict[str, Any]:
+    """Return what a new organization starts from, before its create body applies."""
+    return {**_NEW_PROFILE, "skills": [], "offices": []}
+
+
 def planned_profile(
     current: dict[str, Any], data: dict[str, Any], geocoder: Geocoder
 ) -> dict[str, Any]:
-    """Return the profile `current` (see `profile`) becomes once update `data` is applied.
+    """Return the profile `current` (see `profile`) becomes once `data` is applied.
 
-    The rules of an update, on plain data: `update` writes the result through the ORM,
-    the bulk import (services/importing.py) with set-based statements. A field left out of
-    `data` keeps its value. Skills are normalized. Offices are resolved; an office given with
-    the "id" of one of the firm's offices keeps that office (and the fields it does not give),
-    one given without id is a new office ("id" None) even when it equals an old one, and the
-    offices not given are gone. Raises ValidationFailed (a bad skill, an unknown place, an
-    office id of another organization) or Unavailable (geocoder) as the API answers them.
+    The one planning rule of POST (from `_NEW_PROFILE`), PATCH and the import; `write_profiles`
+    writes the result. A field left out of `data` keeps its value; skills are normalized.
+    Offices, when given, are merged before anything is resolved:
+    - one given with the "id" of one of the firm's offices keeps that office and the fields
+      it does not give (coordinates, radius...); it is resolved again only when its city,
+      country or address changed without new coordinates;
+    - one given without "id" is a new office (radius 100 unless given), resolved; if it
+      equals an office of the firm not otherwise kept, it keeps that office's id;
+    - the offices not given are removed.
+    Offices are listed as they will be read back: kept ones by id, then the new ones.
+    Raises ValidationFailed (a bad skill, an unknown place, an office id of another
+    organization) or Unavailable (geocoder) as the API answers them.
     """
     after: dict[str, Any] = {field: data[field] if field in data else current[field]
                              for field in PROFILE_FIELDS}
     after["skills"] = (normalize_skills(data["skills"]) if "skills" in data
                        else list(current["skills"]))
-    if "offices" not in data:
+    if "offices" in data:
+        after["offices"] = _planned_offices(current["offices"], data["offices"], geocoder)
+    else:
         after["offices"] = [dict(office) for office in current["offices"]]
-        return after
-    resolved = resolve_offices(data["offices"], geocoder)
-    # One dict per kept office: an id given twice names the same office, as an ORM object would.
-    by_id = {office["id"]: dict(office) for office in current["offices"]}
-    offices: list[dict[str, Any]] = []
-    for given in resolved:
-        if given.get("id") is None:
-            office: dict[str, Any] = {"id": None, **dict.fromkeys(OFFICE_FIELDS)}
-        else:
-            office = by_id.get(given["id"])  # type: ignore[assignment]
-            if office is None:
-                raise ValidationFailed(
-                    "An office id does not belong to this organization.",
-                    {"offices": {"id": [f"Unknown office id {given['id']}."]}},
-                )
-        for field in OFFICE_FIELDS:
-            if field in given:
-                office[field] = given[field]
-        if office["service_radius_km"] is None:
-            office["service_radius_km"] = 100.0
-        offices.append(office)
-    after["offices"] = offices
     return after
+
+
+def _planned_offices(
+    current: list[dict[str, Any]], given: list[dict[str, Any]], geocoder: Geocoder
+) -> list[dict[str, Any]]:
+    old = {office["id"]: office for office in current}
+    merged: list[dict[str, Any]] = []
+    kept: dict[int, dict[str, Any]] = {}  # an id given twice names the same office
+    for index, office in enumerate(given):
+        office_id = office.get("id")
+        fields = {field: office[field] for field in OFFICE_FIELDS if field in office}
+        if office_id is None:
+            merged.append({**dict.fromkeys(OFFICE_FIELDS), "id": None,
+                           "service_radius_km": DEFAULT_SERVICE_RADIUS_KM, **fields})
+            continue
+        if office_id not in old:
+            raise ValidationFailed(
+                "An office id does not belong to this organization.",
+                {"offices": {str(index): {"id": [f"Unknown office id {office_id}."]}}})
+        target = kept.get(office_id)
+        if target is None:
+            target = kept[office_id] = dict(old[office_id])
+            merged.append(target)
+        coordinates_given = fields.get("latitude") is not None
+        moved = any(field in fields and fields[field] != target[field]
+                    for field in PLACE_FIELDS)
+        if not coordinates_given:
+            # A null coordinate counts as not given (LocationSchema): keep the stored ones.
+            fields.pop("latitude", None)
+            fields.pop("longitude", None)
+        target.update(fields)
+        if moved and not coordinates_given:
+            target["latitude"] = target["longitude"] = None  # place it anew
+    resolved = resolve_offices(merged, geocoder)
+    # An office given again without id, unchanged, keeps its id (and its row).
+    free = [office for office_id, office in old.items() if office_id not in kept]
+    for office in resolved:
+        if office["id"] is None:
+            twin = next((candidate for candidate in free if _same_office(candidate, office)),
+                        None)
+            if twin is not None:
+                free.remove(twin)
+                office["id"] = twin["id"]
+    return (sorted((office for office in resolved if office["id"] is not None),
+                   key=lambda office: office["id"])
+            + [office for office in resolved if office["id"] is None])
+
+
+def _same_office(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    return all(one[field] == other[field] for field in OFFICE_FIELDS)
 
 
 def profile_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Return the audit diff {field: {"from": old, "to": new}} of two profiles.
 
-    Offices compare by their fields, not their ids: offices given again unchanged, although
-    new rows, are no change (no audit entry, no new version).
+    Offices compare by their fields; only if nothing else differs do their ids count
+    (offices given again unchanged keep their ids: then there is no change at all).
     """
-    before, after = _audited(before), _audited(after)
-    return {key: {"from": before[key], "to": after[key]}
-            for key in after if before[key] != after[key]}
+    audited_before, audited_after = _audited(before), _audited(after)
+    changes = {key: {"from": audited_before[key], "to": audited_after[key]}
+               for key in audited_after if audited_before[key] != audited_after[key]}
+    if "offices" not in changes and ([o["id"] for o in before["offices"]]
+                                     != [o["id"] for o in after["offices"]]):
+        changes["offices"] = {"from": before["offices"], "to": after["offices"]}
+    return changes
 
 
 def _audited(profile: dict[str, Any]) -> dict[str, Any]:
     """The profile as the audit log shows it: offices without their ids."""
-    return {**profile, "offices": [{field: office[field] for field in OFFICE_FIELDS}
-                                   for office in profile["offices"]]}
+    return {**{field: profile[field] for field in PROFILE_FIELDS}, "skills": profile["skills"],
+            "offices": [{field: office[field] for field in OFFICE_FIELDS}
+                        for office in profile["offices"]]}
 
 
 def resolve_offices(
@@ -277,42 +316,124 @@ def resolve_offices(
     return resolved
 
 
-def _write_profile(organization: Organization, profile: dict[str, Any]) -> None:
-    """Make the ORM objects hold `profile` (from planned_profile); the flush writes it."""
-    for field in PROFILE_FIELDS:
-        setattr(organization, field, profile[field])
-    _replace_skills(organization, profile["skills"])
-    _write_offices(organization, profile["offices"])
+# ------------------------------------------------------------------------------ the writer
 
 
-def _replace_skills(organization: Organization, slugs: list[str]) -> None:
-    by_slug = {row.slug: row for row in organization.skill_rows}
-    rows = []
-    for position, slug in enumerate(slugs):
-        row = by_slug.get(slug) or OrganizationSkill(slug=slug)
-        row.position = position
-        rows.append(row)
-    organization.skill_rows = rows
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One profile to write: a new firm (no id, no `before`) or an existing one."""
+
+    organization_id: int | None
+    before: dict[str, Any] | None  # profile() with "version"
+    after: dict[str, Any]  # planned_profile()
 
 
-def _write_offices(organization: Organization, offices: list[dict[str, Any]]) -> None:
-    """Keep the offices whose "id" is given (their fields set), add those without, drop the rest."""
-    by_id = {office.id: office for office in organization.offices}
-    kept: list[Office] = []
-    for data in offices:
-        office = by_id[data["id"]] if data["id"] is not None else Office()
-        for field in OFFICE_FIELDS:
-            setattr(office, field, data[field])
-        kept.append(office)
-    organization.offices = kept
+def write_profiles(
+    *, session: Session, plans: list[Plan], actor: Principal,
+    created_action: str = "organization.create",
+) -> list[int]:
+    """Write planned profiles in the caller's unit of work; return their ids, in order.
 
-
-def _flush_unique(session: Session, data: dict[str, Any]) -> None:
+    The one writer of POST, PATCH and the import (a batch). A new firm gets its row, stats,
+    skills, offices and a `created_action` audit entry; an existing one whose profile
+    changes gets its row with `version` + 1 and `updated_at` now (the ETag and every
+    worker's match index follow them), the skill and office rows that changed (offices kept
+    keep their ids) and an organization.update entry with the changes; an unchanged one
+    gets nothing written. Raises IntegrityError on a taken external_ref.
+    """
+    now = utcnow()
+    new = [plan for plan in plans if plan.organization_id is None]
+    rows: list[Any] = []
+    updated: list[dict[str, Any]] = []
+    skills_gone: list[int] = []
+    offices_gone: list[int] = []
+    offices_changed: list[dict[str, Any]] = []
+    for plan in plans:
+        if plan.organization_id is None:
+            continue
+        assert plan.before is not None
+        org_id, before, after = plan.organization_id, plan.before, plan.after
+        changes = profile_changes(before, after)
+        if not changes:
+            continue
+        updated.append({"id": org_id, "expected_version": before["version"],
+                        "version": before["version"] + 1, "updated_at": now,
+                        **{_COLUMNS[field]: after[field] for field in PROFILE_FIELDS}})
+        if "skills" in changes:
+            skills_gone.append(org_id)
+            rows += _skill_rows(org_id, after["skills"])
+        old = {office["id"]: office for office in before["offices"]}
+        kept = {office["id"] for office in after["offices"]}
+        offices_gone += [office_id for office_id in old if office_id not in kept]
+        for office in after["offices"]:
+            if office["id"] is None:
+                rows.append(_office_row(org_id, office))
+            elif office != old[office["id"]]:
+                offices_changed.append(office)
+        rows.append(audit.entry(actor=actor, action="organization.update",
+                                object_type="organization", object_id=org_id,
+                                changes=changes, at=now))
     try:
-        session.flush()
+        sql.update_organizations(session, updated)
+    except sql.StaleProfile as error:
+        raise PreconditionFailed(str(error)) from None
+    sql.delete_by(session, OrganizationSkill.organization_id, skills_gone)
+    sql.delete_by(session, Office.id, offices_gone)
+    sql.update_offices(session, offices_changed)
+    new_ids = sql.insert_organizations(session, [
+        {**{_COLUMNS[field]: plan.after[field] for field in PROFILE_FIELDS},
+         "created_at": now, "updated_at": now, "version": 1} for plan in new]) if new else []
+    for org_id, plan in zip(new_ids, new, strict=True):
+        rows.append((OrganizationStats, {"organization_id": org_id, "open_referrals": 0,
+                                         "won": 0, "failed": 0, "updated_at": now}))
+        rows += _skill_rows(org_id, plan.after["skills"])
+        rows += [_office_row(org_id, office) for office in plan.after["offices"]]
+        rows.append(audit.entry(actor=actor, action=created_action,
+                                object_type="organization", object_id=org_id,
+                                changes=_creation_changes(created_action, plan.after), at=now))
+    sql.insert_many(session, rows)
+    ids = iter(new_ids)
+    return [plan.organization_id if plan.organization_id is not None else next(ids)
+            for plan in plans]
+
+
+# profile field -> organizations column ("group" is group_name)
+_COLUMNS = {field: getattr(Organization, field).expression.name for field in PROFILE_FIELDS}
+
+
+def _skill_rows(org_id: int, slugs: list[str]) -> list[Any]:
+    return [(OrganizationSkill, {"organization_id": org_id, "slug": slug, "position": position})
+            for position, slug in enumerate(slugs)]
+
+
+def _office_row(org_id: int, office: dict[str, Any]) -> Any:
+    return (Office, {"organization_id": org_id,
+                     **{field: office[field] for field in OFFICE_FIELDS}})
+
+
+def _creation_changes(action: str, after: dict[str, Any]) -> dict[str, Any]:
+    """What the audit entry of a new firm holds: the whole profile, or (an import's
+    thousands of entries) its name and external_ref."""
+    if action == "organization.import":
+        return {"name": after["name"], "external_ref": after["external_ref"]}
+    return _audited(after)
+
+
+def _write_unique(
+    session: Session, plans: list[Plan], actor: Principal, data: dict[str, Any]
+) -> list[int]:
+    """write_profiles, a taken external_ref answered as a Conflict."""
+    try:
+        return write_profiles(session=session, plans=plans, actor=actor)
     except IntegrityError as error:
         if "external_ref" in str(error.orig).lower() or "external_ref" in data:
             raise Conflict(
                 f"Another organization already has external_ref {data.get('external_ref')!r}.",
             ) from None
         raise
+
+
+def _reloaded(session: Session, organization_id: int) -> Organization:
+    """The organization as written (the writer's statements bypass the session's objects)."""
+    return session.get(Organization, organization_id, populate_existing=True, options=[
+        selectinload(Organization.offices), selectinload(Organization.skill_rows)])

@@ -145,3 +145,44 @@ def test_invalid_coordinates_and_half_given_coordinates_are_422(client, admin_he
         response = client.post(BASE, json=org_payload(offices=[bad]), headers=admin_headers)
         assert response.status_code == 422, bad
         assert "offices" in response.get_json()["errors"]
+
+
+def test_post_answers_201_with_the_location_of_the_new_organization(client, admin_headers):
+    response = client.post(BASE, json=org_payload(), headers=admin_headers)
+    assert response.status_code == 201
+    assert response.headers["Location"].endswith(f"{BASE}/{response.get_json()['id']}")
+    document = client.get("/api/v1/openapi.json").get_json()
+    headers = document["paths"][BASE]["post"]["responses"]["201"]["headers"]
+    assert "Location" in headers and "ETag" in headers
+
+
+def test_patch_office_by_id_keeps_every_field_it_does_not_give(client, admin_headers,
+                                                              make_org):
+    created = make_org(offices=[{**office("Kaohsiung", "TW"), "latitude": 22.7,
+                                 "longitude": 120.35, "service_radius_km": 80}])
+    url = f"{BASE}/{created['id']}"
+    kept = created["offices"][0]
+    response = client.patch(url, json={"offices": [{"id": kept["id"], "label": "Head office"}]},
+                            headers=admin_headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["offices"] == [{**kept, "label": "Head office"}]
+    # the same city and country given again: nothing moves, the radius stays
+    response = client.patch(url, json={"offices": [
+        {"id": kept["id"], "city": "Kaohsiung", "country": "TW"}]}, headers=admin_headers)
+    assert response.get_json()["offices"] == [{**kept, "label": "Head office"}]
+    # another city without coordinates is placed anew; the radius still stays
+    moved = client.patch(url, json={"offices": [{"id": kept["id"], "city": "Tainan"}]},
+                         headers=admin_headers).get_json()["offices"][0]
+    assert moved["id"] == kept["id"] and moved["service_radius_km"] == 80
+    assert abs(moved["latitude"] - 23.0) < 0.2
+
+
+def test_patch_offices_left_out_are_removed_and_given_again_keep_their_ids(
+        client, admin_headers, make_org):
+    created = make_org(offices=[office("Taichung", "TW"), office("Tainan", "TW")])
+    url = f"{BASE}/{created['id']}"
+    first, second = created["offices"]
+    same = {key: value for key, value in second.items() if key != "id"}
+    body = client.patch(url, json={"offices": [same]}, headers=admin_headers).get_json()
+    assert body["offices"] == [second]
+    assert body["version"] == 2  # the first office is gone: a change
