@@ -14,12 +14,36 @@ COUNTRY = [validate.Length(equal=2),
 DEFAULT_SERVICE_RADIUS_KM = 100.0
 
 
+def _given(**types: str) -> dict[str, Any]:
+    """JSON Schema: each named field is present, not null (and not empty if text)."""
+    return {"required": list(types), "properties": {
+        name: {"type": kind, **({"minLength": 1} if kind == "string" else {})}
+        for name, kind in types.items()}}
+
+
+def place_rules(*, unless: str | None = None) -> dict[str, Any]:
+    """Return check_place's rules as OpenAPI 3.0 JSON Schema (a schema's document_rules).
+
+    A place is given (coordinates, a city or an address) unless the field `unless` is;
+    latitude never comes without longitude, nor longitude without latitude.
+    """
+    places = [_given(latitude="number", longitude="number"), _given(city="string"),
+              _given(address="string")]
+    if unless is not None:
+        places.insert(0, {"required": [unless]})
+    half_pair = [{**_given(latitude="number"), "not": _given(longitude="number")},
+                 {**_given(longitude="number"), "not": _given(latitude="number")}]
+    return {"anyOf": places, "not": {"anyOf": half_pair}}
+
+
 class LocationSchema(StrictSchema):
     """A place: coordinates, or a city (with its country), or an address.
 
     Coordinates come as a pair; a country is an ISO 3166-1 alpha-2 code, stored upper case.
     A null field counts as not given.
     """
+
+    document_rules = place_rules()
 
     latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90),
                             allow_nan=False)
@@ -61,6 +85,7 @@ class OfficeSchema(LocationSchema):
     given). A list of offices is the whole list: the firm's offices left out are removed.
     """
 
+    document_rules = place_rules(unless="id")
     id = WholeNumber(validate=Id, metadata={"description": "Keep this existing office (PATCH)."})
     label = fields.String(allow_none=True, validate=validate.Length(max=100))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
