@@ -44,10 +44,25 @@ class Client(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     normalized_name: Mapped[str] = mapped_column(String(200), index=True)
-    external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # The CRM's id as it sent it (trimmed), for display; "the same CRM id" is judged on
+    # external_ref_key, its case-folded form, which is unique ("CRM-400 " = "crm-400").
+    external_ref: Mapped[str | None] = mapped_column(String(100))
+    external_ref_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # The place as given (city, country, address), with the coordinates it resolved to.
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        """The client's place as kept, or None if it was never given."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return {"latitude": self.latitude, "longitude": self.longitude, "city": self.city,
+                "country": self.country, "address": self.address}
 
 
 class Referral(Base):

@@ -12,18 +12,44 @@ are supported: no code for a database that nothing tests.
 - `bulk_insert`: many rows of one table (imports): COPY on PostgreSQL, executemany on SQLite.
 - `reserve_ids`: the ids a PostgreSQL table's sequence gives the next rows, in one query.
 - `load_firms`: every firm as scoring's Firm, from plain DBAPI tuples (half the ORM's time).
+- referrals and clients: the referral's INSERT, the receiver's capacity UPDATE, and the
+  race-safe INSERT ... ON CONFLICT DO NOTHING of clients and idempotency keys.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from models import Office, Organization, OrganizationSkill, OrganizationStats
+from models import (
+    Client,
+    IdempotencyRecord,
+    Office,
+    Organization,
+    OrganizationSkill,
+    OrganizationStats,
+    Referral,
+    UTCDateTime,
+)
 from scoring import Firm
 from scoring import Office as ScoringOffice
 
@@ -34,24 +60,29 @@ Row = tuple[type | Table, dict[str, Any]]
 _COMBINED: dict[tuple[tuple[str, tuple[str, ...]], ...], Insert] = {}
 
 
-def insert_rows(session: Session, rows: Sequence[Row]) -> None:
-    """Insert each (mapped class or table, values) row in the session's transaction.
+def insert_rows(session: Session, rows: Sequence[Row]) -> Any:
+    """Insert each (mapped class or table, values) row; return the last row's primary key.
 
     On PostgreSQL the WITH clauses run together, in no set order: two rows of one table may
     get their ids in either order, so give a table one row where that order matters.
     """
     rows = [(getattr(target, "__table__", target), values) for target, values in rows]
-    if len(rows) == 1 or session.get_bind().dialect.name != "postgresql":
-        for table, values in rows:
+    *first, (last_table, last_values) = rows
+    if not first or session.get_bind().dialect.name != "postgresql":
+        for table, values in first:
             session.execute(insert(table), values)
-        return
+        return session.execute(_returning_key(insert(last_table)), last_values).scalar_one()
     shape = tuple((table.name, tuple(sorted(values))) for table, values in rows)
     statement = _COMBINED.get(shape)
     if statement is None:
-        statement = _COMBINED[shape] = _combined(rows)
-    session.execute(statement, {f"r{number}_{column}": value
-                                for number, (_table, values) in enumerate(rows)
-                                for column, value in values.items()})
+        statement = _COMBINED[shape] = _returning_key(_combined(rows))
+    return session.execute(statement, {f"r{number}_{column}": value
+                                       for number, (_table, values) in enumerate(rows)
+                                       for column, value in values.items()}).scalar_one()
+
+
+def _returning_key(statement: Insert) -> Insert:
+    return statement.returning(*statement.table.primary_key.columns)
 
 
 def _combined(rows: Sequence[Row]) -> Insert:
@@ -181,6 +212,96 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
             open_referrals=open_ or 0, won=won or 0, failed=failed or 0,
         ))
     return firms
+
+
+# ------------------------------------------------------------------- referrals and clients
+# The hot path of POST /referrals (bench/bench_kpi.py's HTTP run): each statement below does
+# in one round trip what the ORM would do in two or three, or skips its per-row bookkeeping.
+
+
+def insert_referral(session: Session, values: dict[str, Any]) -> int:
+    """Insert one referral row; return its id (build the object with `as_loaded`).
+
+    A Core INSERT ... RETURNING id: REFERRAL_INSERT_FIGURE.
+    """
+    return session.execute(_INSERT_REFERRAL, values).scalar_one()
+
+
+_INSERT_REFERRAL = insert(Referral.__table__).returning(Referral.__table__.c.id)
+
+
+def as_loaded(session: Session, *instances: Any) -> None:
+    """Make objects built from rows just inserted persistent, as if read back (no SELECT).
+
+    Each instance must carry every column (its id too) and, in its relationships, only
+    objects that are persistent already or passed here before it.
+    """
+    for instance in instances:
+        make_transient_to_detached(instance)
+        session.add(instance)
+
+
+def take_capacity(session: Session, *, referrer_id: int, receiver_id: int, now: datetime
+                  ) -> bool:
+    """Count one more open referral for the receiver if it is active and has room and the
+    referrer exists; return False, changing nothing, otherwise.
+
+    One conditional UPDATE does the check and the write at once, and locks the count until
+    commit; on the table, not the mapped class, it skips the ORM's bulk-update path.
+    """
+    return session.execute(_TAKE_CAPACITY, {"referrer": referrer_id, "receiver": receiver_id,
+                                            "now": now}).rowcount == 1
+
+
+def _take_capacity_statement() -> Update:
+    stats, organizations = OrganizationStats.__table__, Organization.__table__
+    receiver = bindparam("receiver", type_=Integer())
+    referrer = bindparam("referrer", type_=Integer())
+    has_room = (
+        select(organizations.c.id)
+        .where(organizations.c.id == receiver, organizations.c.active.is_(True),
+               or_(organizations.c.capacity.is_(None),
+                   stats.c.open_referrals < organizations.c.capacity))
+        .correlate(stats)
+        .exists()
+    )
+    referrer_exists = select(organizations.c.id).where(organizations.c.id == referrer).exists()
+    return (
+        update(stats)
+        .where(stats.c.organization_id == receiver, has_room, referrer_exists)
+        .values(open_referrals=stats.c.open_referrals + 1,
+                updated_at=bindparam("now", type_=UTCDateTime()))
+    )
+
+
+_TAKE_CAPACITY = _take_capacity_statement()
+# INSERT ... ON CONFLICT DO NOTHING, per dialect (SQLite and PostgreSQL spell it alike).
+_INSERT_UNLESS_EXISTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def insert_client(session: Session, values: dict[str, Any]) -> Client | None:
+    """Insert a client; None, writing nothing, if a unique constraint says it exists.
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING: the loser of a race to create one client
+    gets nothing back (and then reads the winner's row) instead of an IntegrityError that
+    would need a savepoint, which costs two more round trips on every creation.
+    """
+    insert_ = _INSERT_UNLESS_EXISTS[session.get_bind().dialect.name]
+    return session.scalars(insert_(Client).values(**values).on_conflict_do_nothing()
+                           .returning(Client)).first()
+
+
+def claim_idempotency_key(session: Session, values: dict[str, Any]
+                          ) -> IdempotencyRecord | None:
+    """Insert an Idempotency-Key's record; None, writing nothing, if the key is recorded.
+
+    ON CONFLICT DO NOTHING, as insert_client: a concurrent repeat waits on the unique
+    (api_key_id, key) until the first transaction ends, then gets nothing and reads the
+    stored response, with no savepoint.
+    """
+    insert_ = _INSERT_UNLESS_EXISTS[session.get_bind().dialect.name]
+    return session.scalars(insert_(IdempotencyRecord).values(**values)
+                           .on_conflict_do_nothing().returning(IdempotencyRecord)).first()
 
 
 # ------------------------------------------------------------------- organization profiles

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from typing import TYPE_CHECKING
+
+from flask import Response, current_app, jsonify, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,19 +22,29 @@ from referral_service.db import read_session, write_session
 from referral_service.schemas import referrals as schemas
 from referral_service.services import referrals
 
+if TYPE_CHECKING:
+    from models import Referral
+
 blp = Blueprint("referrals", __name__,
                 description="Referrals of clients between firms, and their lifecycle.")
 
 # OpenAPI links: where the id of a referral in a response can be used next.
 REFERRAL_TARGETS = {"GetReferral": "getReferral", "MoveReferral": "moveReferral"}
+LOCATION_HEADER = {"Location": {"description": "The new referral's URL (GET it there).",
+                                "schema": {"type": "string", "format": "uri-reference"}}}
+REFERRAL = schemas.ReferralSchema()
 
 
-def _json(body: dict, status: int = 200, *, with_etag: bool = False) -> Response:
-    """Answer with a body the service already shaped (also what idempotent repeats replay)."""
+def _etag(referral: Referral) -> dict[str, str]:
+    return {"ETag": etag("referral", referral.id, referral.version)}
+
+
+def _created(body: dict) -> Response:
+    """Answer 201 with a referral's body (a new one, or the first answer to a repeat)."""
     response = jsonify(body)
-    response.status_code = status
-    if with_etag:
-        response.headers["ETag"] = etag("referral", body["id"], body["version"])
+    response.status_code = 201
+    response.headers["ETag"] = etag("referral", body["id"], body["version"])
+    response.headers["Location"] = url_for("referrals.ReferralById", referral_id=body["id"])
     return response
 
 
@@ -52,7 +64,7 @@ class Referrals(MethodView):
             session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,
         )
-        return _json(page_body([referrals.to_json(item) for item in items], total, args))
+        return page_body(items, total, args)
 
     @blp.arguments(schemas.ReferralCreateSchema())
     @blp.arguments(schemas.IdempotencyHeaderSchema(), location="headers")
@@ -64,15 +76,18 @@ class Referrals(MethodView):
                                   "receiver is at capacity.")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.doc(responses={201: {"links": links(REFERRAL_TARGETS, "referral_id"),
-                              "headers": ETAG_HEADER}})
+                              "headers": {**ETAG_HEADER, **LOCATION_HEADER}}})
     def post(self, data, headers):
         """Record a referral; honours Idempotency-Key."""
-        status, body = referrals.record_referral_once(
+        recorded = referrals.record_referral(
             session=write_session(), data=data, actor=current_principal(), geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"),
         )
-        return _json(body, status, with_etag=True)
+        # A repeat of an idempotent request gets the first answer again, as it was sent.
+        if recorded.first_response is not None:
+            return _created(recorded.first_response)
+        return _created(REFERRAL.dump(recorded.referral))
 
 
 @blp.route("/<id:referral_id>")
@@ -88,7 +103,7 @@ class ReferralById(MethodView):
         """Get one referral with its history, and its ETag."""
         referral = referrals.get(session=read_session(), referral_id=referral_id,
                                  actor=current_principal())
-        return _json(referrals.to_json(referral, history=True), with_etag=True)
+        return referral, _etag(referral)
 
     @blp.arguments(schemas.ReferralMoveSchema())
     @blp.response(200, schemas.ReferralSchema)
@@ -108,4 +123,4 @@ class ReferralById(MethodView):
             reason=data.get("reason"), actor=current_principal(),
             expected_version=expected_version("referral", referral_id),
         )
-        return _json(referrals.to_json(referral, history=True), with_etag=True)
+        return referral, _etag(referral)

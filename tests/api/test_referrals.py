@@ -42,7 +42,7 @@ def count_referrals(app) -> int:
         return session.scalar(select(func.count()).select_from(Referral))
 
 
-def test_create_returns_201_with_the_referral_and_etag(post, firms):
+def test_create_returns_201_with_the_referral_etag_and_location(post, firms):
     response = post(body(firms["Alpha"], firms["Beta"],
                          client={"name": "Acme Ltd", "external_ref": "C-9", "location": TAINAN}))
     assert response.status_code == 201, response.get_json()
@@ -56,6 +56,32 @@ def test_create_returns_201_with_the_referral_and_etag(post, firms):
     for status in ("accepted", "declined", "withdrawn", "expired", "converted", "lost"):
         assert created[f"{status}_at"] is None
     assert response.headers["ETag"] == f'"referral-{created["id"]}-v1"'
+    assert response.headers["Location"] == f"{BASE}/{created['id']}"
+
+
+def test_the_clients_place_comes_back_as_given_with_its_coordinates(client, admin_headers,
+                                                                    post, firms):
+    given = {"city": "Tainan", "country": "tw", "address": "1 Harbour Rd"}
+    created = post(body(firms["Alpha"], firms["Beta"],
+                        client={"name": "Acme Ltd", "location": given})).get_json()
+    location = created["client"]["location"]
+    assert (location["city"], location["country"], location["address"]) == (
+        "Tainan", "TW", "1 Harbour Rd")
+    assert abs(location["latitude"] - 23.0) < 0.2 and abs(location["longitude"] - 120.2) < 0.2
+    read = client.get(f"{BASE}/{created['id']}", headers=admin_headers).get_json()
+    assert read["client"]["location"] == location
+    at_a_point = post(body(firms["Alpha"], firms["Gamma"], client={
+        "name": "Pointed", "location": {"latitude": 22.6, "longitude": 120.3}})).get_json()
+    assert at_a_point["client"]["location"] == {"latitude": 22.6, "longitude": 120.3,
+                                                "city": None, "country": None, "address": None}
+    assert post(body(firms["Beta"], firms["Gamma"], "Nowhere")).get_json()["client"][
+        "location"] is None
+
+
+def test_the_201_documents_its_location_and_etag_headers(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    created = document["paths"][BASE]["post"]["responses"]["201"]
+    assert {"Location", "ETag"} <= set(created["headers"])
 
 
 def test_same_client_under_another_spelling_is_409_with_the_existing_id(post, firms):
@@ -72,6 +98,32 @@ def test_receiver_at_capacity_is_409(post, make_org, firms):
     response = post(body(firms["Alpha"], small, "Two"))
     assert response.status_code == 409
     assert "capacity" in response.get_json()["detail"]
+
+
+def test_a_duplicate_client_sent_to_a_full_receiver_is_an_attribution_409(post, make_org,
+                                                                           firms):
+    small = make_org(name="Small", capacity=1)["id"]
+    first = post(body(firms["Alpha"], small, "Acme Ltd")).get_json()
+    response = post(body(firms["Gamma"], small, "ACME"))
+    assert response.status_code == 409
+    assert response.get_json()["existing_referral_id"] == first["id"]
+    assert "attributed" in response.get_json()["detail"]
+
+
+def test_a_crm_id_is_one_client_whatever_its_case_and_spaces(client, admin_headers, post,
+                                                             firms):
+    first = post(body(firms["Alpha"], firms["Beta"],
+                      client={"name": "Acme", "external_ref": " CRM-400 "})).get_json()
+    assert first["client"]["external_ref"] == "CRM-400"
+    response = post(body(firms["Gamma"], firms["Beta"],
+                         client={"name": "Another Name", "external_ref": "crm-400"}))
+    assert response.status_code == 409
+    assert response.get_json()["existing_referral_id"] == first["id"]
+    client.patch(f"{BASE}/{first['id']}", json={"status": "declined"}, headers=admin_headers)
+    again = post(body(firms["Gamma"], firms["Beta"],
+                      client={"name": "Another Name", "external_ref": "crm-400"})).get_json()
+    assert again["client"]["id"] == first["client"]["id"]
+    assert again["client"]["external_ref"] == "CRM-400"  # as the CRM first sent it
 
 
 def test_bad_bodies_are_422_naming_the_field(post, client, admin_headers, make_org, firms):
@@ -102,6 +154,14 @@ def test_idempotent_repeat_returns_the_first_response_and_creates_nothing(
     again = client.post(BASE, json=body(firms["Alpha"], firms["Beta"]), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.get_json() == first.get_json()
+    for name in ("ETag", "Location"):
+        assert again.headers[name] == first.headers[name]
+    assert count_referrals(app) == 1
+    # The first response, even after the referral moved on.
+    client.patch(f"{BASE}/{first.get_json()['id']}", json={"status": "accepted"},
+                 headers=admin_headers)
+    later = client.post(BASE, json=body(firms["Alpha"], firms["Beta"]), headers=headers)
+    assert (later.status_code, later.get_json()) == (201, first.get_json())
     assert count_referrals(app) == 1
     other = client.post(BASE, json=body(firms["Alpha"], firms["Beta"], note="changed"),
                         headers=headers)
@@ -135,11 +195,24 @@ def test_a_refused_request_stores_no_response_for_its_key(app, client, admin_hea
 
 def test_created_body_is_what_a_get_then_reads_back(client, admin_headers, post, firms):
     created = post(body(firms["Alpha"], firms["Beta"], note="Needs 5-axis", match_score=0.8125,
-                        skills=["CNC machining", "Anodizing"], description="Brackets")
-                   ).get_json()
-    read = client.get(f"{BASE}/{created['id']}", headers=admin_headers).get_json()
-    assert [h["status"] for h in read.pop("history")] == ["pending"]
-    assert read == created
+                        skills=["CNC machining", "Anodizing"], description="Brackets",
+                        client={"name": "Acme", "external_ref": "C-1", "location": TAINAN}))
+    read = client.get(f"{BASE}/{created.get_json()['id']}", headers=admin_headers)
+    assert [h["status"] for h in created.get_json()["history"]] == ["pending"]
+    assert read.get_json() == created.get_json()
+    assert read.headers["ETag"] == created.headers["ETag"]
+
+
+def test_the_webhook_payloads_are_the_apis_json(app, client, admin_headers, post, firms):
+    from models import OutboxEvent
+    from referral_service.db import session_scope
+
+    created = post(body(firms["Alpha"], firms["Beta"])).get_json()
+    moved = client.patch(f"{BASE}/{created['id']}", json={"status": "accepted"},
+                         headers=admin_headers).get_json()
+    with session_scope(app, write=False) as session:
+        payloads = session.scalars(select(OutboxEvent.payload).order_by(OutboxEvent.id)).all()
+    assert payloads == [created, moved]
 
 
 def test_get_one_has_history_and_etag_and_patch_moves_it(client, admin_headers, post, firms):

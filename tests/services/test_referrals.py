@@ -16,6 +16,7 @@ from models import (
     ReferralEvent,
     utcnow,
 )
+from referral_service.schemas.referrals import ReferralSchema
 from referral_service.services import clients, organizations, referrals
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
@@ -51,11 +52,14 @@ def make_firm(session, geocoder):
 @pytest.fixture
 def refer(session, geocoder):
     def factory(referrer: int, receiver: int, client: str = "Acme Ltd", *,
-                actor: Principal = STAFF, external_ref: str | None = None, **extra):
+                actor: Principal = STAFF, external_ref: str | None = None,
+                location: dict | None = None, **extra):
         data = {"referrer_organization_id": referrer, "receiver_organization_id": receiver,
-                "client": {"name": client, "external_ref": external_ref}, **extra}
+                "client": {"name": client, "external_ref": external_ref,
+                           "location": location}, **extra}
         return referrals.record_referral(session=session, data=data, actor=actor,
-                                         geocoder=geocoder, attribution_window_days=WINDOW)
+                                         geocoder=geocoder,
+                                         attribution_window_days=WINDOW).referral
 
     return factory
 
@@ -131,7 +135,8 @@ def test_record_referral_starts_pending_with_history_stats_audit_and_event(
     assert [entry.action for entry in audit] == ["referral.create"]
     event = session.scalars(select(OutboxEvent)).one()
     assert event.type == "referral.created"
-    assert event.payload == referrals.to_json(referral)
+    assert event.payload == ReferralSchema().dump(referral)
+    assert [step["status"] for step in event.payload["history"]] == ["pending"]
 
 
 def test_second_referral_of_an_attributed_client_is_refused_with_the_holder(
@@ -313,3 +318,35 @@ def test_partner_sees_and_lists_only_its_own_referrals(session, make_firm, refer
     assert total == 3 and [r.id for r in items] == [cb.id, ca.id]
     with pytest.raises(ValidationFailed):
         referrals.list_(session=session, actor=STAFF, page=1, page_size=50, role="referrer")
+
+
+def test_a_crm_id_is_compared_trimmed_and_case_folded_and_kept_as_sent(session):
+    first, created = clients.find_or_create(session=session, name="Acme", external_ref=" CRM-400 ")
+    assert created and first.external_ref == "CRM-400"
+    same, created = clients.find_or_create(session=session, name="Other", external_ref="crm-400")
+    assert (same.id, created, same.external_ref) == (first.id, False, "CRM-400")
+    session.commit()
+
+
+def test_the_clients_place_is_kept_as_given(session, make_firm, refer):
+    a, b = make_firm("A"), make_firm("B")
+    referral = refer(a, b, "Placed Co", location={"city": "Tainan", "country": "tw"})
+    client = session.get(Client, referral.client_id, populate_existing=True)
+    assert (client.city, client.country, client.address) == ("Tainan", "TW", None)
+    assert client.location["city"] == "Tainan" and client.location["latitude"] is not None
+
+
+def test_attribution_is_judged_before_the_receivers_capacity(session, make_firm, refer):
+    a, b, c = make_firm("A"), make_firm("B", capacity=1), make_firm("C")
+    first = refer(a, b, "Acme Ltd")
+    with pytest.raises(Conflict) as refused:
+        refer(c, b, "ACME")
+    assert refused.value.extra["existing_referral_id"] == first.id
+
+
+def test_the_returned_referral_is_the_one_a_read_gives(session, make_firm, refer):
+    a, b = make_firm("A"), make_firm("B")
+    referral = refer(a, b, "Read Back Ltd")
+    session.expunge_all()
+    read = session.get(Referral, referral.id)
+    assert ReferralSchema().dump(read) == ReferralSchema().dump(referral)

@@ -1,0 +1,20 @@
+"""The referral page shows the client's place as the referrer gave it."""
+
+from __future__ import annotations
+
+
+def test_the_referral_page_shows_the_clients_place(app, partner, network):
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    place = {"address": "1 Harbour Rd", "city": "Tainan", "country": "TW"}
+    with session_scope(app) as session:
+        referral_id = referrals.record_referral(
+            session=session, actor=SYSTEM, geocoder=app.extensions["geocoder"],
+            attribution_window_days=365,
+            data={"referrer_organization_id": network.beta,
+                  "receiver_organization_id": network.alpha,
+                  "client": {"name": "Placed Co", "location": place}}).id
+    page = partner.text(f"/referrals/{referral_id}")
+    assert "1 Harbour Rd, Tainan, TW" in page
