@@ -36,10 +36,10 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import ORGANIZATION_KINDS, REFERRAL_STATUSES
+from referral_service.schemas.base import MONTH_PATTERN
 
 csrf = CSRFProtect()
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 COUNTRY_PATTERN = "[A-Za-z]{2}"
 MAX_TARGET = 100_000
 KIND_CHOICES = [SelectChoice(kind, kind.capitalize()) for kind in ORGANIZATION_KINDS]

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import KpiTarget, Organization, Referral, UTCDateTime, utcnow
+from referral_service.adapters.sql import plain_rows
 from referral_service.schemas.base import MONTH_MESSAGE, MONTH_PATTERN
 from referral_service.services import audit
 from referral_service.services.auth import Principal, require_staff
@@ -177,12 +178,12 @@ def kpi_query(month: str, organization_id: int | None = None) -> tuple[Select, d
     return _ONE_ORGANIZATION, {**params, "organization_id": organization_id}
 
 
-def monthly_kpi(
+def scoped_query(
     *, session: Session, month: str, actor: Principal, organization_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Return the KPI rows of `month`: one per organization with activity or a target.
+) -> tuple[Select, dict[str, Any]]:
+    """Return the KPI statement of the rows of `month` the caller may see, and its parameters.
 
-    A partner gets only its own row.
+    A partner sees only its own row.
     """
     if actor.is_partner:
         if organization_id not in (None, actor.organization_id):
@@ -191,9 +192,23 @@ def monthly_kpi(
     elif organization_id is not None and session.scalar(
             select(Organization.id).where(Organization.id == organization_id)) is None:
         raise NotFound(f"Organization {organization_id} does not exist.")
-    statement, params = kpi_query(month, organization_id)
-    # A Core statement: executed on the session's connection, without the ORM's row handling.
-    rows = session.connection().execute(statement, params).all()
+    return kpi_query(month, organization_id)
+
+
+def monthly_kpi(
+    *, session: Session, month: str, actor: Principal, organization_id: int | None = None,
+    page: int | None = None, page_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """Return the KPI rows of `month`: one per organization with activity or a target.
+
+    A partner gets only its own row. With `page` and `page_size`, only that page of the rows
+    (in organization id order).
+    """
+    statement, params = scoped_query(session=session, month=month, actor=actor,
+                                     organization_id=organization_id)
+    if page is not None and page_size is not None:
+        statement = statement.limit(page_size).offset((page - 1) * page_size)
+    rows = plain_rows(session, statement, params)
     return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
 
 

@@ -50,7 +50,7 @@ class Portal:
     def sign_in_as(self, user_id: int) -> None:
         """Put a signed-in session in the cookie, as a real sign-in does."""
         from models import User
-        from referral_service.portal.views import _stamp
+        from referral_service.portal.auth import password_stamp
 
         app = self.client.application
         from referral_service.db import session_scope
@@ -58,7 +58,7 @@ class Portal:
         with session_scope(app, write=False) as session:
             password_hash = session.get(User, user_id).password_hash
         with self.client.session_transaction() as cookie:
-            cookie.update(user_id=user_id, stamp=_stamp(password_hash),
+            cookie.update(user_id=user_id, stamp=password_stamp(password_hash),
                           signed_in_at=time.time())
 
     def get(self, path: str, **kwargs):

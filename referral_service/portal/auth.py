@@ -1,0 +1,145 @@
+"""Who is signed in: sign-in and sign-out, the session cookie's user, the login and staff
+checks, and what every portal response carries (CSRF check, security headers)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, flash, g, redirect, request, url_for
+from flask import session as web_session
+from werkzeug.exceptions import BadRequest
+
+from referral_service import limits
+from referral_service.db import read_session
+from referral_service.portal.common import blp, principal, rendered
+from referral_service.portal.forms import LoginForm, csrf
+from referral_service.services import auth
+
+
+def password_stamp(password_hash: str) -> str:
+    """Return the session's stamp of a password hash."""
+    # Changing the password changes the stamp, which signs out every other session.
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+@blp.before_request
+def load_user() -> Response | None:
+    """Resolve the session cookie into g.user and g.principal (None when signed out)."""
+    g.user = g.principal = None
+    user_id = web_session.get("user_id")
+    if user_id is None:
+        return None
+    user = auth.get_user(session=read_session(), user_id=user_id)
+    max_age = current_app.config["PORTAL_SESSION_HOURS"] * 3600
+    fresh = time.time() - web_session.get("signed_in_at", 0) < max_age
+    if (user is None or web_session.get("stamp") != password_stamp(user.password_hash)
+            or not fresh):
+        web_session.clear()
+        flash("Your session has ended; please sign in again.", "info")
+        return None
+    g.user, g.principal = user, auth.principal_for_user(user)
+    return None
+
+
+@blp.before_request
+def refuse_nul_characters() -> None:
+    """Refuse form text holding NUL characters (no database stores them) with a 400 page."""
+    if any("\x00" in value for value in request.form.values()):
+        raise BadRequest("The form holds characters that cannot be stored.")
+
+
+@blp.before_request
+def protect_forms() -> None:
+    """Refuse a portal POST without a valid CSRF token (the API is not checked here)."""
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+
+
+@blp.after_request
+def security_headers(response: Response) -> Response:
+    """Keep pages out of frames and caches, and let them load only the portal's own assets."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; script-src 'none'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "portal.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send a signed-out visitor to the sign-in page, then back here."""
+
+    @wraps(view)
+    def wrapped(**kwargs: Any) -> Any:
+        if g.principal is None:
+            target = request.full_path if request.method == "GET" else None
+            return redirect(url_for(".login", next=target))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Head office only; a partner gets 403."""
+
+    @wraps(view)
+    def wrapped(**kwargs: Any) -> Any:
+        auth.require_staff(principal())
+        return view(**kwargs)
+
+    return login_required(wrapped)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return `target` if it is a path on this site (never another host), else None."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+@blp.get("/")
+def index():
+    """The site root: the dashboard when signed in, else the sign-in page."""
+    return redirect(url_for(".dashboard" if g.principal else ".login"))
+
+
+@blp.route("/login", methods=["GET", "POST"])
+@limits.login_limit()
+def login():
+    """Sign in with e-mail and password."""
+    if g.principal is not None:
+        return redirect(url_for(".dashboard"))
+    form = LoginForm(next=request.args.get("next"))
+    if not form.validate_on_submit():
+        return rendered("login.html", form=form, status=422 if form.errors else 200)
+    found = auth.authenticate_user(session=read_session(), email=form.email.data,
+                                   password=form.password.data)
+    if found is None:
+        form.password.errors = ["That e-mail and password do not match an active account."]
+        return rendered("login.html", form=form, status=422)
+    user = auth.get_user(session=read_session(), user_id=found.user_id)
+    # A new session on sign-in: nothing set before it (or planted by someone else) survives.
+    web_session.clear()
+    web_session.update(user_id=user.id, stamp=password_stamp(user.password_hash),
+                       signed_in_at=time.time())
+    flash(f"Signed in as {user.email}.", "success")
+    return redirect(safe_next(form.next.data) or url_for(".dashboard"))
+
+
+@blp.post("/logout")
+def logout():
+    """Sign out."""
+    web_session.clear()
+    flash("You are signed out.", "success")
+    return redirect(url_for(".login"))
