@@ -25,6 +25,15 @@ MAX_PAGE_SIZE = 500
 MAX_PAGE = 1_000_000
 
 
+def refused(*shapes: dict[str, Any]) -> dict[str, Any]:
+    """Return JSON Schema refusing an object of any of `shapes` (a schema's document_rules).
+
+    Cross-field rules are stated only with `not`: generated clients (openapi-python-client)
+    read a top-level `anyOf` as a union of models and lose the schema's own properties.
+    """
+    return {"not": {"anyOf": list(shapes)}}
+
+
 class WholeNumber(fields.Integer):
     """An integer input that refuses a fraction (2.5) instead of truncating it to 2."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import ORGANIZATION_KINDS
-from referral_service.schemas.base import NAMED, Id, StrictSchema, WholeNumber
+from referral_service.schemas.base import NAMED, Id, StrictSchema, WholeNumber, refused
 from referral_service.schemas.places import LocationSchema, PointSchema
 
 WEIGHT_NAMES = ("skill", "location", "performance", "capacity")
@@ -19,8 +19,8 @@ class WeightsSchema(StrictSchema):
     Not all four may be 0: the weights are normalized by their sum.
     """
 
-    document_rules = {"not": {"required": list(WEIGHT_NAMES), "properties": {
-        name: {"type": "number", "maximum": 0} for name in WEIGHT_NAMES}}}
+    document_rules = refused({"required": list(WEIGHT_NAMES), "properties": {
+        name: {"type": "number", "maximum": 0} for name in WEIGHT_NAMES}})
 
     skill = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
     location = fields.Float(validate=validate.Range(min=0, max=100), allow_nan=False)
@@ -34,11 +34,12 @@ class MatchRequestSchema(StrictSchema):
     The need is skills (at least one) or a description (not blank), or both.
     """
 
-    document_rules = {"anyOf": [
-        {"required": ["skills"], "properties": {"skills": {"type": "array", "minItems": 1}}},
+    document_rules = refused({"not": {"anyOf": [
+        {"required": ["skills"], "properties": {
+            "skills": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
         {"required": ["description"],
          "properties": {"description": {"type": "string", "pattern": "\\S"}}},
-    ]}
+    ]}})
     skills = fields.List(fields.String(validate=[validate.Length(min=1, max=100), NAMED]),
                          load_default=list, validate=validate.Length(max=50))
     description = fields.String(load_default="", validate=validate.Length(max=5000))

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from referral_service.schemas.base import Id, StrictSchema, WholeNumber
+from referral_service.schemas.base import Id, StrictSchema, WholeNumber, refused
 
 # Length too: Python's "$" also matches before a final newline ("TW\n").
 COUNTRY = [validate.Length(equal=2),
@@ -31,9 +31,9 @@ def place_rules(*, unless: str | None = None) -> dict[str, Any]:
               _given(address="string")]
     if unless is not None:
         places.insert(0, {"required": [unless]})
-    half_pair = [{**_given(latitude="number"), "not": _given(longitude="number")},
-                 {**_given(longitude="number"), "not": _given(latitude="number")}]
-    return {"anyOf": places, "not": {"anyOf": half_pair}}
+    return refused({"not": {"anyOf": places}},
+                   {**_given(latitude="number"), "not": _given(longitude="number")},
+                   {**_given(longitude="number"), "not": _given(latitude="number")})
 
 
 class LocationSchema(StrictSchema):
