@@ -84,7 +84,7 @@ def _kpi_statement(*, one_organization: bool) -> Select:
     referrer, side 1: its receiver), plus the month's targets, all grouped by organization;
     the grouped rows then look up their organization by primary key.
     """
-    r = Referral.__table__.c
+    r = Referral
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     month = bindparam("month", type_=String())
     zero, one = literal_column("0"), literal_column("1")
@@ -110,7 +110,7 @@ def _kpi_statement(*, one_organization: bool) -> Select:
                # A referrer whose referral was only accepted this month has nothing to count.
                flag(or_(as_receiver, created, converted)).label("counts"),
                null().label("target"))
-        .select_from(Referral.__table__.join(sides, true()))
+        .select_from(Referral).join(sides, true())
         .where(or_(created, accepted, converted))
     )
     target_rows = (
@@ -157,7 +157,7 @@ def _kpi_statement(*, one_organization: bool) -> Select:
             grouped.c.target.label("target"),
             attainment.label("attainment"),
         )
-        .select_from(grouped.join(Organization.__table__, Organization.id == grouped.c.org))
+        .select_from(grouped).join(Organization, Organization.id == grouped.c.org)
         .order_by(grouped.c.org)  # the grouping's own order: no second sort
     )
     if one_organization:
