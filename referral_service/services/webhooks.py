@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from models import OutboxEvent, WebhookAttempt, utcnow
 from referral_service.adapters import webhook_http
 from referral_service.adapters.webhook_http import Outcome, Resolver, WebhookConfigError
-from referral_service.services import audit
+from referral_service.services import audit, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal
 
 log = logging.getLogger(__name__)
@@ -183,8 +183,8 @@ def run(
         try:
             report = deliver_due(session=session, settings=settings, limit=limit, stop=stop)
         except OperationalError as error:
-            # The database is away (restart, failover): keep the loop alive and retry.
-            session.rollback()
+            # The database is away (restart, failover): keep the loop alive and retry (the
+            # unit of work has rolled the step back).
             log.warning("webhook delivery paused: database unavailable: %s", error.orig)
             stop.wait(interval)
             continue
@@ -195,7 +195,11 @@ def run(
 
 
 def _claim(session: Session, settings: Settings, now: datetime) -> _Claim | None:
-    """Take the oldest due event: count the attempt and hide it behind a lease."""
+    """Take the oldest due event: count the attempt and hide it behind a lease (one unit)."""
+    return unit_of_work.run(session, lambda: _take_due(session, settings, now))
+
+
+def _take_due(session: Session, settings: Settings, now: datetime) -> _Claim | None:
     event = session.scalars(
         select(OutboxEvent)
         .where(OutboxEvent.state == "pending", OutboxEvent.next_attempt_at <= now)
@@ -206,7 +210,6 @@ def _claim(session: Session, settings: Settings, now: datetime) -> _Claim | None
         .with_for_update(skip_locked=True)
     ).first()
     if event is None:
-        session.commit()
         return None
     event.attempts += 1
     event.next_attempt_at = now + timedelta(seconds=settings.lease_seconds)
@@ -217,13 +220,26 @@ def _claim(session: Session, settings: Settings, now: datetime) -> _Claim | None
     claim = _Claim(id=event.id, event_id=event.event_id, type=event.type,
                    created_at=event.created_at, payload=event.payload, attempt=event.attempts,
                    acknowledged_by=acknowledged)
-    session.commit()
     return claim
 
 
 def _record(session: Session, settings: Settings, claim: _Claim, outcomes: list[Outcome],
             now: datetime) -> str:
     """Log the attempts and move the event on; return delivered, retrying, dead or lease_lost."""
+    state, values, moved = unit_of_work.run(
+        session, lambda: _write_outcomes(session, settings, claim, outcomes, now))
+    if not moved:
+        log.warning("webhook event %s: lease lost during attempt %s", claim.event_id,
+                    claim.attempt)
+        return "lease_lost"
+    log_method = log.info if state == "delivered" else log.warning
+    log_method("webhook event %s (%s) attempt %s: %s%s", claim.event_id, claim.type,
+               claim.attempt, state, f": {values['last_error']}" if state != "delivered" else "")
+    return state
+
+
+def _write_outcomes(session: Session, settings: Settings, claim: _Claim,
+                    outcomes: list[Outcome], now: datetime) -> tuple[str, dict, bool]:
     failures = [outcome for outcome in outcomes if not outcome.succeeded]
     retry_in = None
     if not failures:
@@ -252,15 +268,7 @@ def _record(session: Session, settings: Settings, claim: _Claim, outcomes: list[
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.commit()
-    if not moved:
-        log.warning("webhook event %s: lease lost during attempt %s", claim.event_id,
-                    claim.attempt)
-        return "lease_lost"
-    log_method = log.info if state == "delivered" else log.warning
-    log_method("webhook event %s (%s) attempt %s: %s%s", claim.event_id, claim.type,
-               claim.attempt, state, f": {values['last_error']}" if failures else "")
-    return state
+    return state, values, bool(moved)
 
 
 def _summary(failures: Iterable[Outcome]) -> str:
@@ -298,6 +306,7 @@ def attempts_of(*, session: Session, event_id: str) -> list[WebhookAttempt]:
         .order_by(WebhookAttempt.attempt, WebhookAttempt.id)).all())
 
 
+@unit_of_work.writes
 def requeue_dead(
     *, session: Session, event_ids: Iterable[str] | None = None, actor: Principal = SYSTEM,
 ) -> int:
@@ -311,5 +320,4 @@ def requeue_dead(
         event.state, event.attempts, event.next_attempt_at = "pending", 0, now
         audit.record(session=session, actor=actor, action="webhook.requeue",
                      object_type="outbox_event", object_id=event.event_id)
-    session.commit()
     return len(events)
