@@ -8,6 +8,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -82,19 +83,22 @@ class KeyCache:
 
     Every API request names its key; looking it up costs a database round trip, about a sixth
     of a referral's creation. A revoked key therefore keeps working for at most `seconds` in a
-    worker that has just seen it. Only valid keys are kept, never the raw key.
+    worker that has just seen it. Only valid keys are kept, never the raw key. `clock` gives
+    the time in seconds (monotonic); tests pass their own to cross the expiry without sleeping.
     """
 
-    def __init__(self, seconds: float, max_entries: int = 4096) -> None:
+    def __init__(self, seconds: float, max_entries: int = 4096, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
+        self.clock = clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> Principal | None:
         """Return the cached principal of a digest, or None if absent or stale."""
         entry = self._entries.get(digest)
-        if entry is None or entry[0] <= time.monotonic():
+        if entry is None or entry[0] <= self.clock():
             return None
         return entry[1]
 
@@ -105,7 +109,7 @@ class KeyCache:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[digest] = (time.monotonic() + self.seconds, principal)
+            self._entries[digest] = (self.clock() + self.seconds, principal)
 
 
 _KEY_COLUMNS = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.organization_id,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 
 from referral_service.services import auth
@@ -38,15 +36,28 @@ def test_revoked_key_is_refused_with_401(app, client):
     assert response.mimetype == "application/problem+json"
 
 
+class Clock:
+    """A monotonic clock the test moves by hand, so expiry never depends on how fast we run."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_revoked_key_keeps_working_in_a_worker_only_until_its_cache_entry_expires(app, client):
-    app.extensions["api_key_cache"] = auth.KeyCache(0.5)
+    clock = Clock()
+    app.extensions["api_key_cache"] = auth.KeyCache(0.5, clock=clock)
     key_id, headers = _create_key(app)
     assert client.get(BASE, headers=headers).status_code == 200  # now cached for 0.5 s
 
     assert _cli(app, "revoke-api-key", str(key_id)).exit_code == 0
 
+    assert client.get(BASE, headers=headers).status_code == 200  # still the cached entry
+    clock.now += 0.25  # (binary fractions: the sums below are exact)
     assert client.get(BASE, headers=headers).status_code == 200
-    time.sleep(0.6)
+    clock.now += 0.25  # the entry's 0.5 s are over
     assert client.get(BASE, headers=headers).status_code == 401
     assert client.get(BASE, headers=headers).status_code == 401
 

@@ -1,4 +1,9 @@
-"""A profile change made through one gunicorn worker shows in every worker's matches in 2 s."""
+"""A profile change made through one gunicorn worker shows in every worker's matches in 2 s.
+
+These tests wait for states (each worker's index built, a request sent 2 s after the change),
+never for a fixed time, so that they hold on a loaded machine: deadlines are only there to
+fail instead of hanging, and are generous.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,41 @@ from tests.conftest import LiveServer, org_payload
 
 pytestmark = pytest.mark.slow
 
+# How long a worker may take to build its index on a loaded machine before the test gives up.
+INDEX_DEADLINE_SECONDS = 180
+# SPEC: a change made through one worker shows in every worker's matches within 2 seconds.
+SYNC_SECONDS = 2.0
+# Answers to requests sent after SYNC_SECONDS that must all show the change.
+ANSWERS_AFTER_SYNC = 10
+
+
+def wait_until_every_index_is_built(server: LiveServer, workers: int) -> None:
+    """Wait until each worker has logged its index build and /readyz says "ok".
+
+    /readyz answers 200 as soon as the database does, while the index may still warm up; its
+    body says which. Requests cannot pick a worker, so every worker's own log line counts too
+    (the server must log at INFO).
+    """
+    deadline = time.monotonic() + INDEX_DEADLINE_SECONDS
+    while True:
+        built = server.log_text().count("match index built")
+        if built >= workers:
+            with requests.get(server.url + "/readyz", timeout=30) as response:
+                if response.status_code == 200 and response.json()["match_index"] == "ok":
+                    return
+        assert time.monotonic() < deadline, (
+            f"{built} of {workers} indexes built after {INDEX_DEADLINE_SECONDS} s\n"
+            + server.log_text()[-3000:])
+        time.sleep(0.1)
+
 
 def test_change_through_one_worker_reaches_all_workers_within_two_seconds(
     app, database_url, make_key
 ):
     headers = make_key("admin")
-    server = LiveServer(database_url, workers=2)
+    server = LiveServer(database_url, workers=2, LOG_LEVEL="INFO")
     try:
+        wait_until_every_index_is_built(server, workers=2)
         with requests.Session() as http:
             http.headers.update(headers)
             created = http.post(server.url + "/api/v1/organizations",
@@ -25,31 +58,35 @@ def test_change_through_one_worker_reaches_all_workers_within_two_seconds(
             assert created.status_code == 201
             need = {"skills": ["underwater welding"], "location": {"latitude": 22.6273,
                                                                    "longitude": 120.3014}}
-            # Warm every worker's index (new connections spread over both workers).
-            for _ in range(10):
+            for _ in range(10):  # both workers answer some (a fresh connection each time)
                 with requests.post(server.url + "/api/v1/match", json=need, headers=headers) as r:
                     assert r.status_code == 200
 
             changed = http.patch(server.url + f"/api/v1/organizations/{created.json()['id']}",
                                  json={"skills": ["underwater welding"]})
-            assert changed.status_code == 200
+            assert changed.status_code == 200, server.log_text()[-3000:]
             changed_at = time.monotonic()
 
-            seen = []
-            deadline = changed_at + 2.0
-            while time.monotonic() < deadline:
+            # (sent_at - changed_at, what the answer matched), for every request sent
+            seen: list[tuple[float, list[str] | None]] = []
+            deadline = changed_at + SYNC_SECONDS + 120
+            while sum(1 for sent, _ in seen if sent >= SYNC_SECONDS) < ANSWERS_AFTER_SYNC:
+                assert time.monotonic() < deadline, seen
+                sent_at = time.monotonic()
                 # A fresh connection each time, so both workers answer some of them.
                 with requests.post(server.url + "/api/v1/match", json=need,
                                    headers=headers) as r:
+                    assert r.status_code == 200
                     # (the firm may be missing from a worker's index for up to
                     # refresh_seconds: the workers built theirs as they started, before it)
                     candidates = r.json()["candidates"]
-                    seen.append(candidates[0]["matched_skills"] if candidates else None)
+                    seen.append((sent_at - changed_at,
+                                 candidates[0]["matched_skills"] if candidates else None))
                 time.sleep(0.05)
-            # Every answer in the last 0.5 s before the deadline comes after refresh_seconds
-            # (1 s) plus a request: all of them must show the change.
-            tail = seen[-5:]
-            assert tail == [["underwater-welding"]] * len(tail), seen
+            # Judged by when each request was sent, not by when its answer came back: a slow
+            # answer on a loaded machine is still an answer to a request sent in time.
+            late = [matched for sent, matched in seen if sent >= SYNC_SECONDS]
+            assert late == [["underwater-welding"]] * len(late), seen
     finally:
         server.stop()
 
@@ -60,13 +97,10 @@ def test_each_worker_builds_its_index_as_it_starts_not_in_a_request(app, databas
     headers = make_key("admin")
     server = LiveServer(database_url, workers=1, LOG_LEVEL="INFO")
     try:
-        deadline = time.monotonic() + 60
-        while requests.get(server.url + "/readyz").status_code != 200:
-            assert time.monotonic() < deadline, server.log_text()[-3000:]
-            time.sleep(0.05)
-        # post_worker_init in gunicorn.conf.py started the build; it is done before any match
+        # No match is sent before the index is built: post_worker_init in gunicorn.conf.py
+        # started the build, and /readyz reports "ok" once it is done.
+        wait_until_every_index_is_built(server, workers=1)
         assert "match index built" in server.log_text()
-        assert requests.get(server.url + "/readyz").json()["match_index"] == "ok"
         need = {"skills": ["welding"], "location": {"latitude": 22.6273, "longitude": 120.3014}}
         response = requests.post(server.url + "/api/v1/match", json=need, headers=headers)
         assert response.status_code == 200
