@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, String, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,18 +70,35 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
-def _same_client(normalized: str, ref_key: str | None) -> Select[tuple[Client]]:
-    """Return the SELECT of "the same client" (see the module docstring)."""
-    if ref_key:
+def _same_client_query(*, by_ref: bool, lock: bool) -> Select[tuple[Client]]:
+    """Return the SELECT of "the same client" (see the module docstring), built once.
+
+    Parameters: normalized (the normalized name) and, with by_ref, ref_key.
+    """
+    normalized = bindparam("normalized", type_=String())
+    if by_ref:
+        key = bindparam("ref_key", type_=String())
         # By CRM id first; else a client of that name that has no CRM id yet.
-        where = or_(Client.external_ref_key == ref_key,
+        where = or_(Client.external_ref_key == key,
                     and_(Client.normalized_name == normalized, Client.external_ref_key.is_(None)))
-        preference = (Client.external_ref_key == ref_key).desc()
+        preference = (Client.external_ref_key == key).desc()
     else:
         # A name-only request is the same as any client of that name, name-only ones first.
         where = Client.normalized_name == normalized
         preference = Client.external_ref_key.is_not(None)
-    return select(Client).where(where).order_by(preference, Client.id).limit(1)
+    query = select(Client).where(where).order_by(preference, Client.id).limit(1)
+    return query.with_for_update() if lock else query
+
+
+# Built once: building a select() costs more than running it from the compiled cache.
+_SAME_CLIENT = {(by_ref, lock): _same_client_query(by_ref=by_ref, lock=lock)
+                for by_ref in (False, True) for lock in (False, True)}
+
+
+def _same_client(session: Session, normalized: str, key: str | None, *, lock: bool
+                 ) -> Client | None:
+    params = {"normalized": normalized, **({"ref_key": key} if key else {})}
+    return session.scalar(_SAME_CLIENT[bool(key), lock], params)
 
 
 def ref_key(external_ref: str | None) -> str | None:
@@ -92,7 +109,7 @@ def ref_key(external_ref: str | None) -> str | None:
 
 def find(*, session: Session, name: str, external_ref: str | None) -> Client | None:
     """Return the existing client that is the same as (name, external_ref), or None."""
-    return session.scalar(_same_client(normalize_name(name), ref_key(external_ref)))
+    return _same_client(session, normalize_name(name), ref_key(external_ref), lock=False)
 
 
 def find_or_create(
@@ -114,7 +131,7 @@ def find_or_create(
     key = ref_key(external_ref)
     located = place.as_dict() if place else {}
     for _ in range(MAX_ATTEMPTS):
-        client = session.scalar(_same_client(normalized, key).with_for_update())
+        client = _same_client(session, normalized, key, lock=True)
         if client is None:
             client = sql.insert_client(session, {
                 "name": name.strip(), "normalized_name": normalized,
