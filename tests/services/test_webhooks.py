@@ -33,15 +33,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Receiver:
-    """An HTTP server that records every POST and answers with scripted status codes."""
+    """An HTTP server that records every POST and answers with scripted status codes.
+
+    With `together=n`, the first n requests are answered only once all n are in (so n
+    deliveries are provably in flight at once), or after `together_timeout` seconds.
+    """
 
     def __init__(self, statuses: list[int] | None = None, default: int = 200,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, together: int = 0, together_timeout: float = 60.0) -> None:
         self.statuses = list(statuses or [])
         self.default = default
         self.delay = delay
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.together = threading.Barrier(together) if together else None
+        self.together_timeout = together_timeout
+        self.together_broken = False
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +58,14 @@ class Receiver:
                     receiver.requests.append({"headers": dict(self.headers), "body": body,
                                               "path": self.path})
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
+                    first_ones = receiver.together and len(receiver.requests) <= \
+                        receiver.together.parties
+                    gate = receiver.together if first_ones else None
+                if gate is not None:
+                    try:
+                        gate.wait(receiver.together_timeout)
+                    except threading.BrokenBarrierError:
+                        receiver.together_broken = True
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 reply = b"ok" if status < 300 else b"receiver is down"
@@ -338,9 +353,11 @@ def test_each_target_gets_the_event_once_even_when_another_target_needs_retries(
 
 
 def test_two_deliverers_at_once_deliver_every_event_exactly_once(app, session, receiver):
-    crm = receiver(delay=0.005)
+    # The first two requests wait for each other: both deliverers hold a claim at once
+    # however the threads are scheduled (no reliance on one being slower than the other).
+    crm = receiver(delay=0.005, together=2)
     created = [emit(session, referral_id=number).event_id for number in range(40)]
-    settings = settings_for(crm.url)
+    settings = settings_for(crm.url, timeout_seconds=90.0)
     reports: list[webhooks.Report] = []
     errors: list[BaseException] = []
 
@@ -360,6 +377,7 @@ def test_two_deliverers_at_once_deliver_every_event_exactly_once(app, session, r
         thread.join(60)
 
     assert errors == []
+    assert not crm.together_broken  # two deliveries were in flight at the same time
     assert sorted(crm.ids()) == sorted(created)  # each one once, none twice
     assert sum(report.delivered for report in reports) == 40
     assert all(report.delivered > 0 for report in reports)  # both took a share
