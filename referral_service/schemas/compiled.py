@@ -43,7 +43,9 @@ def _never(_value: Any) -> Any:
 
 
 def _compile_schema(schema: Schema) -> Loader:
-    hooks = dict(schema._hooks)  # marshmallow's registry of the schema's decorated methods
+    # marshmallow's registry of the schema's decorated methods (a defaultdict: a load adds
+    # empty entries for the tags it looked up)
+    hooks = {tag: found for tag, found in schema._hooks.items() if found}
     if set(hooks) - {"pre_load", "validates_schema"} or any(
             many or kwargs.get("pass_original") for tag in hooks for _, many, kwargs in
             hooks[tag]) or schema.many or schema.partial or schema.unknown != "raise":

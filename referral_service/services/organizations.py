@@ -70,7 +70,9 @@ def get(
 ) -> Organization:
     """Return one organization the caller may see (`for_update`: locked until the commit)."""
     organization = session.get(
-        Organization, organization_id, with_for_update=for_update,
+        Organization, organization_id,
+        # of=: PostgreSQL locks no row on the nullable side of the stats outer join.
+        with_for_update={"of": Organization} if for_update else None,
         options=[selectinload(Organization.offices), selectinload(Organization.skill_rows)],
     )
     if organization is None or not actor.can_see_organization(organization_id):
