@@ -17,7 +17,7 @@ from referral_service.portal.forms import (
     has_errors,
     split_skills,
 )
-from referral_service.schemas.base import MAX_ID, MAX_PAGE
+from referral_service.schemas.base import MAX_ID, MAX_PAGE, MONTH_PATTERN
 from referral_service.schemas.matching import MatchRequestSchema, MatchResponseSchema
 from referral_service.services import matching, organizations
 from referral_service.services.auth import Principal
@@ -141,5 +141,6 @@ def nav_items() -> list[tuple[str, str]]:
 
 @blp.context_processor
 def layout_context() -> dict[str, Any]:
-    """Give every page the sign-out form, the move labels and the error test."""
-    return {"logout_form": LogoutForm(), "moves": MOVES, "has_errors": has_errors}
+    """Give every page the sign-out form, the move labels, the error test and the month rule."""
+    return {"logout_form": LogoutForm(), "moves": MOVES, "has_errors": has_errors,
+            "month_pattern": MONTH_PATTERN}
