@@ -67,12 +67,14 @@ def _flatten_messages(messages: Any) -> dict[str, Any]:
     return flat
 
 
+def status_of(error: service_errors.ServiceError) -> int:
+    """Return the HTTP status of a domain error (the table above; 400 if none matches)."""
+    return next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls)), 400)
+
+
 def handle_service_error(error: service_errors.ServiceError) -> Response:
     """Render a domain error."""
-    status = next(
-        (code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls)), 400
-    )
-    return problem(status, error.title, error.detail, **error.extra)
+    return problem(status_of(error), error.title, error.detail, **error.extra)
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from referral_service.errors import STATUS_BY_ERROR, handle_http_exception
+from referral_service.errors import handle_http_exception, status_of
 from referral_service.portal.common import blp
 from referral_service.services.errors import ServiceError
 
@@ -64,7 +64,7 @@ def handle_http_error(error: HTTPException):
 @blp.errorhandler(ServiceError)
 def handle_service_error(error: ServiceError):
     """A refused or missing object, as an HTML page with the service's status."""
-    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls)), 400)
+    status = status_of(error)
     message = ERROR_MESSAGES.get(404) if status == 404 else error.detail
     return render_error(status, message)
 
