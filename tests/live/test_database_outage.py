@@ -81,11 +81,11 @@ def test_a_write_cut_off_by_the_database_leaves_nothing_behind(
     from referral_service.services import audit
 
     def connection_lost(**_kwargs):
-        # Raised after the organization and its offices were flushed, before the commit.
+        # Raised after the organization's row was written, before the commit.
         raise OperationalError("INSERT INTO audit_log", {},
                                sqlite3.OperationalError("connection lost"))
 
-    monkeypatch.setattr(audit, "record", connection_lost)
+    monkeypatch.setattr(audit, "entry", connection_lost)
     assert_unavailable(client.post(ORGS, json=org_payload(), headers=admin_headers))
     monkeypatch.undo()
     assert client.get(ORGS, headers=admin_headers).get_json()["total"] == 0
