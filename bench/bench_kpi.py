@@ -139,11 +139,12 @@ def load(app, backend: str, n_firms: int, n_referrals: int) -> list[int]:
         connection.execute(insert(KpiTarget), [
             {"organization_id": i, "month": m, "new_clients": rng.randint(1, 12),
              "updated_at": now} for i in ids[::2] for m in months])
-    clients = ((n, f"Bench Client {n}", f"bench client {n}", f"BC-{n}", None, None, now)
-               for n in range(1, n_referrals + 1))
+    # external_ref_key: the CRM id as services/clients.ref_key compares it (case-folded).
+    clients = ((n, f"Bench Client {n}", f"benchclient{n}", f"BC-{n}", f"bc-{n}", None, None,
+                now) for n in range(1, n_referrals + 1))
     referrals = _referral_rows(rng, ids, n_referrals, now)
-    client_cols = ("id", "name", "normalized_name", "external_ref", "latitude", "longitude",
-                   "created_at")
+    client_cols = ("id", "name", "normalized_name", "external_ref", "external_ref_key",
+                   "latitude", "longitude", "created_at")
     referral_cols = ("referrer_organization_id", "receiver_organization_id", "client_id",
                      "skills", "description", "note", "match_score", "status", "created_at",
                      "updated_at", "accepted_at", "declined_at", "withdrawn_at", "expired_at",
