@@ -19,7 +19,7 @@ are supported: no code for a database that nothing tests.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -346,14 +346,11 @@ def insert_organizations(session: Session, rows: list[dict[str, Any]]) -> list[i
     return ids
 
 
-def insert_many(session: Session, rows: Sequence[Row]) -> None:
-    """Insert (mapped class or table, values) rows, one bulk insert per table in turn."""
-    by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-    for target, values in rows:
-        by_table[getattr(target, "__table__", target)].append(values)
+def insert_many(session: Session, rows: Mapping[type | Table, list[dict[str, Any]]]) -> None:
+    """Insert each (mapped class or table)'s rows, one bulk insert per table in turn."""
     connection = session.connection()
-    for table, values in by_table.items():
-        _insert_plain(connection, table, values)
+    for target, values in rows.items():
+        _insert_plain(connection, getattr(target, "__table__", target), values)
 
 
 def _insert_plain(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
