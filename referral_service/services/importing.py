@@ -10,6 +10,7 @@ aborting the good ones. The file formats are adapters/import_files.py's.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,20 @@ def import_organizations(
     actor: Principal = SYSTEM, progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Create or update organizations from (line number, record) pairs; a unit per batch."""
+    # The objects already there (the app's modules, mappers, compiled statements: some 100k)
+    # sit out the garbage collector's full passes until the import ends: each of those passes
+    # walked them all, 0.6 s of a 20k-firm import's CPU (a few ms a pass once they are frozen).
+    gc.freeze()
+    try:
+        return _import(session, records, geocoder, actor, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _import(
+    session: Session, records: Iterable[tuple[int, Any]], geocoder: Geocoder,
+    actor: Principal, progress: Callable[[int], None] | None,
+) -> ImportReport:
     report = ImportReport()
     schema = OrganizationCreateSchema()
     quick_load = compile_load(schema)
