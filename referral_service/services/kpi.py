@@ -6,14 +6,10 @@ Python only turns the organization rows into dicts, never walks referrals.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-import xlsxwriter
 from sqlalchemy import (
     Float,
     Integer,
@@ -35,6 +31,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import KpiTarget, Organization, Referral, UTCDateTime, utcnow
+from referral_service.adapters import kpi_files
+
+# The formats offered and their names, for the API and the portal.
+from referral_service.adapters.kpi_files import CONTENT_TYPES, FORMATS, filename  # noqa: F401
 from referral_service.adapters.sql import plain_rows
 from referral_service.schemas.base import MONTH_MESSAGE, MONTH_PATTERN
 from referral_service.services import audit
@@ -48,18 +48,10 @@ COLUMNS = (
     "referrals_received", "accepted_received", "converted_made", "converted_received",
     "new_client_credits", "target", "attainment",
 )
-FORMATS = ("json", "csv", "xlsx")
-CONTENT_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 # A month is YYYY-MM from 1970-01 to 2999-12: a later year would put the end of December past
 # what datetime holds (9999), an earlier one before the epoch. ASCII digits only (Python's \d
 # also matches other scripts' digits); also the pattern the API documents.
 _MONTH = re.compile(MONTH_PATTERN)
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ATTAINMENT_DIGITS = 4
 
 
@@ -248,72 +240,10 @@ def set_target(
 # --------------------------------------------------------------------------------- exports
 
 
-def filename(month: str, fmt: str) -> str:
-    """Return the download name of a month's export."""
-    return f"kpi-{month}.{fmt}"
-
-
 def export(rows: list[dict[str, Any]], fmt: str, month: str) -> bytes:
-    """Return the rows as JSON, CSV (UTF-8 with BOM) or XLSX bytes; the same rows give the
-    same bytes."""
-    if fmt == "json":
-        # orjson: a month of 10k rows encodes in a few ms, against ~80 ms for json.dumps.
-        return orjson.dumps({"month": month, "rows": rows})
-    if fmt == "csv":
-        return _csv(rows)
-    if fmt == "xlsx":
-        return _xlsx(rows, month)
-    raise ValidationFailed(f"Unknown export format {fmt!r}.",
-                           {"format": [f"One of {', '.join(FORMATS)}."]})
-
-
-def neutralise(value: Any) -> Any:
-    """Prefix a text cell that a spreadsheet would run as a formula with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
-
-
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    # Only text can carry a formula; csv writes None as an empty cell.
-    writer.writerows([[neutralise(v) if isinstance(v, str) else v
-                       for v in map(row.__getitem__, COLUMNS)] for row in rows])
-    # The BOM makes Excel read the file as UTF-8 (firm names in Chinese, Japanese, ...).
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def _xlsx(rows: list[dict[str, Any]], month: str) -> bytes:
-    buffer = io.BytesIO()
-    # Never turn text into formulas or links, whatever a firm's name starts with.
-    workbook = xlsxwriter.Workbook(buffer, {
-        "in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-        "strings_to_numbers": False,
-    })
-    start, _ = month_range(month)
-    # A fixed creation time: the same month exported twice gives the same bytes.
-    workbook.set_properties({"title": f"Referral KPI {month}", "created": start.replace(
-        tzinfo=None)})
-    sheet = workbook.add_worksheet(f"KPI {month}")
-    header = workbook.add_format({"bold": True})
-    percent = workbook.add_format({"num_format": "0.0%"})
-    for column, name in enumerate(COLUMNS):
-        sheet.write_string(0, column, name, header)
-    attainment = COLUMNS.index("attainment")
-    for number, row in enumerate(rows, start=1):
-        for column, name in enumerate(COLUMNS):
-            value = row[name]
-            if value is None:
-                continue
-            if isinstance(value, str):
-                sheet.write_string(number, column, value)
-            else:
-                sheet.write_number(number, column, value,
-                                   percent if column == attainment else None)
-    sheet.freeze_panes(1, 0)
-    sheet.set_column(1, 1, 40)
-    sheet.set_column(2, len(COLUMNS) - 1, 14)
-    workbook.close()
-    return buffer.getvalue()
+    """Return a month's rows as JSON, CSV or XLSX bytes (adapters/kpi_files.py writes them)."""
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"Unknown export format {fmt!r}.",
+                               {"format": [f"One of {', '.join(FORMATS)}."]})
+    return kpi_files.write(rows, fmt, month, columns=COLUMNS,
+                           created=month_range(month)[0].replace(tzinfo=None))

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from models import Referral
+from referral_service.adapters import kpi_files
 from referral_service.services import kpi, organizations, referrals
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
@@ -176,7 +177,7 @@ def test_csv_is_utf8_with_the_spec_header_and_neutralised_formulas():
     assert table[3][1] == "'@SUM(A1)"
     assert table[2][10:] == ["", ""]
     for cell in ("+1", "-1", "\tx", "\rx"):
-        assert kpi.neutralise(cell) == "'" + cell
+        assert kpi_files.neutralise(cell) == "'" + cell
 
 
 def test_xlsx_writes_text_as_text_never_as_formulas(tmp_path):
