@@ -40,7 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import (
@@ -254,6 +254,9 @@ class _Managers(dict):
     """Each mapped class's instrumentation manager (what builds an object without __init__)."""
 
     def __missing__(self, cls: type) -> Any:
+        # An object built without its constructor skips the constructor's check that the
+        # mappers are configured (relationships set up): configure them here, once.
+        configure_mappers()
         self[cls] = manager = inspect(cls).class_manager
         return manager
 

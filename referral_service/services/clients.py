@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import Select, String, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,35 +69,10 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
-def _same_client_query(*, by_ref: bool, lock: bool) -> Select[tuple[Client]]:
-    """Return the SELECT of "the same client" (see the module docstring), built once.
-
-    Parameters: normalized (the normalized name) and, with by_ref, ref_key.
-    """
-    normalized = bindparam("normalized", type_=String())
-    if by_ref:
-        key = bindparam("ref_key", type_=String())
-        # By CRM id first; else a client of that name that has no CRM id yet.
-        where = or_(Client.external_ref_key == key,
-                    and_(Client.normalized_name == normalized, Client.external_ref_key.is_(None)))
-        preference = (Client.external_ref_key == key).desc()
-    else:
-        # A name-only request is the same as any client of that name, name-only ones first.
-        where = Client.normalized_name == normalized
-        preference = Client.external_ref_key.is_not(None)
-    query = select(Client).where(where).order_by(preference, Client.id).limit(1)
-    return query.with_for_update() if lock else query
-
-
-# Built once: building a select() costs more than running it from the compiled cache.
-_SAME_CLIENT = {(by_ref, lock): _same_client_query(by_ref=by_ref, lock=lock)
-                for by_ref in (False, True) for lock in (False, True)}
-
-
 def _same_client(session: Session, normalized: str, key: str | None, *, lock: bool
                  ) -> Client | None:
-    params = {"normalized": normalized, **({"ref_key": key} if key else {})}
-    return session.scalar(_SAME_CLIENT[bool(key), lock], params)
+    # The SELECT lives with the fast paths (adapters/sql.py): a plain row, made a Client.
+    return sql.same_client(session, normalized, key, lock=lock)
 
 
 def ref_key(external_ref: str | None) -> str | None:

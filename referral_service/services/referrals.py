@@ -83,11 +83,13 @@ def webhook_payload(referral: Referral) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """What record_referral stands for: the referral and, on an idempotent repeat, the body
-    the first request was answered with (SPEC section 3: the repeat gets it again)."""
+    """What record_referral stands for: the referral, and its body: the referral as
+    ReferralSchema shows it, made once for the referral.created event (webhook_payload) and
+    answered as it is; on an idempotent repeat, the body the first request was answered with
+    (SPEC section 3: the repeat gets it again)."""
 
     referral: Referral
-    first_response: dict[str, Any] | None = None
+    body: dict[str, Any]
 
     @property
     def id(self) -> int:
@@ -108,7 +110,7 @@ def record_referral(
     place = _client_place(data, geocoder)
     if idempotency_key is None or actor.api_key_id is None:
         return unit_of_work.run(session, lambda: Recorded(
-            _create(session, data, actor, place, attribution_window_days)[0]))
+            *_create(session, data, actor, place, attribution_window_days)))
     request_hash = _request_hash(data)
 
     def work() -> Recorded:
@@ -122,7 +124,7 @@ def record_referral(
             return _repeat(session, actor.api_key_id, idempotency_key, request_hash)
         referral, body = _create(session, data, actor, place, attribution_window_days)
         record.response_status, record.response_body = 201, body
-        return Recorded(referral)
+        return Recorded(referral, body)
 
     return unit_of_work.run(session, work)
 
@@ -175,9 +177,11 @@ def _create(
             raise _attribution_conflict(client, holder) from None
     # The object as a read would give it, without reading: the row's values, its client and
     # its history, which starts with "pending".
-    first = ReferralEvent(referral_id=referral_id, status="pending", at=now, actor=actor.name,
-                          reason=None)
-    referral = Referral(id=referral_id, **values, **_NOT_YET, client=client, history=[first])
+    first_values = {"referral_id": referral_id, "status": "pending", "at": now,
+                    "actor": actor.name, "reason": None}
+    first = sql.built(ReferralEvent, first_values)
+    referral = sql.built(Referral, {"id": referral_id, **values, **_NOT_YET}, client=client,
+                         history=[first])
     body = webhook_payload(referral)
     # The history entry, the audit entry and the event go in together (one statement on
     # PostgreSQL); the entry goes last so that its id comes back.
@@ -188,8 +192,7 @@ def _create(
                              "receiver_organization_id": receiver_id, "client_id": client.id,
                              "status": "pending"}),
         events.outbox_row(type_="referral.created", payload=body),
-        (ReferralEvent, {"referral_id": referral_id, "status": "pending", "at": now,
-                         "actor": actor.name, "reason": None}),
+        (ReferralEvent, first_values),
     ])
     sql.as_loaded(session, first, referral)
     return referral, body

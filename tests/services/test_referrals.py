@@ -139,6 +139,23 @@ def test_record_referral_starts_pending_with_history_stats_audit_and_event(
     assert [step["status"] for step in event.payload["history"]] == ["pending"]
 
 
+def test_the_recorded_referral_is_the_sessions_object_as_read_back(session, geocoder, make_firm):
+    """Built from the rows written (no read back), the referral, its client and its first
+    history entry are the session's objects, clean, and the body is their schema dump."""
+    a, b = make_firm("A"), make_firm("B")
+    recorded = referrals.record_referral(
+        session=session, actor=STAFF, geocoder=geocoder, attribution_window_days=WINDOW,
+        data={"referrer_organization_id": a, "receiver_organization_id": b,
+              "client": {"name": "Acme", "external_ref": "C-9"}, "skills": ["Anodizing"]})
+    referral = recorded.referral
+    assert recorded.body == ReferralSchema().dump(referral)
+    assert not session.new and not session.dirty
+    assert session.get(Referral, recorded.id) is referral
+    assert session.get(Client, referral.client_id) is referral.client
+    assert session.get(ReferralEvent, referral.history[0].id) is referral.history[0]
+    assert clients.find(session=session, name="ACME", external_ref="c-9") is referral.client
+
+
 def test_second_referral_of_an_attributed_client_is_refused_with_the_holder(
     session, make_firm, refer
 ):
