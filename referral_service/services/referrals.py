@@ -43,7 +43,7 @@ from models import (
 )
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
-from referral_service.schemas.referrals import ReferralSchema
+from referral_service.schemas.referrals import dump_referral
 from referral_service.services import audit, clients, events, places, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
@@ -70,12 +70,12 @@ TRANSITION_STATUSES = ("accepted", "declined", "withdrawn", "expired", "converte
 FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
 
 EXPIRY_BATCH = 500
-_PAYLOAD = ReferralSchema()
 
 
 def webhook_payload(referral: Referral) -> dict[str, Any]:
-    """Return the referral as webhook events carry it: the body of GET /referrals/{id}."""
-    return _PAYLOAD.dump(referral)
+    """Return the referral as webhook events carry it: the body of GET /referrals/{id}
+    (ReferralSchema's dump, compiled: schemas.referrals.dump_referral)."""
+    return dump_referral(referral)
 
 
 # ---------------------------------------------------------------------------------- create

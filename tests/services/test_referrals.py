@@ -368,3 +368,38 @@ def test_the_returned_referral_is_the_one_a_read_gives(session, make_firm, refer
     session.expunge_all()
     read = session.get(Referral, referral.id)
     assert ReferralSchema().dump(read) == ReferralSchema().dump(referral)
+
+
+def test_the_compiled_dump_is_the_schemas(session, make_firm, refer):
+    """schemas.referrals.dump_referral (the events' payload, POST's body) gives exactly
+    ReferralSchema().dump: a placed client, empty values, several history steps, a dict."""
+    from marshmallow import Schema, fields, post_dump
+
+    from referral_service.schemas.referrals import compile_dump, dump_referral
+
+    a, b = make_firm("A"), make_firm("B")
+    placed = refer(a, b, "Placed Co", location={"city": "Tainan", "country": "tw"},
+                   external_ref="P-1", skills=["Anodizing", "CNC"], note="n", match_score=1)
+    plain = refer(a, b, "Plain Co", match_score=None)
+    referrals.move_referral(session=session, referral_id=plain.id, status="accepted",
+                            reason=None, actor=STAFF)
+    referrals.move_referral(session=session, referral_id=plain.id, status="converted",
+                            reason="Signed", actor=STAFF)
+    session.expunge_all()
+    schema = ReferralSchema()
+    for referral in (placed, plain, session.get(Referral, plain.id)):
+        assert dump_referral(referral) == schema.dump(referral)
+        as_dict = {name: getattr(referral, name) for name in schema.fields}
+        as_dict["client"] = {"id": 1, "name": "By key", "location": None, "items": 2}
+        assert dump_referral(as_dict) == schema.dump(as_dict)
+    assert len(dump_referral(plain)["history"]) == 3
+
+    class Hooked(Schema):
+        at = fields.DateTime()
+
+        @post_dump
+        def mark(self, data, **_kwargs):
+            return {**data, "hooked": True}
+
+    # A hook (or a field type) it does not reproduce: the schema dumps.
+    assert compile_dump(Hooked()).__self__.__class__ is Hooked
