@@ -379,7 +379,10 @@ def insert_client(session: Session, values: dict[str, Any]) -> Client | None:
                                 values).scalar()
     if client_id is None:
         return None
-    return _loaded(session, Client, {**_NO_CLIENT_VALUES, **values, "id": client_id})
+    # A new row: no object of it can be in the session yet.
+    client = built(Client, {**_NO_CLIENT_VALUES, **values, "id": client_id})
+    as_loaded(session, client)
+    return client
 
 
 _INSERT_CLIENT = {name: insert_(_CLIENTS).on_conflict_do_nothing().returning(_CLIENTS.c.id)
