@@ -24,8 +24,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         portal,
     )
     from referral_service.config import DEFAULTS, from_environment
+    from referral_service.json import OrjsonProvider
 
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.json = OrjsonProvider(app)
     app.config.update(DEFAULTS)
     app.config.update(from_environment())
     app.config.update(config or {})
