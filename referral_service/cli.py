@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from referral_service import demo, migrate
+from referral_service import demo, extensions, migrate
 from referral_service.adapters import backup as backups
 from referral_service.adapters import import_files
 from referral_service.db import get_engine, session_scope
@@ -92,7 +92,7 @@ def import_organizations(file: str) -> None:
             click.progressbar(length=max(total, 0), label="Importing", file=sys.stderr) as bar:
         report = importing.import_organizations(
             session=session, records=import_files.read_lines(handle, file),
-            geocoder=current_app.extensions["geocoder"], progress=bar.update,
+            geocoder=extensions.geocoder(), progress=bar.update,
         )
     for number, reason in report.rejected:
         click.echo(f"line {number}: rejected: {reason}")
@@ -104,7 +104,7 @@ def import_organizations(file: str) -> None:
 def seed_demo() -> None:
     """Load a realistic demo data set and print how to sign in."""
     with session_scope() as session:
-        result = demo.seed(session=session, geocoder=current_app.extensions["geocoder"])
+        result = demo.seed(session=session, geocoder=extensions.geocoder())
     if result is None:
         click.echo("Demo data is already there; nothing added.")
         return

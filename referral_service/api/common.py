@@ -8,7 +8,6 @@ from typing import Any
 from flask import current_app, g, request
 from werkzeug.exceptions import PreconditionFailed, Unauthorized
 
-from referral_service.adapters.geocoding import Geocoder
 from referral_service.db import read_session
 from referral_service.services import auth
 from referral_service.services.auth import Principal
@@ -45,11 +44,6 @@ def authenticate() -> None:
 def current_principal() -> Principal:
     """Return the caller of this request."""
     return g.principal
-
-
-def geocoder() -> Geocoder:
-    """Return the app's geocoder."""
-    return current_app.extensions["geocoder"]
 
 
 def page_body(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from referral_service.api.common import current_principal, geocoder
-from referral_service.extensions import match_index, match_weights
+from referral_service.api.common import current_principal
+from referral_service.extensions import geocoder, match_index, match_weights
 from referral_service.schemas.matching import MatchRequestSchema, MatchResponseSchema
 from referral_service.services import matching
 

@@ -14,11 +14,11 @@ from referral_service.api.common import (
     current_principal,
     etag,
     expected_version,
-    geocoder,
     links,
     page_body,
 )
 from referral_service.db import read_session, write_session
+from referral_service.extensions import geocoder
 from referral_service.schemas import referrals as schemas
 from referral_service.services import referrals
 

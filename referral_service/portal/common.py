@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, g, render_template, request
 from marshmallow import ValidationError
 
 from referral_service.db import read_session
-from referral_service.extensions import match_index, match_weights
+from referral_service.extensions import geocoder, match_index, match_weights
 from referral_service.portal.forms import (
     LogoutForm,
     attach_errors,
@@ -47,11 +47,6 @@ NEED_ALIASES = {"location": "city", "client": "client_name", "name": "client_nam
 def principal() -> Principal:
     """Return who is signed in (views behind login_required only)."""
     return g.principal
-
-
-def geocoder():
-    """Return the app's geocoder."""
-    return current_app.extensions["geocoder"]
 
 
 def rendered(template: str, *, status: int = 200, **context: Any):

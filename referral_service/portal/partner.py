@@ -9,6 +9,7 @@ from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 
 from referral_service.db import read_session, write_session
+from referral_service.extensions import geocoder
 from referral_service.portal.auth import login_required
 from referral_service.portal.common import (
     MOVES,
@@ -16,7 +17,6 @@ from referral_service.portal.common import (
     PAGE_SIZE,
     blp,
     find_organization,
-    geocoder,
     names_for,
     need_request,
     organization_names,

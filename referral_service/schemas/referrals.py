@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from marshmallow import EXCLUDE, Schema, fields, missing, utils, validate
-from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from models import REFERRAL_STATUSES
 from referral_service.schemas.base import (
@@ -18,6 +14,7 @@ from referral_service.schemas.base import (
     WholeNumber,
     page_schema,
 )
+from referral_service.schemas.compiled import compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 
 ROLES = ("referrer", "receiver")
@@ -130,105 +127,6 @@ class ReferralSchema(ReferralSummarySchema):
 
 
 ReferralPageSchema = page_schema(ReferralSummarySchema, "ReferralPageSchema")
-
-
-# ------------------------------------------------------------------------- compiled dump
-
-
-def compile_dump(schema: Schema) -> Callable[[Any], dict[str, Any]]:
-    """Return dump(obj): `schema.dump(obj)` of one object, compiled once from its fields.
-
-    One generated function per (nested) schema reads each attribute (or key, from a dict) and
-    converts it inline, as the fields would: 17 us a referral with its client and first
-    history entry against 50 us for ReferralSchema().dump (POST /referrals dumps each new
-    referral once, for its referral.created event and the response). A field type, option
-    or hook it does not know leaves the whole dump to the schema; an object that is neither
-    a dict nor read by attribute goes to its schema.
-    """
-    compiler = _DumpCompiler()
-    try:
-        name = compiler.schema(schema)
-    except _Unsupported:
-        return schema.dump
-    namespace: dict[str, Any] = dict(compiler.constants)
-    exec(compile("\n".join(compiler.source), "<compiled dump>", "exec"),  # noqa: S102
-         namespace)
-    return namespace[name]
-
-
-class _Unsupported(Exception):
-    """A part of the schema compile_dump does not reproduce."""
-
-
-class _DumpCompiler:
-    # Types whose dump is a plain conversion of a value that is not None (each field's
-    # _serialize): exact types only, a subclass may serialize otherwise.
-    NUMBERS = {fields.Integer: "int", fields.Float: "float"}
-    # How marshmallow's get_value reads one attribute: by key first from what has
-    # __getitem__ (a dict: the key if present, else the attribute), else the attribute.
-    READ = {"attribute": "getattr(o, {name!r}, _missing)",
-            "dict": "o[{name!r}] if {name!r} in o else getattr(o, {name!r}, _missing)"}
-
-    def __init__(self) -> None:
-        self.source: list[str] = []
-        self.constants: dict[str, Any] = {"_missing": missing, "_text": utils.ensure_text_type}
-        self.names = 0
-
-    def name(self) -> str:
-        """A new name in the generated source."""
-        self.names += 1
-        return f"_n{self.names}"
-
-    def constant(self, value: Any) -> str:
-        name = self.name()
-        self.constants[name] = value
-        return name
-
-    def schema(self, schema: Schema) -> str:
-        if (schema.many or schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]
-                or type(schema).get_attribute is not Schema.get_attribute):
-            raise _Unsupported
-        name = self.name()
-        body = []
-        for attr_name, field in schema.dump_fields.items():
-            attribute = field.attribute or attr_name
-            if (not attribute.isidentifier() or field.dump_default is not missing
-                    or not field._CHECK_ATTRIBUTE):
-                raise _Unsupported
-            key = field.data_key if field.data_key is not None else attr_name
-            body.append((attribute, key, self.value(field, "v")))
-        lines = [f"def {name}(o):", "    out = {}"]
-        for way, test in (("attribute", "not hasattr(o, '__getitem__')"),
-                          ("dict", "type(o) is dict")):
-            lines.append(f"    {'if' if way == 'attribute' else 'elif'} {test}:")
-            for attribute, key, value in body:
-                lines += [f"        v = {self.READ[way].format(name=attribute)}",
-                          "        if v is not _missing:",
-                          f"            out[{key!r}] = None if v is None else {value}"]
-        lines += ["    else:", f"        return {self.constant(schema.dump)}(o)",
-                  "    return out"]
-        self.source += lines
-        return name
-
-    def value(self, field: fields.Field, v: str) -> str:
-        """Python expression of the dump of value `v` (not None) by `field`."""
-        kind = type(field)
-        if kind in self.NUMBERS and not field.as_string:
-            return f"{self.NUMBERS[kind]}({v})"
-        if kind is fields.String:
-            return f"({v} if type({v}) is str else _text({v}))"
-        if kind is fields.DateTime:
-            function = fields.DateTime.SERIALIZATION_FUNCS.get(field.format)
-            if function is None:
-                raise _Unsupported
-            return f"{self.constant(function)}({v})"
-        if kind is fields.List:
-            item = self.name()
-            inner = self.value(field.inner, item)
-            return f"[None if {item} is None else {inner} for {item} in {v}]"
-        if kind is fields.Nested and not field.many and isinstance(field.schema, Schema):
-            return f"{self.schema(field.schema)}({v})"
-        raise _Unsupported
 
 
 dump_referral = compile_dump(ReferralSchema())

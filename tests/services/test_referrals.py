@@ -375,7 +375,8 @@ def test_the_compiled_dump_is_the_schemas(session, make_firm, refer):
     ReferralSchema().dump: a placed client, empty values, several history steps, a dict."""
     from marshmallow import Schema, fields, post_dump
 
-    from referral_service.schemas.referrals import compile_dump, dump_referral
+    from referral_service.schemas.compiled import compile_dump
+    from referral_service.schemas.referrals import dump_referral
 
     a, b = make_firm("A"), make_firm("B")
     placed = refer(a, b, "Placed Co", location={"city": "Tainan", "country": "tw"},
