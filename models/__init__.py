@@ -10,6 +10,14 @@ from models.organization import (
     OrganizationSkill,
     OrganizationStats,
 )
+from models.people import (
+    LEAD_STATUSES,
+    REFERRAL_SOURCE_KINDS,
+    Department,
+    Lead,
+    Person,
+    Visit,
+)
 from models.referral import (
     OPEN_STATUSES,
     REFERRAL_STATUSES,
@@ -22,6 +30,12 @@ from models.referral import (
 
 __all__ = [
     "API_KEY_ROLES",
+    "LEAD_STATUSES",
+    "REFERRAL_SOURCE_KINDS",
+    "Department",
+    "Lead",
+    "Person",
+    "Visit",
     "OPEN_STATUSES",
     "ORGANIZATION_KINDS",
     "REFERRAL_STATUSES",

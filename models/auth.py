@@ -52,3 +52,5 @@ class User(Base):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The member of staff this sign-in belongs to (SPEC section 9); admins may have none.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), unique=True)

@@ -92,6 +92,17 @@ class Referral(Base):
         Index("ix_referrals_converted_at", "converted_at"),
         Index("ix_referrals_accepted_at", "accepted_at"),
         Index("ix_referrals_created_at", "created_at"),  # the monthly KPI (migration 0003)
+        CheckConstraint("source_kind IN ('organization', 'client', 'acquaintance', 'visit')",
+                        name="source_kind"),
+        CheckConstraint("source_kind <> 'client' OR source_client_id IS NOT NULL",
+                        name="client_source_names_client"),
+        CheckConstraint("source_kind <> 'acquaintance' OR source_name IS NOT NULL",
+                        name="acquaintance_source_named"),
+        CheckConstraint("source_kind <> 'visit' OR (source_visit_id IS NOT NULL"
+                        " AND source_lead_id IS NOT NULL)", name="visit_source_names_lead"),
+        Index("ix_referrals_source_kind", "source_kind"),
+        Index("ix_referrals_referred_by_person_id", "referred_by_person_id"),
+        Index("ix_referrals_owner_person_id", "owner_person_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,8 +123,18 @@ class Referral(Base):
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Where the client came from (SPEC section 9): a firm (the default), a current client,
+    # an acquaintance, or a lead brought back from a visit; and who at each side.
+    source_kind: Mapped[str] = mapped_column(String(12), default="organization")
+    source_client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    source_name: Mapped[str | None] = mapped_column(String(200))
+    source_contact: Mapped[str | None] = mapped_column(String(300))
+    source_visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    source_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", use_alter=True))
+    referred_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
-    client: Mapped[Client] = relationship(lazy="joined")
+    client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
     history: Mapped[list[ReferralEvent]] = relationship(
         order_by="ReferralEvent.id", cascade="all", passive_deletes=True
     )

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import API_KEY_ROLES, USER_ROLES, ApiKey, Organization, User, utcnow
+from models import API_KEY_ROLES, USER_ROLES, ApiKey, Organization, Person, User, utcnow
 from referral_service.schemas.base import text_problem
 from referral_service.services import audit
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
@@ -35,6 +35,8 @@ class Principal:
     organization_id: int | None = None
     api_key_id: int | None = None
     user_id: int | None = None
+    # The member of staff a portal user is (SPEC section 9); None for keys and most admins.
+    person_id: int | None = None
 
     @property
     def is_partner(self) -> bool:
@@ -160,8 +162,13 @@ def revoke_api_key(*, session: Session, key_id: int, actor: Principal = SYSTEM) 
 def create_user(
     *, session: Session, email: str, password: str, role: str,
     organization_id: int | None = None, actor: Principal = SYSTEM,
+    person_id: int | None = None, name: str | None = None,
 ) -> User:
-    """Create a portal user with a hashed password."""
+    """Create a portal user with a hashed password.
+
+    A partner user is a person of its organization: `person_id` names an existing one (not yet
+    able to sign in), else a person is made with `name` (or the e-mail's local part).
+    """
     _check_role_binding(session, role, organization_id, USER_ROLES)
     email = email.strip().lower()
     if "@" not in email:
@@ -171,14 +178,38 @@ def create_user(
                                {"password": ["Use at least 8 characters."]})
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValidationFailed("That email is taken.", {"email": ["Already registered."]})
+    person = _person_for_user(session, role, organization_id, person_id, name, email)
     user = User(email=email, password_hash=generate_password_hash(password), role=role,
-                organization_id=organization_id)
+                organization_id=organization_id, person_id=person.id if person else None)
     session.add(user)
     session.flush()
     audit.record(session=session, actor=actor, action="user.create", object_type="user",
                  object_id=user.id, changes={"email": email, "role": role,
                                              "organization_id": organization_id})
     return user
+
+
+def _person_for_user(
+    session: Session, role: str, organization_id: int | None, person_id: int | None,
+    name: str | None, email: str,
+) -> Person | None:
+    if person_id is not None:
+        person = session.get(Person, person_id)
+        if person is None or (organization_id is not None
+                              and person.organization_id != organization_id):
+            raise ValidationFailed("The person is not one of the organization's staff.",
+                                   {"person_id": [f"No person {person_id} in this organization."]})
+        if session.scalar(select(User.id).where(User.person_id == person_id)) is not None:
+            raise ValidationFailed("That person can already sign in.",
+                                   {"person_id": ["Already has a sign-in."]})
+        return person
+    if role != "partner":
+        return None
+    person = Person(organization_id=organization_id, name=(name or email.split("@")[0])[:200],
+                    email=email, active=True)
+    session.add(person)
+    session.flush()
+    return person
 
 
 def authenticate_user(*, session: Session, email: str, password: str) -> Principal | None:
@@ -198,7 +229,8 @@ def authenticate_user(*, session: Session, email: str, password: str) -> Princip
 def principal_for_user(user: User) -> Principal:
     """Return the principal acting for a portal user."""
     return Principal(name=f"user:{user.email}", role=user.role,
-                     organization_id=user.organization_id, user_id=user.id)
+                     organization_id=user.organization_id, user_id=user.id,
+                     person_id=user.person_id)
 
 
 def get_user(*, session: Session, user_id: int) -> User | None:
