@@ -14,7 +14,7 @@ from referral_service import demo, extensions, migrate
 from referral_service.adapters import backup as backups
 from referral_service.adapters import import_files
 from referral_service.db import get_engine, session_scope
-from referral_service.services import auth, importing, kpi, referrals, webhooks
+from referral_service.services import auth, importing, kpi, people, referrals, webhooks
 from referral_service.services.auth import SYSTEM
 from referral_service.services.errors import ServiceError
 
@@ -98,6 +98,25 @@ def import_organizations(file: str) -> None:
         click.echo(f"line {number}: rejected: {reason}")
     click.echo(f"created {report.created}, updated {report.updated}, "
                f"rejected {len(report.rejected)}")
+
+
+@click.command("import-people")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_people(file: str) -> None:
+    """Create or update people from a CSV, JSON-lines or JSON-array FILE (by organization and
+    external_ref); one bad line and nothing is written."""
+    with open(file, encoding="utf-8-sig", newline="") as handle, session_scope() as session:
+        try:
+            report = people.import_people(session=session,
+                                          records=import_files.read_people(handle, file))
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+    for number, reason in report.rejected:
+        click.echo(f"line {number}: rejected: {reason}", err=True)
+    if report.rejected:
+        raise click.ClickException(f"nothing imported (bad lines: {len(report.rejected)})")
+    click.echo(f"created {report.created}, updated {report.updated}, "
+               f"unchanged {report.unchanged}, departments created {report.departments_created}")
 
 
 @click.command("seed-demo")
@@ -247,6 +266,7 @@ def expire_referrals(days: int | None) -> None:
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (db_cli, create_api_key, revoke_api_key, create_user, import_organizations,
+                    import_people,
                     seed_demo, deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
                     restore_database, kpi_export, expire_referrals):
         _with_app_context(command)

@@ -8,17 +8,20 @@ department and its sub-departments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Department, Organization, Person, User
-from referral_service.services import audit
-from referral_service.services.auth import Principal, require_staff
+from models import AuditEntry, Department, Organization, Person, User, utcnow
+from referral_service.adapters import sql
+from referral_service.schemas.people import PersonImportSchema
+from referral_service.services import audit, unit_of_work
+from referral_service.services.auth import SYSTEM, Principal, require_staff
 from referral_service.services.clients import ref_key
 from referral_service.services.errors import (
     Conflict,
@@ -148,7 +151,7 @@ def list_people(
 def create_person(*, session: Session, data: dict[str, Any], actor: Principal) -> PersonView:
     """Create a person of the caller's (a partner's) or the named organization."""
     organization_id = _writable_organization(session, actor, data.get("organization_id"))
-    values = {field: data.get(field) for field in PERSON_FIELDS}
+    values = {column: data.get(column) for column in PERSON_FIELDS}
     values["active"] = data.get("active", True)
     _check_references(session, organization_id, values, PERSON_REFERENCES)
     key = ref_key(values["external_ref"])
@@ -184,8 +187,8 @@ def update_person(
         _refuse_taken(session, Person, organization_id, key, person.id)
 
         def apply() -> None:
-            for field in changes:
-                setattr(person, field, data[field])
+            for column in changes:
+                setattr(person, column, data[column])
             person.external_ref_key = key
 
         _flush_unique(session, apply,
@@ -222,7 +225,7 @@ def list_departments(
 def create_department(*, session: Session, data: dict[str, Any], actor: Principal) -> Department:
     """Create a department of the caller's (a partner's) or the named organization."""
     organization_id = _writable_organization(session, actor, data.get("organization_id"))
-    values = {field: data.get(field) for field in DEPARTMENT_FIELDS}
+    values = {column: data.get(column) for column in DEPARTMENT_FIELDS}
     _check_references(session, organization_id, values, DEPARTMENT_REFERENCES)
     key = ref_key(values["external_ref"])
 
@@ -269,8 +272,8 @@ def update_department(
     refuse_taken()
 
     def apply() -> None:
-        for field in changes:
-            setattr(department, field, data[field])
+        for column in changes:
+            setattr(department, column, data[column])
         department.external_ref_key = key
 
     _flush_unique(session, apply, refuse_taken)
@@ -302,14 +305,14 @@ def _check_references(
 ) -> None:
     """Refuse (422, naming each field) a reference to nothing or to another organization."""
     errors = {}
-    for field, model in references.items():
-        target = values.get(field)
+    for column, model in references.items():
+        target = values.get(column)
         if target is None:
             continue
         owner = session.scalar(select(model.organization_id).where(model.id == target))
         if owner != organization_id:
             noun = "person" if model is Person else "department"
-            errors[field] = [f"No {noun} {target} in organization {organization_id}."]
+            errors[column] = [f"No {noun} {target} in organization {organization_id}."]
     if errors:
         raise ValidationFailed("A reference names nothing in this organization.", errors)
 
@@ -375,13 +378,13 @@ def _reaches(session: Session, up: Any, start: int, target: int) -> bool:
 def _changes(row: Person | Department, data: dict[str, Any],
              fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """Return the audit diff {field: {"from", "to"}} of applying `data` to `row`."""
-    return {field: {"from": getattr(row, field), "to": data[field]} for field in fields
-            if field in data and getattr(row, field) != data[field]}
+    return {column: {"from": getattr(row, column), "to": data[column]} for column in fields
+            if column in data and getattr(row, column) != data[column]}
 
 
 def _fields(row: Person | Department, fields: tuple[str, ...]) -> dict[str, Any]:
     return {"organization_id": row.organization_id,
-            **{field: getattr(row, field) for field in fields}}
+            **{column: getattr(row, column) for column in fields}}
 
 
 def _page(session: Session, query: Any, order: Any, page: int, page_size: int
@@ -398,3 +401,277 @@ def _views(session: Session, people: list[Person]) -> list[PersonView]:
     signing_in = set(session.scalars(select(User.person_id).where(User.person_id.in_(ids)))
                      ) if ids else set()
     return [PersonView(person, person.id in signing_in) for person in people]
+
+
+# ---------------------------------------------------------------------------- import-people
+
+
+@dataclass
+class PeopleImport:
+    """What import-people did: counts, or (nothing written) the reason for every bad line."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    departments_created: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Line:
+    """One checked record of the file: its organization and the CRM id's key."""
+
+    number: int
+    organization_id: int
+    key: str
+    data: dict[str, Any]
+
+
+# A person in the manager graph of an import: ("ref", organization, key) for the file's people,
+# ("id", person id) for the others.
+_Node = tuple[Any, ...]
+
+
+def import_people(
+    *, session: Session, records: Iterable[tuple[int, Any]], actor: Principal = SYSTEM,
+) -> PeopleImport:
+    """Create or update people by (organization, external_ref) from (line number, record) pairs.
+
+    All or nothing: every line is checked first (the schema, the organization, duplicates in
+    the file, the manager, manager cycles); with any bad line nothing is written and every
+    bad line is reported. Otherwise one unit of work creates the departments named but
+    missing, then the people (an existing one updated with the fields its record gives),
+    then sets managers: a second pass, so that a manager may come later in the file.
+    """
+    schema = PersonImportSchema()
+    loaded: list[tuple[int, dict[str, Any]]] = []
+    problems: dict[int, list[str]] = {}
+    for number, raw in records:
+        if isinstance(raw, Exception):
+            problems[number] = [str(raw)]
+        elif not isinstance(raw, dict):
+            problems[number] = ["a record must be a JSON object"]
+        else:
+            try:
+                loaded.append((number, schema.load(raw)))
+            except ValidationError as error:
+                problems[number] = [_describe(error.messages)]
+    return unit_of_work.run(session, lambda: _import_people(session, loaded, problems, actor))
+
+
+def _import_people(
+    session: Session, loaded: list[tuple[int, dict[str, Any]]],
+    schema_problems: dict[int, list[str]], actor: Principal,
+) -> PeopleImport:
+    problems = {number: list(messages) for number, messages in schema_problems.items()}
+
+    def refuse(number: int, message: str) -> None:
+        problems.setdefault(number, []).append(message)
+
+    lines = _with_organizations(session, loaded, refuse)
+    organizations = {line.organization_id for line in lines}
+    staff = list(session.scalars(select(Person).where(
+        Person.organization_id.in_(organizations)))) if organizations else []
+    existing = {(p.organization_id, p.external_ref_key): p for p in staff if p.external_ref_key}
+    in_file: dict[tuple[int, str], _Line] = {}
+    for line in lines:
+        first = in_file.setdefault((line.organization_id, line.key), line)
+        if first is not line:
+            refuse(line.number, f"external_ref: {line.data['external_ref']!r} is also on line "
+                                f"{first.number}")
+    for line in lines:
+        manager = _manager_key(line)
+        if manager is None:
+            continue
+        if manager == line.key:
+            refuse(line.number, "manager_external_ref: a person cannot manage themselves")
+        elif ((line.organization_id, manager) not in in_file
+              and (line.organization_id, manager) not in existing):
+            refuse(line.number, f"manager_external_ref: no person "
+                                f"{line.data['manager_external_ref']!r} in the organization "
+                                "or the file")
+    if not problems:
+        for line in _in_cycles(lines, staff, in_file, existing):
+            refuse(line.number, "manager_external_ref: the managers in the file would make a "
+                                "cycle (someone managing their own manager)")
+    if problems:
+        return PeopleImport(rejected=[(number, "; ".join(problems[number]))
+                                      for number in sorted(problems)])
+    try:
+        return _write_people(session, lines, in_file, existing, actor)
+    except IntegrityError:
+        raise Conflict("People or departments of these organizations were written meanwhile; "
+                       "run the import again.") from None
+
+
+def _with_organizations(
+    session: Session, loaded: list[tuple[int, dict[str, Any]]],
+    refuse: Callable[[int, str], None],
+) -> list[_Line]:
+    """Return the records whose organization exists, each with it; refuse the others."""
+    refs = {data["organization_external_ref"] for _, data in loaded
+            if "organization_external_ref" in data}
+    ids = {data["organization_id"] for _, data in loaded if "organization_id" in data}
+    by_ref = dict(session.execute(
+        select(Organization.external_ref, Organization.id)
+        .where(Organization.external_ref.in_(refs))).all()) if refs else {}
+    known = set(session.scalars(select(Organization.id).where(Organization.id.in_(ids)))
+                ) if ids else set()
+    lines = []
+    for number, data in loaded:
+        if "organization_id" in data:
+            organization_id = data["organization_id"] if data["organization_id"] in known else None
+            named = f"organization_id: no organization {data['organization_id']}"
+        else:
+            organization_id = by_ref.get(data["organization_external_ref"])
+            named = (f"organization_external_ref: no organization "
+                     f"{data['organization_external_ref']!r}")
+        key = ref_key(data["external_ref"])
+        if organization_id is None:
+            refuse(number, named)
+        else:
+            assert key is not None  # the schema refuses a blank external_ref
+            lines.append(_Line(number, organization_id, key, data))
+    return lines
+
+
+def _manager_key(line: _Line) -> str | None:
+    return ref_key(line.data.get("manager_external_ref"))
+
+
+def _in_cycles(
+    lines: list[_Line], staff: list[Person], in_file: dict[tuple[int, str], _Line],
+    existing: dict[tuple[int, str], Person],
+) -> list[_Line]:
+    """Return the file's lines whose person would manage, at some depth, their own manager."""
+    by_id = {person.id: person for person in staff}
+
+    def node_of_id(person_id: int | None) -> _Node | None:
+        if person_id is None:
+            return None
+        person = by_id[person_id]
+        key = (person.organization_id, person.external_ref_key)
+        return ("ref", *key) if key in in_file else ("id", person_id)
+
+    def manager_of(node: _Node) -> _Node | None:
+        if node[0] == "id":
+            return node_of_id(by_id[node[1]].manager_id)
+        line = in_file[(node[1], node[2])]
+        if "manager_external_ref" not in line.data:  # kept as it is
+            person = existing.get((node[1], node[2]))
+            return node_of_id(person.manager_id) if person else None
+        manager = _manager_key(line)
+        if manager is None:
+            return None
+        if (node[1], manager) in in_file:
+            return ("ref", node[1], manager)
+        return node_of_id(existing[(node[1], manager)].id)
+
+    found = []
+    for line in lines:
+        start: _Node = ("ref", line.organization_id, line.key)
+        seen = {start}
+        current = manager_of(start)
+        while current is not None and current not in seen:
+            seen.add(current)
+            current = manager_of(current)
+        if current == start:
+            found.append(line)
+    return found
+
+
+def _write_people(
+    session: Session, lines: list[_Line], in_file: dict[tuple[int, str], _Line],
+    existing: dict[tuple[int, str], Person], actor: Principal,
+) -> PeopleImport:
+    report = PeopleImport()
+    now = utcnow()
+    audit_rows: list[dict[str, Any]] = []
+    departments = _departments_for(session, lines, report, audit_rows, actor)
+    changes: dict[tuple[int, str], dict[str, Any]] = {}
+    people: dict[tuple[int, str], Person] = {}
+    for line in lines:
+        data, key = line.data, (line.organization_id, line.key)
+        values = {column: data[column] for column in ("name", "email", "external_ref", "active")
+                  if column in data}
+        if "department" in data:
+            values["department_id"] = (None if data["department"] is None else departments[
+                (line.organization_id, data["department"].casefold())].id)
+        person = existing.get(key)
+        if person is None:
+            person = Person(organization_id=line.organization_id, external_ref_key=line.key,
+                            **{"active": True, **values})
+            session.add(person)
+            changes[key] = {"created": True}
+        else:
+            changes[key] = _changes(person, values, PERSON_FIELDS)
+            for name in changes[key]:
+                setattr(person, name, values[name])
+        people[key] = person
+    session.flush()
+    for line in lines:  # managers, now that everyone in the file has an id
+        if "manager_external_ref" not in line.data:
+            continue
+        manager = _manager_key(line)
+        person = people[(line.organization_id, line.key)]
+        manager_id = None if manager is None else (
+            people.get((line.organization_id, manager))
+            or existing[(line.organization_id, manager)]).id
+        if person.manager_id != manager_id:
+            changed = changes[(line.organization_id, line.key)]
+            if "created" not in changed:
+                changed["manager_id"] = {"from": person.manager_id, "to": manager_id}
+            person.manager_id = manager_id
+    session.flush()
+    for key, person in people.items():
+        changed = changes[key]
+        if "created" in changed:
+            report.created += 1
+            changed = _fields(person, PERSON_FIELDS)
+        elif changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+            continue
+        audit_rows.append(audit.entry(actor=actor, action="person.import", object_type="person",
+                                      object_id=person.id, changes=changed, at=now)[1])
+    if audit_rows:
+        sql.insert_many(session, {AuditEntry: audit_rows})
+    return report
+
+
+def _departments_for(
+    session: Session, lines: list[_Line], report: PeopleImport,
+    audit_rows: list[dict[str, Any]], actor: Principal,
+) -> dict[tuple[int, str], Department]:
+    """Return the departments the file names, by (organization, case-folded name); create
+    those missing."""
+    named = {(line.organization_id, line.data["department"].casefold()): line.data["department"]
+             for line in reversed(lines) if line.data.get("department") is not None}
+    if not named:
+        return {}
+    found: dict[tuple[int, str], Department] = {}
+    for department in session.scalars(select(Department).where(
+            Department.organization_id.in_({organization for organization, _ in named}))):
+        found.setdefault((department.organization_id, department.name.casefold()), department)
+    new = [Department(organization_id=organization, name=name)
+           for (organization, folded), name in named.items() if (organization, folded)
+           not in found]
+    if new:
+        session.add_all(new)
+        session.flush()
+        for department in new:
+            found[(department.organization_id, department.name.casefold())] = department
+            audit_rows.append(audit.entry(
+                actor=actor, action="department.import", object_type="department",
+                object_id=department.id, changes=_fields(department, DEPARTMENT_FIELDS))[1])
+        report.departments_created = len(new)
+    return found
+
+
+def _describe(messages: Any) -> str:
+    """Flatten a schema's messages into 'field: message; ...'."""
+    if not isinstance(messages, dict):
+        return str(messages)
+    return "; ".join(f"{name}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
+                     for name, value in messages.items())
