@@ -135,6 +135,21 @@ class Referral(Base):
     owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
     client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
+    @property
+    def source(self) -> dict[str, Any]:
+        """Where the client came from, with the fields of its kind (SPEC section 9)."""
+        kind = self.source_kind or "organization"
+        if kind == "client":
+            return {"kind": kind, "client_id": self.source_client_id}
+        if kind == "acquaintance":
+            found = {"kind": kind, "name": self.source_name}
+            return found if self.source_contact is None else {
+                **found, "contact": self.source_contact}
+        if kind == "visit":
+            return {"kind": kind, "visit_id": self.source_visit_id,
+                    "lead_id": self.source_lead_id}
+        return {"kind": kind}
+
     history: Mapped[list[ReferralEvent]] = relationship(
         order_by="ReferralEvent.id", cascade="all", passive_deletes=True
     )

@@ -18,7 +18,15 @@ from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
 from referral_service import errors
-from referral_service.api import audit, kpi, matching, organizations, people, referrals
+from referral_service.api import (
+    audit,
+    kpi,
+    matching,
+    organizations,
+    people,
+    referrals,
+    visits,
+)
 from referral_service.api.common import authenticate
 from referral_service.schemas.base import (
     MAX_ID,
@@ -167,6 +175,7 @@ def init_app(app: Flask) -> None:
         (kpi.blp, "/kpi"),
         (audit.blp, "/audit"),
         (people.blp, "/people"), (people.departments_blp, "/departments"),
+        (visits.blp, "/visits"), (visits.leads_blp, "/leads"),
     ):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + path)
         names.add(blueprint.name)

@@ -57,8 +57,8 @@ class Referrals(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """List referrals; a partner sees those where it is referrer or receiver."""
-        filters = {key: args[key] for key in ("organization_id", "role", "status", "month")
-                   if key in args}
+        filters = {key: args[key] for key in ("organization_id", "role", "status", "month",
+                                              "source_kind", "person_id") if key in args}
         items, total = referrals.list_(
             session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,
@@ -121,5 +121,6 @@ class ReferralById(MethodView):
             session=write_session(), referral_id=referral_id, status=data["status"],
             reason=data.get("reason"), actor=current_principal(),
             expected_version=expected_version("referral", referral_id),
+            owner_person_id=data.get("owner_person_id"),
         )
         return referral, _etag(referral)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
 
-from models import REFERRAL_STATUSES
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from models import REFERRAL_SOURCE_KINDS, REFERRAL_STATUSES
 from referral_service.schemas.base import (
     MONTH,
     NAMED,
@@ -13,6 +15,7 @@ from referral_service.schemas.base import (
     StrictSchema,
     WholeNumber,
     page_schema,
+    refused,
 )
 from referral_service.schemas.compiled import compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
@@ -28,6 +31,61 @@ class ClientInSchema(StrictSchema):
     location = fields.Nested(LocationSchema, allow_none=True)
 
 
+# Where a referral came from (SPEC section 9): the fields each kind takes, and needs.
+SOURCE_FIELDS = {"organization": (), "client": ("client_id",),
+                 "acquaintance": ("name", "contact"), "visit": ("visit_id", "lead_id")}
+SOURCE_REQUIRED = {"client": ("client_id",), "acquaintance": ("name",),
+                   "visit": ("visit_id", "lead_id")}
+
+
+def _source_rules() -> dict:
+    """JSON Schema of SourceSchema's rules: each kind's fields given, no other kind's."""
+    shapes = [{"required": ["kind"], "properties": {"kind": {"enum": [kind]}},
+               "not": {"required": list(needed)}} for kind, needed in SOURCE_REQUIRED.items()]
+    for name in ("client_id", "name", "contact", "visit_id", "lead_id"):
+        others = [kind for kind, names in SOURCE_FIELDS.items() if name not in names]
+        shapes.append({"required": ["kind", name], "properties": {"kind": {"enum": others}}})
+    return refused(*shapes)
+
+
+class SourceSchema(StrictSchema):
+    """Where the client came from: a firm (the default), a current client, an acquaintance,
+    or a lead a salesperson brought back from a visit."""
+
+    document_rules = _source_rules()
+
+    kind = fields.String(required=True, validate=validate.OneOf(REFERRAL_SOURCE_KINDS))
+    client_id = WholeNumber(validate=Id, metadata={"description": "kind client: who "
+                                                                  "introduced them."})
+    name = fields.String(validate=[validate.Length(min=1, max=200), NAMED],
+                         metadata={"description": "kind acquaintance: who."})
+    contact = fields.String(validate=validate.Length(max=300),
+                            metadata={"description": "kind acquaintance: how to reach them."})
+    visit_id = WholeNumber(validate=Id, metadata={"description": "kind visit."})
+    lead_id = WholeNumber(validate=Id, metadata={"description": "kind visit."})
+
+    @validates_schema
+    def _fields_of_kind(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        kind = data["kind"]
+        errors = {name: [f"Required for a {kind} source."]
+                  for name in SOURCE_REQUIRED.get(kind, ()) if data.get(name) is None}
+        errors.update({name: [f"Not part of a {kind} source."] for name in data
+                       if name != "kind" and name not in SOURCE_FIELDS[kind]})
+        if errors:
+            raise ValidationError(errors)
+
+
+class SourceOutSchema(Schema):
+    """Where a referral came from, with the fields of its kind."""
+
+    kind = fields.String()
+    client_id = fields.Integer()
+    name = fields.String()
+    contact = fields.String()
+    visit_id = fields.Integer()
+    lead_id = fields.Integer()
+
+
 class ReferralCreateSchema(StrictSchema):
     """The body of POST /referrals."""
 
@@ -41,6 +99,9 @@ class ReferralCreateSchema(StrictSchema):
     match_score = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1),
                                allow_nan=False,
                                metadata={"description": "The receiver's match score, if any."})
+    source = fields.Nested(SourceSchema, load_default=lambda: {"kind": "organization"})
+    referred_by_person_id = WholeNumber(allow_none=True, validate=Id, metadata={
+        "description": "Who at the referrer refers the client."})
 
 
 class IdempotencyHeaderSchema(Schema):
@@ -63,6 +124,19 @@ class ReferralMoveSchema(StrictSchema):
 
     status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
     reason = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    owner_person_id = WholeNumber(allow_none=True, validate=Id, metadata={
+        "description": "With status accepted: who at the receiver owns the client (default: "
+                       "the person accepting, when a person accepts in the portal)."})
+
+    document_rules = refused({"required": ["owner_person_id", "status"],
+                              "properties": {"owner_person_id": {"type": "integer"},
+                                             "status": {"not": {"enum": ["accepted"]}}}})
+
+    @validates_schema
+    def _owner_on_accept(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("owner_person_id") is not None and data["status"] != "accepted":
+            raise ValidationError("An owner is named when the referral is accepted.",
+                                  "owner_person_id")
 
 
 class ReferralListArgsSchema(PageArgsSchema):
@@ -76,6 +150,9 @@ class ReferralListArgsSchema(PageArgsSchema):
                                                   "organization_id it narrows nothing."})
     status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
     month = fields.String(validate=MONTH, metadata={"description": "Created in YYYY-MM (UTC)."})
+    source_kind = fields.String(validate=validate.OneOf(REFERRAL_SOURCE_KINDS))
+    person_id = fields.Integer(validate=Id, metadata={
+        "description": "Referred by this person, or owned by them at the receiver."})
 
 
 class ClientOutSchema(Schema):
@@ -116,6 +193,9 @@ class ReferralSummarySchema(Schema):
     expired_at = fields.DateTime(allow_none=True)
     converted_at = fields.DateTime(allow_none=True)
     lost_at = fields.DateTime(allow_none=True)
+    source = fields.Nested(SourceOutSchema)
+    referred_by_person_id = fields.Integer(allow_none=True)
+    owner_person_id = fields.Integer(allow_none=True)
     version = fields.Integer()
 
 

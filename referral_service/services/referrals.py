@@ -21,22 +21,21 @@ The webhook payloads are the referral as the API shows it (schemas.referrals.Ref
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
     OPEN_STATUSES,
     Client,
-    IdempotencyRecord,
+    Lead,
     Organization,
     OrganizationStats,
+    Person,
     Referral,
     ReferralEvent,
     utcnow,
@@ -44,7 +43,7 @@ from models import (
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.referrals import dump_referral
-from referral_service.services import audit, clients, events, places, unit_of_work
+from referral_service.services import audit, clients, events, idempotency, places, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
     Conflict,
@@ -108,25 +107,11 @@ def record_referral(
     kept: a refused request (409, 422) may be sent again with its key.
     """
     place = _client_place(data, geocoder)
-    if idempotency_key is None or actor.api_key_id is None:
-        return unit_of_work.run(session, lambda: Recorded(
-            *_create(session, data, actor, place, attribution_window_days)))
-    request_hash = _request_hash(data)
-
-    def work() -> Recorded:
-        # Claim the key first: a concurrent repeat waits on the unique (api_key_id, key)
-        # until this transaction ends, then finds the response it stored.
-        record = sql.claim_idempotency_key(session, {
-            "api_key_id": actor.api_key_id, "key": idempotency_key,
-            "request_hash": request_hash, "response_status": 0, "response_body": {},
-            "created_at": utcnow()})
-        if record is None:
-            return _repeat(session, actor.api_key_id, idempotency_key, request_hash)
-        referral, body = _create(session, data, actor, place, attribution_window_days)
-        record.response_status, record.response_body = 201, body
-        return Recorded(referral, body)
-
-    return unit_of_work.run(session, work)
+    referral, body = idempotency.once(
+        session=session, actor=actor, key=idempotency_key, digest=idempotency.request_hash(data),
+        create=lambda: _create(session, data, actor, place, attribution_window_days),
+        load=lambda referral_id: session.get(Referral, referral_id))
+    return Recorded(referral, body)
 
 
 def _create(
@@ -157,11 +142,14 @@ def _create(
     if holder is not None:
         raise _attribution_conflict(client, holder)
     _take_capacity(session, referrer_id, receiver_id, now)
+    source, lead = _source(session, data.get("source"), referrer_id, client)
     values = {
         "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
         "client_id": client.id, "skills": skills, "description": data.get("description") or "",
         "note": data.get("note") or "", "match_score": data.get("match_score"),
-        "status": "pending", "created_at": now, "updated_at": now, "version": 1,
+        "status": "pending", "created_at": now, "updated_at": now, "version": 1, **source,
+        "referred_by_person_id": _referred_by(session, data, actor, referrer_id, lead),
+        "owner_person_id": None,
     }
     if created:
         referral_id = sql.insert_referral(session, values)
@@ -195,7 +183,87 @@ def _create(
         (ReferralEvent, first_values),
     ])
     sql.as_loaded(session, first, referral)
+    if lead is not None:
+        # The lead is handed on: it holds the referral's id from now on (SPEC section 9).
+        lead.status, lead.referral_id, lead.updated_at = "referred", referral_id, now
+        session.flush()
     return referral, body
+
+
+_NO_SOURCE = {"source_kind": "organization", "source_client_id": None, "source_name": None,
+              "source_contact": None, "source_visit_id": None, "source_lead_id": None}
+
+
+def _source(
+    session: Session, source: dict[str, Any] | None, referrer_id: int, client: Client
+) -> tuple[dict[str, Any], Lead | None]:
+    """Return the referral's source columns, checked, and the lead it hands on (locked)."""
+    kind = (source or {}).get("kind", "organization")
+    if kind == "client":
+        introducer = source["client_id"]
+        if introducer == client.id:
+            raise ValidationFailed("A client cannot introduce itself.", {
+                "source": {"client_id": ["Name the current client who introduced them."]}})
+        if session.get(Client, introducer) is None:
+            raise ValidationFailed("The introducing client does not exist.", {
+                "source": {"client_id": [f"No client {introducer}."]}})
+        return {**_NO_SOURCE, "source_kind": kind, "source_client_id": introducer}, None
+    if kind == "acquaintance":
+        return {**_NO_SOURCE, "source_kind": kind, "source_name": source["name"].strip(),
+                "source_contact": source.get("contact")}, None
+    if kind == "visit":
+        lead = _lead_to_hand_on(session, source["visit_id"], source["lead_id"], referrer_id,
+                                client)
+        return {**_NO_SOURCE, "source_kind": kind, "source_visit_id": lead.visit_id,
+                "source_lead_id": lead.id}, lead
+    return dict(_NO_SOURCE), None
+
+
+def _lead_to_hand_on(
+    session: Session, visit_id: int, lead_id: int, referrer_id: int, client: Client
+) -> Lead:
+    """Lock and return an open lead of the referrer's visit for this client.
+
+    Locked after the client (the module's lock order), so that two referrals of one lead run
+    one after the other and the second finds it referred.
+    """
+    lead = session.scalars(
+        select(Lead).where(Lead.id == lead_id).with_for_update()
+        .execution_options(populate_existing=True)).one_or_none()
+    if lead is None or lead.visit_id != visit_id or lead.organization_id != referrer_id:
+        raise ValidationFailed("The source names no lead of the referrer's visit.", {
+            "source": {"lead_id": [f"No lead {lead_id} of visit {visit_id} at the referrer."]}})
+    if lead.status != "open":
+        raise Conflict(f"Lead {lead_id} is {lead.status}: only an open lead is referred.",
+                       current_status=lead.status, existing_referral_id=lead.referral_id)
+    if lead.client_id != client.id:
+        raise ValidationFailed("The referral's client is not the lead's.", {
+            "client": {"name": [f"Lead {lead_id} is {lead.name!r}."]}})
+    return lead
+
+
+def _referred_by(
+    session: Session, data: dict[str, Any], actor: Principal, referrer_id: int,
+    lead: Lead | None,
+) -> int | None:
+    """Return who at the referrer refers: as given, else the lead's salesperson, else the
+    person acting in the portal."""
+    person_id = data.get("referred_by_person_id")
+    if person_id is None:
+        if lead is not None:
+            return lead.person_id
+        return actor.person_id if actor.organization_id == referrer_id else None
+    _check_staff_of(session, person_id, referrer_id, "referred_by_person_id", "referrer")
+    return person_id
+
+
+def _check_staff_of(
+    session: Session, person_id: int, organization_id: int, field: str, side: str
+) -> None:
+    person = session.get(Person, person_id)
+    if person is None or person.organization_id != organization_id:
+        raise ValidationFailed(f"The person is not one of the {side}'s staff.", {
+            field: [f"No person {person_id} at the {side}."]})
 
 
 _NOT_YET = {f"{status}_at": None for status in TRANSITION_STATUSES}
@@ -237,16 +305,23 @@ def _client_place(data: dict[str, Any], geocoder: Geocoder) -> places.ResolvedPl
 def _attributed_referral_id(
     session: Session, client_id: int, now: datetime, window_days: int
 ) -> int | None:
-    """Return the referral holding the client's credit: open, or converted within the window."""
+    holder = attributed_referral(session, client_id, now, window_days)
+    return None if holder is None else holder.id
+
+
+def attributed_referral(session: Session, client_id: int, now: datetime, window_days: int
+                        ) -> Row[Any] | None:
+    """Return (id, referrer_organization_id, receiver_organization_id) of the referral holding
+    the client's credit: open, or converted within the window; None if none does."""
     cutoff = now - timedelta(days=window_days)
-    return session.scalar(
-        select(Referral.id)
+    return session.execute(
+        select(Referral.id, Referral.referrer_organization_id, Referral.receiver_organization_id)
         .where(Referral.client_id == client_id,
                or_(Referral.status.in_(OPEN_STATUSES),
                    and_(Referral.status == "converted", Referral.converted_at >= cutoff)))
         .order_by(Referral.status.in_(OPEN_STATUSES).desc(), Referral.id.desc())
         .limit(1)
-    )
+    ).first()
 
 
 def _attribution_conflict(client: Client, referral_id: int) -> Conflict:
@@ -278,33 +353,6 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
                    "accepts; choose another firm.", receiver_organization_id=receiver_id)
 
 
-# --------------------------------------------------------------------------- idempotency
-
-
-def _request_hash(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str,
-                           ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _repeat(session: Session, api_key_id: int, key: str, request_hash: str) -> Recorded:
-    """Return what a repeat of a recorded request gets: the first response (422 if the body
-    differs; 409 if the first is still running and wrote nothing yet)."""
-    record = session.scalar(
-        select(IdempotencyRecord)
-        .where(IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)
-        .execution_options(populate_existing=True)
-    )
-    if record is None:
-        raise Conflict("A request with this Idempotency-Key was being processed; retry.")
-    if record.request_hash != request_hash:
-        raise ValidationFailed(
-            "This Idempotency-Key was already used with a different request body.",
-            {"Idempotency-Key": ["Use a new key for a different request."]},
-        )
-    return Recorded(session.get(Referral, record.response_body["id"]), record.response_body)
-
-
 # ------------------------------------------------------------------------------ lifecycle
 
 
@@ -326,9 +374,13 @@ def _role_moves(referral: Referral, actor: Principal) -> frozenset[str]:
 
 def move_referral(
     *, session: Session, referral_id: int, status: str, reason: str | None, actor: Principal,
-    expected_version: int | None = None,
+    expected_version: int | None = None, owner_person_id: int | None = None,
 ) -> Referral:
-    """Move a referral to `status`; 409 if the lifecycle forbids it, 403 if the role does."""
+    """Move a referral to `status`; 409 if the lifecycle forbids it, 403 if the role does.
+
+    On acceptance the receiver names who owns the client (`owner_person_id`, a person of the
+    receiver; by default the person accepting in the portal).
+    """
 
     def work() -> Referral:
         referral = _locked(session, referral_id, actor)
@@ -343,10 +395,22 @@ def move_referral(
                 f"{', '.join(MOVES.get(referral.status, ())) or 'none (final)'}.",
                 current_status=referral.status,
             )
+        if status == "accepted":
+            referral.owner_person_id = _owner(session, referral, actor, owner_person_id)
         _apply_move(session, referral, status, reason, actor, utcnow())
         return referral
 
     return unit_of_work.run(session, work)
+
+
+def _owner(
+    session: Session, referral: Referral, actor: Principal, owner_person_id: int | None
+) -> int | None:
+    receiver = referral.receiver_organization_id
+    if owner_person_id is None:
+        return actor.person_id if actor.organization_id == receiver else None
+    _check_staff_of(session, owner_person_id, receiver, "owner_person_id", "receiver")
+    return owner_person_id
 
 
 def _role_name(referral: Referral, actor: Principal) -> str:
@@ -450,7 +514,7 @@ def _visible(referral: Referral, actor: Principal) -> bool:
 def list_(
     *, session: Session, actor: Principal, page: int, page_size: int,
     organization_id: int | None = None, role: str | None = None, status: str | None = None,
-    month: str | None = None,
+    month: str | None = None, source_kind: str | None = None, person_id: int | None = None,
 ) -> tuple[list[Referral], int]:
     """Return one page of the referrals the caller may see, newest first, and the total."""
     query = select(Referral)
@@ -468,6 +532,11 @@ def list_(
             role or "", or_(as_referrer, as_receiver)))
     if status is not None:
         query = query.where(Referral.status == status)
+    if source_kind is not None:
+        query = query.where(Referral.source_kind == source_kind)
+    if person_id is not None:
+        query = query.where(or_(Referral.referred_by_person_id == person_id,
+                                Referral.owner_person_id == person_id))
     if month is not None:
         start, end = month_range(month)
         query = query.where(Referral.created_at >= start, Referral.created_at < end)

@@ -1,0 +1,373 @@
+"""Client visits and the leads they bring back (SPEC section 9).
+
+A salesperson returns from every visit with an order commitment or a list of potential
+clients (leads); a report with neither needs its reason (the schema refuses one without), is
+stored marked `empty_handed`, counted, and listed for the person's manager. Each lead is a
+client for attribution: a lead whose client another firm already holds (an open referral, or
+one converted within the attribution window) is a 409 naming that referral. A lead is `open`
+until it is `won` (the firm's own client), `lost`, or `referred` (handed on by a referral whose
+source is the visit and the lead: services/referrals).
+
+Recording a visit is one transaction: the visited client and each lead's client are found or
+created and locked in the order given (as a referral locks its client), then the visit, its
+leads, the audit entry and the events (`visit.recorded`, and `visit.empty_handed` for one
+without a commitment or leads) are written together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Lead, Person, Visit, utcnow
+from referral_service.adapters.geocoding import Geocoder
+from referral_service.schemas.visits import LeadSchema, VisitSchema
+from referral_service.services import (
+    audit,
+    clients,
+    events,
+    idempotency,
+    matching,
+    people,
+    places,
+    referrals,
+    unit_of_work,
+)
+from referral_service.services.auth import Principal
+from referral_service.services.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from referral_service.services.organizations import normalize_skills
+
+LEAD_MOVES = {"open": ("won", "lost")}
+_VISIT_SCHEMA = VisitSchema()
+_LEAD_SCHEMA = LeadSchema()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedVisit:
+    """A recorded visit and its body as VisitSchema shows it (the first body, on a repeat)."""
+
+    visit: Visit
+    body: dict[str, Any]
+
+
+def visit_json(visit: Visit) -> dict[str, Any]:
+    """Return the visit as the API and its webhook events show it."""
+    return _VISIT_SCHEMA.dump(visit)
+
+
+def lead_json(lead: Lead) -> dict[str, Any]:
+    """Return the lead as the API shows it."""
+    return _LEAD_SCHEMA.dump(lead)
+
+
+# ---------------------------------------------------------------------------------- record
+
+
+def record_visit(
+    *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
+    attribution_window_days: int, idempotency_key: str | None = None,
+) -> RecordedVisit:
+    """Record a visit report with its commitment and leads; honours Idempotency-Key."""
+    visited = _place((data["client"] or {}).get("location"), geocoder, "client.location")
+    lead_places = [_place(lead.get("location"), geocoder, f"leads.{i}.location")
+                   for i, lead in enumerate(data.get("leads") or ())]
+    visit, body = idempotency.once(
+        session=session, actor=actor, key=idempotency_key,
+        digest=idempotency.request_hash(data, "POST /visits"),
+        create=lambda: _create(session, data, actor, visited, lead_places,
+                               attribution_window_days),
+        load=lambda visit_id: session.get(Visit, visit_id))
+    return RecordedVisit(visit, body)
+
+
+def _place(given: dict[str, Any] | None, geocoder: Geocoder, field: str
+           ) -> places.ResolvedPlace | None:
+    return places.resolve(given, geocoder, field=field) if given else None
+
+
+def _create(
+    session: Session, data: dict[str, Any], actor: Principal,
+    visited: places.ResolvedPlace | None, lead_places: list[places.ResolvedPlace | None],
+    window_days: int,
+) -> tuple[Visit, dict[str, Any]]:
+    person = _salesperson(session, data["person_id"], actor)
+    leads_in = data.get("leads") or []
+    _refuse_repeated_leads(leads_in)
+    now = utcnow()
+    client, _ = clients.find_or_create(
+        session=session, name=data["client"]["name"],
+        external_ref=data["client"].get("external_ref"), place=visited)
+    commitment = data.get("commitment") or {}
+    empty_handed = not commitment and not leads_in
+    visit = Visit(
+        organization_id=person.organization_id, person_id=person.id, client_id=client.id,
+        visited_at=data["visited_at"].astimezone(UTC),
+        commitment_description=commitment.get("description"),
+        commitment_amount=commitment.get("amount"),
+        commitment_currency=commitment.get("currency"),
+        commitment_expected_on=commitment.get("expected_on"),
+        notes=data.get("notes") or "", empty_handed=empty_handed,
+        empty_handed_reason=data.get("empty_handed_reason"), created_by=actor.name,
+        created_at=now)
+    visit.client = client
+    session.add(visit)
+    session.flush()
+    for index, (lead_in, place) in enumerate(zip(leads_in, lead_places, strict=True)):
+        session.add(_lead(session, visit, lead_in, place, index, now, window_days))
+    session.flush()
+    session.refresh(visit, ["leads"])
+    body = visit_json(visit)
+    audit.record(session=session, actor=actor, action="visit.create", object_type="visit",
+                 object_id=visit.id, changes={
+                     "person_id": person.id, "client_id": client.id,
+                     "leads": len(leads_in), "commitment": bool(commitment),
+                     "empty_handed": empty_handed})
+    events.emit(session=session, type_="visit.recorded", payload=body)
+    if empty_handed:
+        events.emit(session=session, type_="visit.empty_handed", payload=body)
+    return visit, body
+
+
+def _salesperson(session: Session, person_id: int, actor: Principal) -> Person:
+    """Return the active person the report is for, if the caller may report for them."""
+    person = session.get(Person, person_id)
+    scope = people.scope_of(session=session, actor=actor)
+    if person is None or not scope.covers(person.organization_id, person.id):
+        raise ValidationFailed("The report names a person you cannot report for.", {
+            "person_id": [f"No person {person_id} among the people you report for."]})
+    if not person.active:
+        raise ValidationFailed("The person is inactive.", {
+            "person_id": [f"Person {person_id} is inactive."]})
+    return person
+
+
+def _refuse_repeated_leads(leads_in: list[dict[str, Any]]) -> None:
+    """Refuse one report naming the same potential client twice (422 naming the second)."""
+    seen: dict[str, int] = {}
+    for index, lead in enumerate(leads_in):
+        key = clients.ref_key(lead.get("external_ref")) or clients.normalize_name(lead["name"])
+        if key in seen:
+            raise ValidationFailed("The report names the same lead twice.", {"leads": {
+                str(index): {"name": [f"The same potential client as lead {seen[key]}."]}}})
+        seen[key] = index
+
+
+def _lead(
+    session: Session, visit: Visit, lead_in: dict[str, Any], place: places.ResolvedPlace | None,
+    index: int, now: datetime, window_days: int,
+) -> Lead:
+    """Return the lead row of one potential client, after its attribution check."""
+    try:
+        skills = normalize_skills(lead_in.get("skills") or [])
+    except ValueError:
+        raise ValidationFailed("A skill has no letters or digits.", {"leads": {
+            str(index): {"skills": ["Every skill needs letters or digits."]}}}) from None
+    client, created = clients.find_or_create(
+        session=session, name=lead_in["name"], external_ref=lead_in.get("external_ref"),
+        place=place)
+    holder = None if created else _held_by_another_firm(
+        session, client.id, visit.organization_id, now, window_days)
+    if holder is not None:
+        raise Conflict(
+            f"Lead {index} ({client.name!r}) is already attributed to referral {holder} "
+            "of another firm; the first firm to register a client keeps the credit.",
+            existing_referral_id=holder)
+    located = place.as_dict() if place else {}
+    return Lead(
+        organization_id=visit.organization_id, visit_id=visit.id, person_id=visit.person_id,
+        client_id=client.id, name=lead_in["name"].strip(),
+        external_ref=(lead_in.get("external_ref") or "").strip() or None,
+        contact=lead_in.get("contact") or "", skills=skills,
+        description=lead_in.get("description") or "",
+        relationship=lead_in.get("relationship") or "", status="open",
+        created_at=now, updated_at=now, **located)
+
+
+def _held_by_another_firm(
+    session: Session, client_id: int, organization_id: int, now: datetime, window_days: int
+) -> int | None:
+    """Return the referral of another firm holding the client's credit, or None."""
+    holder = referrals.attributed_referral(session, client_id, now, window_days)
+    if holder is None or organization_id in (holder.referrer_organization_id,
+                                             holder.receiver_organization_id):
+        return None
+    return holder.id
+
+
+# ------------------------------------------------------------------------------------ reads
+
+
+def get_visit(*, session: Session, visit_id: int, actor: Principal) -> Visit:
+    """Return one visit the caller may see."""
+    visit = session.get(Visit, visit_id)
+    scope = people.scope_of(session=session, actor=actor)
+    if visit is None or not scope.covers(visit.organization_id, visit.person_id):
+        raise NotFound(f"Visit {visit_id} does not exist.")
+    return visit
+
+
+def list_visits(
+    *, session: Session, actor: Principal, page: int, page_size: int,
+    person_id: int | None = None, organization_id: int | None = None,
+    empty_handed: bool | None = None, visited_from: Any = None, visited_to: Any = None,
+) -> tuple[list[Visit], int]:
+    """Return one page of the visits the caller may see: empty-handed ones first, then the
+    latest first (what a manager reads first), and the total."""
+    query = _scoped(select(Visit), Visit, people.scope_of(session=session, actor=actor))
+    if person_id is not None:
+        query = query.where(Visit.person_id == person_id)
+    if organization_id is not None:
+        query = query.where(Visit.organization_id == organization_id)
+    if empty_handed is not None:
+        query = query.where(Visit.empty_handed.is_(empty_handed))
+    if visited_from is not None:
+        query = query.where(Visit.visited_at >= _day_start(visited_from))
+    if visited_to is not None:
+        query = query.where(Visit.visited_at < _day_start(visited_to) + timedelta(days=1))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Visit.empty_handed.desc(), Visit.visited_at.desc(), Visit.id.desc())
+        .offset((page - 1) * page_size).limit(page_size)).unique().all()
+    return list(rows), total
+
+
+def _day_start(day: Any) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _scoped(query: Any, model: type[Visit] | type[Lead], scope: people.Scope) -> Any:
+    if scope.organization_id is not None:
+        query = query.where(model.organization_id == scope.organization_id)
+    if scope.person_ids is not None:
+        query = query.where(model.person_id.in_(scope.person_ids))
+    return query
+
+
+def get_lead(*, session: Session, lead_id: int, actor: Principal) -> Lead:
+    """Return one lead the caller may see."""
+    lead = session.get(Lead, lead_id)
+    scope = people.scope_of(session=session, actor=actor)
+    if lead is None or not scope.covers(lead.organization_id, lead.person_id):
+        raise NotFound(f"Lead {lead_id} does not exist.")
+    return lead
+
+
+def list_leads(
+    *, session: Session, actor: Principal, page: int, page_size: int,
+    person_id: int | None = None, organization_id: int | None = None,
+    visit_id: int | None = None, status: str | None = None,
+) -> tuple[list[Lead], int]:
+    """Return one page of the leads the caller may see, newest first, and the total."""
+    query = _scoped(select(Lead), Lead, people.scope_of(session=session, actor=actor))
+    for column, value in ((Lead.person_id, person_id), (Lead.organization_id, organization_id),
+                          (Lead.visit_id, visit_id), (Lead.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Lead.id.desc()).offset((page - 1) * page_size)
+                           .limit(page_size)).all()
+    return list(rows), total
+
+
+# ------------------------------------------------------------------------------- lifecycle
+
+
+def move_lead(
+    *, session: Session, lead_id: int, status: str, reason: str | None, actor: Principal,
+    expected_version: int | None = None,
+) -> Lead:
+    """Mark an open lead won or lost; 409 if it is not open."""
+
+    def work() -> Lead:
+        lead = _locked_lead(session, lead_id, actor)
+        if expected_version is not None and lead.version != expected_version:
+            raise PreconditionFailed("The lead changed since it was read (stale If-Match).")
+        if status not in LEAD_MOVES.get(lead.status, ()):
+            raise InvalidTransition(
+                f"A {lead.status} lead cannot become {status}; only an open lead is won, "
+                "lost or referred.", current_status=lead.status)
+        previous = lead.status
+        lead.status, lead.status_reason, lead.updated_at = status, reason, utcnow()
+        session.flush()
+        audit.record(session=session, actor=actor, action="lead.move", object_type="lead",
+                     object_id=lead.id,
+                     changes={"status": {"from": previous, "to": status}, "reason": reason})
+        return lead
+
+    return unit_of_work.run(session, work)
+
+
+def _locked_lead(session: Session, lead_id: int, actor: Principal) -> Lead:
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()
+                           .execution_options(populate_existing=True)).one_or_none()
+    scope = people.scope_of(session=session, actor=actor)
+    if lead is None or not scope.covers(lead.organization_id, lead.person_id):
+        raise NotFound(f"Lead {lead_id} does not exist.")
+    return lead
+
+
+def refer_lead(
+    *, session: Session, lead_id: int, data: dict[str, Any], actor: Principal,
+    index: matching.IndexSource, geocoder: Geocoder, default_weights: Any,
+    attribution_window_days: int, idempotency_key: str | None = None,
+) -> referrals.Recorded:
+    """Refer an open lead to the firm that fits its need and place best (or to the one named),
+    recording a referral whose source is the visit and the lead; the lead becomes referred.
+
+    The referral's use case locks the lead after its client and checks it is still open, so
+    the same lead referred twice at once gives one referral and one 409.
+    """
+    lead = get_lead(session=session, lead_id=lead_id, actor=actor)
+    if lead.status != "open":
+        raise Conflict(f"Lead {lead_id} is {lead.status}: only an open lead is referred.",
+                       current_status=lead.status, existing_referral_id=lead.referral_id)
+    receiver_id = data.get("receiver_organization_id")
+    score = None
+    if receiver_id is None:
+        receiver_id, score = _best_firm(lead, actor, index, geocoder, default_weights)
+    body = {
+        "referrer_organization_id": lead.organization_id,
+        "receiver_organization_id": receiver_id,
+        "client": {"name": lead.name, "external_ref": lead.external_ref,
+                   **({"location": lead.location} if lead.location else {})},
+        "skills": list(lead.skills or ()), "description": lead.description,
+        "note": data.get("note") or "", "match_score": score,
+        "source": {"kind": "visit", "visit_id": lead.visit_id, "lead_id": lead.id},
+        "referred_by_person_id": data.get("referred_by_person_id") or lead.person_id,
+    }
+    return referrals.record_referral(
+        session=session, data=body, actor=actor, geocoder=geocoder,
+        attribution_window_days=attribution_window_days, idempotency_key=idempotency_key)
+
+
+def _best_firm(
+    lead: Lead, actor: Principal, index: matching.IndexSource, geocoder: Geocoder,
+    default_weights: Any,
+) -> tuple[int, float]:
+    """Return the best-ranked firm for the lead's need and place, and its score."""
+    if lead.location is None:
+        raise ValidationFailed("The lead has no place to match on; name the firm.", {
+            "receiver_organization_id": ["Required: the lead was recorded without a place."]})
+    if not lead.skills and not (lead.description or "").strip():
+        raise ValidationFailed("The lead has no need to match on; name the firm.", {
+            "receiver_organization_id": ["Required: the lead has no skills or description."]})
+    ranking = matching.match(
+        index=index, actor=actor, geocoder=geocoder, default_weights=default_weights,
+        request={"location": {"latitude": lead.latitude, "longitude": lead.longitude},
+                 "skills": list(lead.skills or ()), "description": lead.description,
+                 "limit": 1, "referrer_organization_id": lead.organization_id})
+    if not ranking.candidates:
+        raise Conflict("No firm fits this lead's need and place now; name the firm "
+                       "(receiver_organization_id).")
+    best = ranking.candidates[0]
+    return best.organization_id, best.score
