@@ -25,7 +25,8 @@ MOVES = ("accepted", "declined", "withdrawn", "expired", "converted", "lost")
 # Text only Bravo and the Bravo-Charlie referrals hold: none of it may reach Alpha.
 BRAVO_PRIVATE = ("bravo-private-description", "EXT-BRAVO-7", "12 Bravo Lane",
                  "Client Of Bravo", "bravo-note-secret", "charlie-note-secret",
-                 "Client Of Charlie")
+                 "Client Of Charlie", "Bravo Staffer Secret", "EXT-BRAVO-P1",
+                 "bravo-staff@secret.example", "Bravo Dept Secret", "EXT-BRAVO-D1")
 BRAVO_NAME = "Bravo Secret Works"
 
 
@@ -45,6 +46,10 @@ class World:
     admin: dict[str, str]
     bravo_etag: str = ""
     referral_etags: dict[int, str] = field(default_factory=dict)  # as an admin read them
+    bravo_person: int = 0  # a person of Bravo, in Bravo's department
+    bravo_department: int = 0
+    bravo_person_etag: str = ""
+    bravo_department_etag: str = ""
 
 
 @pytest.fixture
@@ -84,6 +89,17 @@ def world(client, make_key, admin_headers) -> World:
     for referral_id in (found.bravo_to_charlie, found.charlie_to_bravo):
         found.referral_etags[referral_id] = client.get(
             f"{API}/referrals/{referral_id}", headers=admin_headers).headers["ETag"]
+    department = client.post(f"{API}/departments", headers=admin_headers, json={
+        "organization_id": bravo, "name": "Bravo Dept Secret", "external_ref": "EXT-BRAVO-D1"})
+    assert department.status_code == 201, department.get_json()
+    person = client.post(f"{API}/people", headers=admin_headers, json={
+        "organization_id": bravo, "name": "Bravo Staffer Secret", "external_ref": "EXT-BRAVO-P1",
+        "email": "bravo-staff@secret.example", "department_id": department.get_json()["id"]})
+    assert person.status_code == 201, person.get_json()
+    found.bravo_department, found.bravo_person = (department.get_json()["id"],
+                                                  person.get_json()["id"])
+    found.bravo_department_etag = department.headers["ETag"]
+    found.bravo_person_etag = person.headers["ETag"]
     return found
 
 
@@ -219,6 +235,67 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
 }
 
 
+def _own_firm_only(w: World, body: dict) -> list[str]:
+    return [f"{item['id']} of organization {item['organization_id']} listed"
+            for item in body["items"] if item["organization_id"] != w.alpha]
+
+
+def _people_attempts(w: World) -> dict[str, list[Attempt]]:
+    """What Alpha's partner key tries on Bravo's people and departments."""
+    people, departments = f"{API}/people", f"{API}/departments"
+    return {
+        "GET /api/v1/people": [
+            Attempt("GET", people + query, ok=_own_firm_only)
+            for query in ("", f"?organization_id={w.bravo}", f"?department_id={w.bravo_department}",
+                          f"?manager_id={w.bravo_person}", "?external_ref=EXT-BRAVO-P1",
+                          "?active=true&page_size=500")],
+        "POST /api/v1/people": [
+            Attempt("POST", people, {"organization_id": w.bravo, "name": "Planted"},
+                    refused=(403,)),
+            Attempt("POST", people, {"organization_id": w.charlie, "name": "Planted",
+                                     "external_ref": "EXT-BRAVO-P1"}, refused=(403,)),
+            # Alpha's own person, placed under Bravo's manager or department: no such one.
+            Attempt("POST", people, {"name": "Mole", "manager_id": w.bravo_person},
+                    refused=(422,)),
+            Attempt("POST", people, {"name": "Mole", "department_id": w.bravo_department},
+                    refused=(422,)),
+        ],
+        "GET /api/v1/people/{person_id}": [Attempt("GET", f"{people}/{w.bravo_person}")],
+        "PATCH /api/v1/people/{person_id}": [
+            Attempt("PATCH", f"{people}/{w.bravo_person}", body, headers=headers)
+            for body in ({"name": "Hijacked"}, {"active": False}, {"department_id": None},
+                         {"external_ref": "MINE"})
+            for headers in ({}, {"If-Match": w.bravo_person_etag})],
+        "GET /api/v1/departments": [
+            Attempt("GET", departments + query, ok=_own_firm_only)
+            for query in ("", f"?organization_id={w.bravo}",
+                          f"?parent_id={w.bravo_department}")],
+        "POST /api/v1/departments": [
+            Attempt("POST", departments, {"organization_id": w.bravo, "name": "Planted"},
+                    refused=(403,)),
+            Attempt("POST", departments, {"name": "Mole Unit", "parent_id": w.bravo_department},
+                    refused=(422,)),
+            Attempt("POST", departments, {"name": "Mole Unit", "head_person_id": w.bravo_person},
+                    refused=(422,)),
+        ],
+        "GET /api/v1/departments/{department_id}": [
+            Attempt("GET", f"{departments}/{w.bravo_department}")],
+        "PATCH /api/v1/departments/{department_id}": [
+            Attempt("PATCH", f"{departments}/{w.bravo_department}", body, headers=headers)
+            for body in ({"name": "Hijacked"}, {"head_person_id": None})
+            for headers in ({}, {"If-Match": w.bravo_department_etag})],
+    }
+
+
+MATRIX.update({operation: (lambda w, operation=operation: _people_attempts(w)[operation])
+               for operation in ("GET /api/v1/people", "POST /api/v1/people",
+                                 "GET /api/v1/people/{person_id}",
+                                 "PATCH /api/v1/people/{person_id}", "GET /api/v1/departments",
+                                 "POST /api/v1/departments",
+                                 "GET /api/v1/departments/{department_id}",
+                                 "PATCH /api/v1/departments/{department_id}")})
+
+
 def documented_operations(client) -> set[str]:
     """Return every operation of the OpenAPI document as 'METHOD path'."""
     spec = client.get(f"{API}/openapi.json").get_json()
@@ -240,6 +317,8 @@ def snapshot(client, w: World) -> dict:
         "referrals": [get(f"/referrals/{item['id']}") for item in referrals],
         "kpi": get(f"/kpi/monthly?month={MONTH}"),
         "audit_entries": get("/audit?page_size=1")["total"],
+        "people": get("/people?page_size=500"),
+        "departments": get("/departments?page_size=500"),
     }
 
 
