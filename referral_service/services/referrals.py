@@ -11,10 +11,13 @@ Python. Recording a referral, in one transaction:
 3. one conditional UPDATE raises the receiver's open count only if it has room (which also
    locks that count until commit).
 
+4. a referral handing on a visit's lead (source kind `visit`) then locks the lead and checks
+   it is still open, so the same lead referred twice at once gives one referral and a 409.
+
 On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
-that order (client row, then the receiver's count; a move takes its referral, then the count;
-no path takes a count before a client or a referral, so there is no cycle), and a deadlock or
-serialization failure on PostgreSQL reruns the whole transaction.
+that order (client row, then the receiver's count, then the lead; a move takes its referral,
+then the count; no path takes a count before a client or a referral, so there is no cycle),
+and a deadlock or serialization failure on PostgreSQL reruns the whole transaction.
 
 The webhook payloads are the referral as the API shows it (schemas.referrals.ReferralSchema).
 """
