@@ -26,7 +26,8 @@ MOVES = ("accepted", "declined", "withdrawn", "expired", "converted", "lost")
 BRAVO_PRIVATE = ("bravo-private-description", "EXT-BRAVO-7", "12 Bravo Lane",
                  "Client Of Bravo", "bravo-note-secret", "charlie-note-secret",
                  "Client Of Charlie", "Bravo Staffer Secret", "EXT-BRAVO-P1",
-                 "bravo-staff@secret.example", "Bravo Dept Secret", "EXT-BRAVO-D1")
+                 "bravo-staff@secret.example", "Bravo Dept Secret", "EXT-BRAVO-D1",
+                 "Client Bravo Visited", "Bravo Lead Secret", "bravo-visit-notes")
 BRAVO_NAME = "Bravo Secret Works"
 
 
@@ -50,6 +51,9 @@ class World:
     bravo_department: int = 0
     bravo_person_etag: str = ""
     bravo_department_etag: str = ""
+    bravo_visit: int = 0  # a visit by Bravo's person, with one lead
+    bravo_lead: int = 0
+    bravo_lead_etag: str = ""
 
 
 @pytest.fixture
@@ -100,6 +104,16 @@ def world(client, make_key, admin_headers) -> World:
                                                   person.get_json()["id"])
     found.bravo_department_etag = department.headers["ETag"]
     found.bravo_person_etag = person.headers["ETag"]
+    visit = client.post(f"{API}/visits", headers=admin_headers, json={
+        "person_id": found.bravo_person, "client": {"name": "Client Bravo Visited"},
+        "visited_at": "2026-01-05T09:00:00Z", "notes": "bravo-visit-notes",
+        "leads": [{"name": "Bravo Lead Secret", "skills": ["Bravo Plating"],
+                   "location": {"latitude": 22.63, "longitude": 120.30}}]})
+    assert visit.status_code == 201, visit.get_json()
+    found.bravo_visit = visit.get_json()["id"]
+    found.bravo_lead = visit.get_json()["leads"][0]["id"]
+    found.bravo_lead_etag = client.get(f"{API}/leads/{found.bravo_lead}",
+                                       headers=admin_headers).headers["ETag"]
     return found
 
 
@@ -296,6 +310,45 @@ MATRIX.update({operation: (lambda w, operation=operation: _people_attempts(w)[op
                                  "PATCH /api/v1/departments/{department_id}")})
 
 
+def _visit_attempts(w: World) -> dict[str, list[Attempt]]:
+    """What Alpha's partner key tries on Bravo's visits and leads."""
+    visits, leads = f"{API}/visits", f"{API}/leads"
+    lead = f"{leads}/{w.bravo_lead}"
+    return {
+        "GET /api/v1/visits": [
+            Attempt("GET", visits + query, ok=_own_firm_only)
+            for query in ("", f"?organization_id={w.bravo}", f"?person_id={w.bravo_person}",
+                          "?empty_handed=false&page_size=500")],
+        "POST /api/v1/visits": [
+            # A report for Bravo's salesperson: no such person among Alpha's.
+            Attempt("POST", visits, {"person_id": w.bravo_person,
+                                     "client": {"name": "Planted Visit"},
+                                     "visited_at": "2026-01-06T09:00:00Z",
+                                     "empty_handed_reason": "planted"}, refused=(422,)),
+        ],
+        "GET /api/v1/visits/{visit_id}": [Attempt("GET", f"{visits}/{w.bravo_visit}")],
+        "GET /api/v1/leads": [
+            Attempt("GET", leads + query, ok=_own_firm_only)
+            for query in ("", f"?organization_id={w.bravo}", f"?person_id={w.bravo_person}",
+                          f"?visit_id={w.bravo_visit}", "?status=open")],
+        "GET /api/v1/leads/{lead_id}": [Attempt("GET", lead)],
+        "PATCH /api/v1/leads/{lead_id}": [
+            Attempt("PATCH", lead, {"status": status}, headers=headers)
+            for status in ("won", "lost") for headers in ({}, {"If-Match": w.bravo_lead_etag})],
+        "POST /api/v1/leads/{lead_id}/refer": [
+            Attempt("POST", f"{lead}/refer", body)
+            for body in ({}, {"receiver_organization_id": w.alpha},
+                         {"receiver_organization_id": w.charlie})],
+    }
+
+
+MATRIX.update({operation: (lambda w, operation=operation: _visit_attempts(w)[operation])
+               for operation in ("GET /api/v1/visits", "POST /api/v1/visits",
+                                 "GET /api/v1/visits/{visit_id}", "GET /api/v1/leads",
+                                 "GET /api/v1/leads/{lead_id}", "PATCH /api/v1/leads/{lead_id}",
+                                 "POST /api/v1/leads/{lead_id}/refer")})
+
+
 def documented_operations(client) -> set[str]:
     """Return every operation of the OpenAPI document as 'METHOD path'."""
     spec = client.get(f"{API}/openapi.json").get_json()
@@ -319,6 +372,8 @@ def snapshot(client, w: World) -> dict:
         "audit_entries": get("/audit?page_size=1")["total"],
         "people": get("/people?page_size=500"),
         "departments": get("/departments?page_size=500"),
+        "visits": get("/visits?page_size=500"),
+        "leads": get("/leads?page_size=500"),
     }
 
 
