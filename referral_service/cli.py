@@ -70,16 +70,22 @@ def revoke_api_key(key_id: int) -> None:
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "partner"]))
 @click.option("--organization", "organization_id", type=int, help="Required for partners.")
+@click.option("--person", "person_id", type=int,
+              help="The existing person (of the organization) who signs in with it.")
+@click.option("--name", help="The new person's name, when --person is not given.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create_user(email: str, role: str, organization_id: int | None, password: str) -> None:
-    """Create a portal user."""
+def create_user(email: str, role: str, organization_id: int | None, person_id: int | None,
+                name: str | None, password: str) -> None:
+    """Create a portal user; a partner user is a person of its organization (made if new)."""
     with session_scope() as session:
         try:
             user = auth.create_user(session=session, email=email, password=password, role=role,
-                                    organization_id=organization_id)
+                                    organization_id=organization_id, person_id=person_id,
+                                    name=name)
         except ServiceError as error:
             raise click.ClickException(error.detail) from None
-        click.echo(f"Created user {user.id} <{user.email}> ({role}).")
+        person = f", person {user.person_id}" if user.person_id else ""
+        click.echo(f"Created user {user.id} <{user.email}> ({role}{person}).")
 
 
 @click.command("import-organizations")

@@ -124,6 +124,31 @@ def test_create_user_hashes_the_password(app, session, make_org):
     assert "correct horse" not in user.password_hash
 
 
+def test_a_partner_user_is_a_person_new_or_existing(app, session, make_org):
+    from models import Person, User
+
+    org = make_org()
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=[
+        "create-user", "--email", "mei@firm.example", "--role", "partner", "--name", "Mei Lin",
+        "--organization", str(org["id"]), "--password", "correct horse"])
+    assert made.exit_code == 0, made.output
+    user = session.scalar(select(User).where(User.email == "mei@firm.example"))
+    person = session.get(Person, user.person_id)
+    assert (person.name, person.organization_id) == ("Mei Lin", org["id"])
+    assert f"person {person.id}" in made.output
+    taken = runner.invoke(args=[
+        "create-user", "--email", "mei2@firm.example", "--role", "partner",
+        "--organization", str(org["id"]), "--person", str(person.id), "--password", "x" * 9])
+    assert taken.exit_code != 0 and "already sign in" in taken.output
+    other = make_org(name="Other Firm")
+    foreign = runner.invoke(args=[
+        "create-user", "--email", "mole@firm.example", "--role", "partner",
+        "--organization", str(other["id"]), "--person", str(person.id), "--password", "x" * 9])
+    assert foreign.exit_code != 0
+    assert session.scalar(select(User).where(User.email == "mole@firm.example")) is None
+
+
 # ------------------------------------------------------------------- content and validation
 
 FIRMS = [
