@@ -5,7 +5,8 @@ only: the API authenticates every call with a bearer key and never reads the ses
 
 One blueprint (`portal`, in common.py) holds every page; the modules register on it by area:
 auth (sign-in, the session's user, headers, CSRF), errors (error pages), partner (dashboard,
-referrals, refer, profiles) and head_office (organizations, match, KPI, charts).
+referrals, refer, profiles), head_office (organizations, match, KPI, charts), sales (log a
+visit, visits, leads) and people (an organization's people and departments).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 
 # Imported for their routes and handlers, which they register on the blueprint.
-from referral_service.portal import auth, errors, head_office, partner  # noqa: F401
+from referral_service.portal import (  # noqa: F401
+    auth,
+    errors,
+    head_office,
+    partner,
+    people,
+    sales,
+)
 from referral_service.portal.common import blp
 from referral_service.portal.forms import csrf
 

@@ -16,6 +16,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import (
     BooleanField,
+    DateField,
+    DateTimeLocalField,
     Field,
     FieldList,
     FloatField,
@@ -318,3 +320,153 @@ def field_resolver(form: Form, aliases: dict[str, str] | None = None):
         return None
 
     return resolve
+
+
+# --- visits, leads, people (SPEC section 9) ----------------------------------------------
+
+COUNTRY_FIELD = {"pattern": COUNTRY_PATTERN, "maxlength": 2, "placeholder": "TW",
+                 "title": "Two-letter country code", "autocapitalize": "characters"}
+COUNTRY_RULE = Regexp(f"^{COUNTRY_PATTERN}$", message="Use a two-letter code such as TW.")
+CURRENCY_PATTERN = "[A-Za-z]{3}"
+# A visit form's lead rows: the API's limit (schemas.visits.MAX_LEADS).
+MAX_LEAD_ROWS = 50
+
+
+def optional_id(value: Any) -> int | None:
+    """Coerce a select's value to an id, or None for its empty choice."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class LeadRowForm(Form):
+    """One potential client on the visit form; a row left blank is no lead."""
+
+    name = StringField("Name", [Optional(), Length(max=200)], filters=STRIP)
+    contact = StringField("Contact", [Optional(), Length(max=300)], filters=STRIP,
+                          description="Phone or e-mail, and whom to ask for.")
+    skills = StringField("Skills they need", [Optional(), Length(max=2000)], filters=STRIP,
+                         description="Separated by commas.")
+    description = TextAreaField("What they need", [Optional(), Length(max=5000)],
+                                render_kw={"rows": 2})
+    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    country = StringField("Country", [Optional(), COUNTRY_RULE], filters=STRIP,
+                          render_kw=COUNTRY_FIELD)
+    relationship = StringField("How the client knows them", [Optional(), Length(max=300)],
+                               filters=STRIP)
+
+    def is_blank(self) -> bool:
+        """Return whether nothing was typed in the row (an unused row)."""
+        return not any((field.data or "").strip() for field in self)
+
+
+class VisitForm(FlaskForm):
+    """A visit report: the client, when, what came back (a commitment, leads or a reason)."""
+
+    person_id = SelectField("Salesperson", coerce=int)
+    client_name = StringField("Client visited", [InputRequired(), Length(min=1, max=200)],
+                              filters=STRIP, render_kw={"autocomplete": "organization"})
+    client_ref = StringField("Client's CRM id", [Optional(), Length(max=100)], filters=STRIP,
+                             description="Optional; the same client is recognised by it.")
+    client_city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    client_country = StringField("Country", [Optional(), COUNTRY_RULE], filters=STRIP,
+                                 render_kw=COUNTRY_FIELD)
+    visited_at = DateTimeLocalField("When (UTC)", [InputRequired()],
+                                    format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S",
+                                            "%Y-%m-%d %H:%M"])
+    commitment_description = TextAreaField("What the client committed to",
+                                           [Optional(), Length(max=2000)],
+                                           render_kw={"rows": 2})
+    commitment_amount = StringField("Amount", [Optional(), Length(max=20)], filters=STRIP,
+                                    render_kw={"inputmode": "decimal"})
+    commitment_currency = StringField(
+        "Currency", [Optional(), Regexp(f"^{CURRENCY_PATTERN}$",
+                                        message="Use a three-letter code such as TWD.")],
+        filters=STRIP, render_kw={"pattern": CURRENCY_PATTERN, "maxlength": 3,
+                                  "placeholder": "TWD", "autocapitalize": "characters"})
+    commitment_expected_on = DateField("Expected on", [Optional()])
+    leads = FieldList(FormField(LeadRowForm), min_entries=1, max_entries=MAX_LEAD_ROWS)
+    notes = TextAreaField("Notes", [Optional(), Length(max=5000)], render_kw={"rows": 2})
+    empty_handed_reason = TextAreaField("Why nothing came back", [Optional(), Length(max=2000)],
+                                        render_kw={"rows": 2})
+    add_lead = SubmitField("Add another lead")
+    save = SubmitField("Save the visit")
+
+
+class VisitFilterForm(FlaskForm):
+    """Filters of the visits list (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    person_id = SelectField("Salesperson", [Optional()], coerce=optional_id,
+                            validate_choice=False)
+    visited_from = DateField("From", [Optional()])
+    visited_to = DateField("To", [Optional()])
+
+
+class LeadFilterForm(FlaskForm):
+    """Filters of the leads list (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", [Optional()], choices=[
+        SelectChoice("", "Any status"), SelectChoice("open", "Open"),
+        SelectChoice("referred", "Referred"), SelectChoice("won", "Won"),
+        SelectChoice("lost", "Lost")])
+
+
+class LeadMoveForm(FlaskForm):
+    """Mark a lead won or lost (the move is in the URL); the box confirms the final step."""
+
+    reason = TextAreaField("Reason", [Optional(), Length(max=1000)], render_kw={"rows": 2})
+    confirm = BooleanField("Yes, I am sure: this cannot be undone.")
+    submit = SubmitField()
+
+
+class LeadReferForm(FlaskForm):
+    """Refer a lead: a firm from the ranked list, or one named."""
+
+    receiver = RadioField("Receiving firm", coerce=optional_id, validate_choice=False)
+    firm = StringField("Or name a firm", [Optional(), Length(max=200)], filters=STRIP,
+                       description="Its id (head office: its name or id), if the firm you "
+                                   "want is not listed.")
+    note = TextAreaField("Note for the receiving firm", [Optional(), Length(max=5000)],
+                         render_kw={"rows": 2})
+    submit = SubmitField("Refer the lead")
+
+
+class OrganizationPickForm(FlaskForm):
+    """Head office: whose people, visits or report (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    organization = StringField("Organization (name or id)", [Optional(), Length(max=200)],
+                               filters=STRIP)
+
+
+class PersonForm(FlaskForm):
+    """A member of staff: name, CRM id, department, manager, active."""
+
+    version = HiddenField()
+    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    email = StringField("E-mail", [Optional(), Length(max=254)], filters=STRIP,
+                        render_kw={"type": "email"})
+    external_ref = StringField("CRM id", [Optional(), Length(max=100)], filters=STRIP)
+    department_id = SelectField("Department", coerce=optional_id)
+    manager_id = SelectField("Manager", coerce=optional_id)
+    active = BooleanField("Active", default=True)
+    save = SubmitField("Save")
+
+
+class DepartmentForm(FlaskForm):
+    """A department: name, parent, head, CRM id."""
+
+    version = HiddenField()
+    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    parent_id = SelectField("Part of", coerce=optional_id)
+    head_person_id = SelectField("Head", coerce=optional_id)
+    external_ref = StringField("CRM id", [Optional(), Length(max=100)], filters=STRIP)
+    save = SubmitField("Save")
