@@ -19,10 +19,12 @@ from referral_service.schemas.base import (
 NAME_LENGTH = 200  # people.name, departments.name
 EMAIL_LENGTH = 254  # people.email
 EXTERNAL_REF_LENGTH = 100  # people.external_ref, departments.external_ref
-# A CRM id has something besides blanks (it is kept trimmed); never NUL. A pattern, so that
-# the OpenAPI document states what the server refuses.
-NOT_BLANK_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
-NOT_BLANK = validate.Regexp(NOT_BLANK_PATTERN, error="Give more than blanks.")
+# An address: something, "@", a domain of dotted labels; no blanks (spelt out: the document's
+# regex dialect and Python's disagree on what \s covers). A pattern rather than marshmallow's
+# Email, whose stricter rules (a top-level domain of two letters or more) a document cannot state.
+EMAIL_PATTERN = r"^[^@ \t\n\r\f\v\u0000]+@[^@ \t\n\r\f\v\u0000.]+(\.[^@ \t\n\r\f\v\u0000.]+)+$"
+EMAIL = [validate.Length(max=EMAIL_LENGTH),
+         validate.Regexp(EMAIL_PATTERN, error="Not a valid email address.")]
 TRIMMED = ("name", "external_ref", "department", "manager_external_ref",
            "organization_external_ref")
 
@@ -32,7 +34,8 @@ def _name(**kwargs: Any) -> fields.String:
 
 
 def _external_ref(**kwargs: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=EXTERNAL_REF_LENGTH), NOT_BLANK],
+    # A letter or digit: trimming never leaves a CRM id empty.
+    return fields.String(validate=[validate.Length(min=1, max=EXTERNAL_REF_LENGTH), NAMED],
                          **kwargs)
 
 
@@ -56,7 +59,7 @@ class PersonCreateSchema(_Trimmed):
         "description": "Required for admin and crm keys; a partner's own organization if "
                        "left out."})
     name = _name(required=True)
-    email = fields.Email(allow_none=True, validate=validate.Length(max=EMAIL_LENGTH))
+    email = fields.String(allow_none=True, validate=EMAIL)
     external_ref = _external_ref(allow_none=True, metadata={
         "description": "The CRM's id: unique in the organization (trimmed, any case)."})
     department_id = _reference("A department of the same organization.")
@@ -68,7 +71,7 @@ class PersonPatchSchema(_Trimmed):
     """The body of PATCH /people/{id}: any subset of the fields (not the organization)."""
 
     name = _name()
-    email = fields.Email(allow_none=True, validate=validate.Length(max=EMAIL_LENGTH))
+    email = fields.String(allow_none=True, validate=EMAIL)
     external_ref = _external_ref(allow_none=True)
     department_id = _reference("A department of the same organization.")
     manager_id = _reference("A person of the same organization; never a cycle.")
@@ -163,7 +166,7 @@ class PersonImportSchema(_Trimmed):
     organization_id = fields.Integer(validate=Id)
     organization_external_ref = fields.String(validate=validate.Length(min=1, max=100))
     name = _name(required=True)
-    email = fields.Email(allow_none=True, validate=validate.Length(max=EMAIL_LENGTH))
+    email = fields.String(allow_none=True, validate=EMAIL)
     external_ref = _external_ref(required=True)
     department = _name(allow_none=True)
     manager_external_ref = _external_ref(allow_none=True)

@@ -134,6 +134,14 @@ class _LookupSteering:
             body["receiver_organization_id"] = receiver
             if case.headers and "Idempotency-Key" in case.headers:
                 case.headers["Idempotency-Key"] = f"fuzz-{next(self.keys)}"
+        elif operation in PEOPLE_WRITES:
+            # A firm that exists (staff must name one); no department, manager, parent or
+            # head, which must be the firm's own (tests/api/test_people.py pins those 422s).
+            if operation.startswith("POST"):
+                body["organization_id"] = self._two_active_firms()[0]
+            for reference in ("department_id", "manager_id", "parent_id", "head_person_id"):
+                if reference in body:
+                    body[reference] = None
         return case
 
     def _two_active_firms(self) -> tuple[int, int]:
@@ -141,6 +149,10 @@ class _LookupSteering:
                                headers=self.headers).get_json()
         ids = [item["id"] for item in page["items"]]
         return ids[0], ids[1]
+
+
+PEOPLE_WRITES = ("POST /api/v1/people", "PATCH /api/v1/people/{person_id}",
+                 "POST /api/v1/departments", "PATCH /api/v1/departments/{department_id}")
 
 
 def _located(place):
