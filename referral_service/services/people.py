@@ -142,7 +142,8 @@ def list_people(
     if active is not None:
         query = query.where(Person.active.is_(active))
     if external_ref is not None:
-        query = query.where(Person.external_ref_key == ref_key(external_ref))
+        # A blank one names nobody (not the people without a CRM id).
+        query = query.where(Person.external_ref_key == (ref_key(external_ref) or ""))
     rows, total = _page(session, query, Person.id, page, page_size)
     return _views(session, rows), total
 

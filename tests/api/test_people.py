@@ -222,6 +222,7 @@ def test_list_filters_and_pages(client, admin_headers, person, department, firms
     assert names(f"?manager_id={boss['id']}") == ["Ann", "Bo"]
     assert names("?active=false") == ["Bo"]
     assert names("?external_ref=%20b-1") == ["Boss"]
+    assert names("?external_ref=%20%20") == []
     page = client.get(f"{PEOPLE}?page=2&page_size=3", headers=admin_headers).get_json()
     assert (page["total"], page["page"], page["page_size"], len(page["items"])) == (4, 2, 3, 1)
     assert_422(client.get(f"{PEOPLE}?per_page=2", headers=admin_headers), "per_page")
