@@ -609,3 +609,14 @@ def test_the_receiver_sees_a_visit_source_without_a_link(app, sam, team, network
     page = beta.text(f"/referrals/{referral_id}")
     assert "a client visit" in page and f"/visits/{visit_id}" not in page
     assert "Referred by" in page and "a member of the referring firm" in page
+
+
+def test_head_office_sees_a_firms_visits(admin, sam, bea, network):
+    visit_id_of(post_visit(sam, visit_form(client_name="Alpha Visit Co")))
+    visit_id_of(post_visit(bea, visit_form(client_name="Beta Visit Co")))
+    page = admin.text("/visits")
+    assert "Alpha Visit Co" in page and "Beta Visit Co" in page
+    page = admin.text("/visits?organization=Beta+Finishing")
+    assert "Visits of Beta Finishing" in page
+    assert "Alpha Visit Co" not in page and "Beta Visit Co" in page and "Bea Beta" in page
+    assert admin.get("/visits?organization=Nobody+Here").status_code == 422
