@@ -3,7 +3,6 @@ their moves (won, lost, referred on from the ranked match list)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
 from typing import Any
@@ -58,8 +57,6 @@ PEOPLE_CHOICES = 500
 REFER_CANDIDATES = 10
 UNAVAILABLE = ("The place could not be looked up just now, so nothing was saved. Everything "
                "you typed is still here: send it again in a moment.")
-# services.visits names a refused lead by its place among the leads sent ("Lead 0 (...)").
-CONFLICTING_LEAD = re.compile(r"^Lead (\d+) ")
 
 
 @blp.app_template_global()
@@ -186,9 +183,9 @@ def visit_new():
         general = attach_errors(error.errors, resolve)
     except Conflict as error:
         general, status = [conflict_message(error)], 409
-        found = CONFLICTING_LEAD.match(error.detail)
-        if found and int(found.group(1)) < len(rows):
-            row = form.leads.entries[rows[int(found.group(1))]].form
+        held = error.extra.get("lead_index")  # the refused lead's place among those sent
+        if held is not None and held < len(rows):
+            row = form.leads.entries[rows[held]].form
             row.name.errors = [*row.name.errors, "Another firm already holds this client."]
     except Unavailable:
         general, status = [UNAVAILABLE], 503

@@ -118,6 +118,14 @@ class ProblemSchema(Schema):
     receiver_organization_id = fields.Integer(
         metadata={"description": "The receiver that is at capacity (409)."}
     )
+    lead_index = fields.Integer(
+        metadata={"description": "Which lead of a visit report (from 0) another firm's "
+                                 "referral holds (409, with existing_referral_id)."}
+    )
+    existing_id = fields.Integer(
+        metadata={"description": "The person or department that already has this CRM id or "
+                                 "name (409)."}
+    )
 
 
 class ValidationProblemSchema(ProblemSchema):

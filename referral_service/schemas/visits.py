@@ -34,8 +34,10 @@ class CommitmentSchema(StrictSchema):
 
     description = fields.String(required=True,
                                 validate=[validate.Length(min=1, max=2000), NAMED])
-    amount = fields.Decimal(allow_none=True, places=2, as_string=True, allow_nan=False,
-                            validate=validate.Range(min=0, max=10**13))
+    # The bounds documented as numbers (apispec would write the Decimal ones as strings).
+    amount = fields.Decimal(allow_none=True, places=2, allow_nan=False,
+                            validate=validate.Range(min=0, max=10**13),
+                            metadata={"minimum": 0, "maximum": 10**13})
     currency = fields.String(allow_none=True, validate=[validate.Length(equal=3), CURRENCY])
     expected_on = fields.Date(allow_none=True)
 
@@ -146,7 +148,7 @@ class CommitmentOutSchema(Schema):
     """An order commitment as stored."""
 
     description = fields.String()
-    amount = fields.Decimal(places=2, as_string=True, allow_none=True)
+    amount = fields.Float(allow_none=True, metadata={"description": "To the cent, as given."})
     currency = fields.String(allow_none=True)
     expected_on = fields.Date(allow_none=True)
 

@@ -13,7 +13,8 @@ class ServiceError(Exception):
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.extra = extra
+        # A member with no value is left out of the problem, not sent as null.
+        self.extra = {key: value for key, value in extra.items() if value is not None}
 
 
 class NotFound(ServiceError):

@@ -102,7 +102,6 @@ def _create(
 ) -> tuple[Visit, dict[str, Any]]:
     person = _salesperson(session, data["person_id"], actor)
     leads_in = data.get("leads") or []
-    _refuse_repeated_leads(leads_in)
     now = utcnow()
     client, _ = clients.find_or_create(
         session=session, name=data["client"]["name"],
@@ -151,17 +150,6 @@ def _salesperson(session: Session, person_id: int, actor: Principal) -> Person:
     return person
 
 
-def _refuse_repeated_leads(leads_in: list[dict[str, Any]]) -> None:
-    """Refuse one report naming the same potential client twice (422 naming the second)."""
-    seen: dict[str, int] = {}
-    for index, lead in enumerate(leads_in):
-        key = clients.ref_key(lead.get("external_ref")) or clients.normalize_name(lead["name"])
-        if key in seen:
-            raise ValidationFailed("The report names the same lead twice.", {"leads": {
-                str(index): {"name": [f"The same potential client as lead {seen[key]}."]}}})
-        seen[key] = index
-
-
 def _lead(
     session: Session, visit: Visit, lead_in: dict[str, Any], place: places.ResolvedPlace | None,
     index: int, now: datetime, window_days: int,
@@ -181,7 +169,7 @@ def _lead(
         raise Conflict(
             f"Lead {index} ({client.name!r}) is already attributed to referral {holder} "
             "of another firm; the first firm to register a client keeps the credit.",
-            existing_referral_id=holder)
+            existing_referral_id=holder, lead_index=index)
     located = place.as_dict() if place else {}
     return Lead(
         organization_id=visit.organization_id, visit_id=visit.id, person_id=visit.person_id,
@@ -355,12 +343,13 @@ def _best_firm(
     default_weights: Any,
 ) -> tuple[int, float]:
     """Return the best-ranked firm for the lead's need and place, and its score."""
+    # What the lead holds decides, not the request: a 409 that says what to send instead.
     if lead.location is None:
-        raise ValidationFailed("The lead has no place to match on; name the firm.", {
-            "receiver_organization_id": ["Required: the lead was recorded without a place."]})
+        raise Conflict("The lead was recorded without a place, so no match can rank firms "
+                       "for it; name the firm (receiver_organization_id).")
     if not lead.skills and not (lead.description or "").strip():
-        raise ValidationFailed("The lead has no need to match on; name the firm.", {
-            "receiver_organization_id": ["Required: the lead has no skills or description."]})
+        raise Conflict("The lead has no skills or description to match on; name the firm "
+                       "(receiver_organization_id).")
     ranking = matching.match(
         index=index, actor=actor, geocoder=geocoder, default_weights=default_weights,
         request={"location": {"latitude": lead.latitude, "longitude": lead.longitude},

@@ -132,6 +132,23 @@ class _LookupSteering:
             referrer, receiver = self._two_active_firms()
             body["referrer_organization_id"] = referrer
             body["receiver_organization_id"] = receiver
+            # A source or person must exist and belong to the referrer (pinned in
+            # tests/api/test_visits.py): the firm itself, named by nobody in particular.
+            if isinstance(body.get("source"), dict):
+                body["source"] = {"kind": "organization"}
+            body.pop("referred_by_person_id", None)
+            if case.headers and "Idempotency-Key" in case.headers:
+                case.headers["Idempotency-Key"] = f"fuzz-{next(self.keys)}"
+        elif operation == "POST /api/v1/visits":
+            # An active person who exists, a visit in the past, places with coordinates (the
+            # future and unknown people are 422s pinned in tests/api/test_visits.py).
+            body["person_id"] = self._a_person()
+            body["visited_at"] = "2026-01-05T09:00:00Z"
+            if isinstance(body.get("client"), dict) and body["client"].get("location"):
+                body["client"]["location"] = _located(body["client"]["location"])
+            for lead in body.get("leads") or ():
+                if isinstance(lead, dict) and lead.get("location"):
+                    lead["location"] = _located(lead["location"])
             if case.headers and "Idempotency-Key" in case.headers:
                 case.headers["Idempotency-Key"] = f"fuzz-{next(self.keys)}"
         elif operation in PEOPLE_WRITES:
@@ -143,6 +160,16 @@ class _LookupSteering:
                 if reference in body:
                     body[reference] = None
         return case
+
+    def _a_person(self) -> int:
+        firm = self._two_active_firms()[0]
+        found = self.client.get(f"/api/v1/people?organization_id={firm}&active=true",
+                                headers=self.headers).get_json()["items"]
+        if found:
+            return found[0]["id"]
+        made = self.client.post("/api/v1/people", headers=self.headers,
+                                json={"organization_id": firm, "name": "Fuzz Seller"})
+        return made.get_json()["id"]
 
     def _two_active_firms(self) -> tuple[int, int]:
         page = self.client.get("/api/v1/organizations?active=true&page_size=500",
