@@ -389,6 +389,52 @@ _INSERT_CLIENT = {name: insert_(_CLIENTS).on_conflict_do_nothing().returning(_CL
                   for name, insert_ in _INSERT_UNLESS_EXISTS.items()}
 
 
+def clients_for_update(session: Session, normalized_names: list[str], ref_keys: list[str]
+                       ) -> list[Client]:
+    """Return, locked, every client with one of the normalized names or CRM id keys, by id.
+
+    One SELECT ... FOR UPDATE for the clients of a visit report (the visited client and its
+    leads), where find-or-create one at a time took a lookup each; locked in id order, so that
+    two reports naming the same clients lock them in the same order.
+    """
+    table = _CLIENTS
+    where = table.c.normalized_name.in_(normalized_names)
+    if ref_keys:
+        where = or_(where, table.c.external_ref_key.in_(ref_keys))
+    rows = session.execute(select(*table.c).where(where).order_by(table.c.id)
+                           .with_for_update()).all()
+    return [_loaded(session, Client, row._asdict()) for row in rows]
+
+
+def insert_clients(session: Session, rows: list[dict[str, Any]]) -> dict[tuple, Client]:
+    """Insert clients in one statement; return the new ones by (normalized_name,
+    external_ref_key). A row a unique constraint refuses (a concurrent request created it
+    first) writes nothing and is missing from the result, as with insert_client.
+    """
+    statement = _INSERT_UNLESS_EXISTS[session.get_bind().dialect.name](_CLIENTS)
+    statement = statement.on_conflict_do_nothing().returning(
+        _CLIENTS.c.id, _CLIENTS.c.normalized_name, _CLIENTS.c.external_ref_key)
+    created = {}
+    by_identity = {(row["normalized_name"], row["external_ref_key"]): row for row in rows}
+    for client_id, normalized, key in session.execute(statement, rows).all():
+        client = built(Client, {**_NO_CLIENT_VALUES, **by_identity[normalized, key],
+                                "id": client_id})
+        as_loaded(session, client)
+        created[normalized, key] = client
+    return created
+
+
+def insert_returning_ids(session: Session, cls: type, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows of one table in one statement; return their ids in the order of the rows.
+
+    SQLAlchemy's insertmanyvalues: one INSERT ... VALUES (...), (...) RETURNING per batch, the
+    ids sorted back into the rows' order (a visit's leads: one round trip for five).
+    """
+    table = cls.__table__
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.execute(statement, rows).scalars())
+
+
 def claim_idempotency_key(session: Session, values: dict[str, Any]
                           ) -> IdempotencyRecord | None:
     """Insert an Idempotency-Key's record; None, writing nothing, if the key is recorded.

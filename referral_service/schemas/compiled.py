@@ -297,8 +297,10 @@ class _DumpCompiler:
             return f"{self.NUMBERS[kind]}({v})"
         if kind is fields.String:
             return f"({v} if type({v}) is str else _text({v}))"
-        if kind is fields.DateTime:
-            function = fields.DateTime.SERIALIZATION_FUNCS.get(field.format)
+        if kind is fields.Boolean:
+            return v  # Boolean dumps the value as it is (Field._serialize)
+        if kind in (fields.DateTime, fields.Date):
+            function = kind.SERIALIZATION_FUNCS.get(field.format)
             if function is None:
                 raise _Unsupported
             return f"{self.constant(function)}({v})"

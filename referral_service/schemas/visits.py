@@ -17,6 +17,7 @@ from referral_service.schemas.base import (
     page_schema,
     refused,
 )
+from referral_service.schemas.compiled import compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 from referral_service.schemas.referrals import ClientInSchema, ClientOutSchema
 
@@ -195,3 +196,7 @@ class VisitSchema(Schema):
 
 VisitPageSchema = page_schema(VisitSchema, "VisitPageSchema")
 LeadPageSchema = page_schema(LeadSchema, "LeadPageSchema")
+
+
+dump_visit = compile_dump(VisitSchema())
+"""VisitSchema().dump(visit), compiled (compile_dump): the body of POST /visits and its events."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -127,3 +128,115 @@ def find_or_create(
                 setattr(client, column, value)
         return client, False
     raise Conflict("The client was being changed by concurrent requests; retry.")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One client to find or create: as named, with its CRM id and place if given."""
+
+    name: str
+    external_ref: str | None = None
+    place: ResolvedPlace | None = None
+
+
+def find_or_create_many(*, session: Session, wanted: list[Wanted]) -> list[tuple[Client, bool]]:
+    """find_or_create for several clients at once (a visit's client and its leads), in about
+    two statements instead of two each; the result is what calling find_or_create for each in
+    turn would give, each client locked.
+
+    One SELECT ... FOR UPDATE finds every candidate (sql.clients_for_update); the missing
+    ones go in one INSERT ... ON CONFLICT DO NOTHING. Anything less simple (a CRM id to record
+    on a name-only client, a place to add, a row a concurrent request created first) goes
+    through find_or_create itself.
+    """
+    prepared = [_prepared(item) for item in wanted]
+    candidates: list[_Candidate] = [
+        _Candidate(client.normalized_name, client.external_ref_key, client.id, client)
+        for client in sql.clients_for_update(
+            session, sorted({p.normalized for p in prepared}),
+            sorted({p.key for p in prepared if p.key}))]
+    picked: list[_Candidate | None] = []
+    pending: dict[tuple[str, str | None], dict] = {}
+    for item in prepared:
+        found = _pick(candidates, item.normalized, item.key)
+        if found is None:
+            row = {"name": item.name, "normalized_name": item.normalized,
+                   "external_ref": item.external_ref, "external_ref_key": item.key,
+                   "created_at": utcnow(), **_NO_PLACE, **item.located}
+            pending[item.normalized, item.key] = row
+            found = _Candidate(item.normalized, item.key, _NOT_YET_STORED + len(pending), None)
+            candidates.append(found)
+        elif _needs_change(found, pending, item):
+            found = None
+        picked.append(found)
+    created = sql.insert_clients(session, list(pending.values())) if pending else {}
+    results: list[tuple[Client, bool]] = []
+    named: set[tuple[str, str | None]] = set()
+    for item, found in zip(prepared, picked, strict=True):
+        identity = None if found is None else (found.normalized, found.key)
+        if found is not None and found.client is not None:
+            results.append((found.client, False))
+        elif identity in created:
+            # Created for the first that names it; the others find it, as one by one.
+            results.append((created[identity], identity not in named))
+            named.add(identity)
+        else:
+            results.append(find_or_create(session=session, name=item.name,
+                                          external_ref=item.external_ref, place=item.place))
+    return results
+
+
+# One statement inserts them all, so every row names every column.
+_NO_PLACE = {"latitude": None, "longitude": None, "city": None, "country": None,
+             "address": None}
+# Clients about to be inserted sort after every stored one, as they would be once stored.
+_NOT_YET_STORED = 2**62
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    name: str
+    normalized: str
+    external_ref: str | None
+    key: str | None
+    place: ResolvedPlace | None
+    located: dict
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    normalized: str
+    key: str | None
+    order: int
+    client: Client | None
+
+
+def _prepared(item: Wanted) -> _Prepared:
+    normalized = normalize_name(item.name)
+    if not normalized:
+        raise ValidationFailed("The client's name has no letters or digits.",
+                               {"client": {"name": ["Give a real name."]}})
+    external_ref = (item.external_ref or "").strip() or None
+    return _Prepared(item.name.strip(), normalized, external_ref, ref_key(external_ref),
+                     item.place, item.place.as_dict() if item.place else {})
+
+
+def _pick(candidates: list[_Candidate], normalized: str, key: str | None) -> _Candidate | None:
+    """The candidate same_client's query would return (adapters/sql._same_client_query)."""
+    if key:
+        matches = [c for c in candidates
+                   if c.key == key or (c.normalized == normalized and c.key is None)]
+        return min(matches, key=lambda c: (c.key != key, c.order), default=None)
+    matches = [c for c in candidates if c.normalized == normalized]
+    return min(matches, key=lambda c: (c.key is not None, c.order), default=None)
+
+
+def _needs_change(found: _Candidate, pending: dict[tuple[str, str | None], dict],
+                  item: _Prepared) -> bool:
+    """Whether find_or_create would change the found client (record a CRM id or a place)."""
+    if found.client is not None:
+        key, latitude = found.client.external_ref_key, found.client.latitude
+    else:
+        row = pending[found.normalized, found.key]
+        key, latitude = row["external_ref_key"], row.get("latitude")
+    return bool((item.key and key is None) or (item.located and latitude is None))

@@ -314,17 +314,29 @@ def _attributed_referral_id(
 
 def attributed_referral(session: Session, client_id: int, now: datetime, window_days: int
                         ) -> Row[Any] | None:
-    """Return (id, referrer_organization_id, receiver_organization_id) of the referral holding
-    the client's credit: open, or converted within the window; None if none does."""
+    """Return (id, client_id, referrer_organization_id, receiver_organization_id) of the
+    referral holding the client's credit: open, or converted within the window; None if none
+    does."""
+    return attributed_referrals(session, [client_id], now, window_days).get(client_id)
+
+
+def attributed_referrals(session: Session, client_ids: list[int], now: datetime,
+                         window_days: int) -> dict[int, Row[Any]]:
+    """attributed_referral of several clients in one query, by client id (only those held)."""
     cutoff = now - timedelta(days=window_days)
-    return session.execute(
-        select(Referral.id, Referral.referrer_organization_id, Referral.receiver_organization_id)
-        .where(Referral.client_id == client_id,
+    open_first = Referral.status.in_(OPEN_STATUSES).desc()
+    rows = session.execute(
+        select(Referral.id, Referral.client_id, Referral.referrer_organization_id,
+               Referral.receiver_organization_id)
+        .where(Referral.client_id.in_(client_ids),
                or_(Referral.status.in_(OPEN_STATUSES),
                    and_(Referral.status == "converted", Referral.converted_at >= cutoff)))
-        .order_by(Referral.status.in_(OPEN_STATUSES).desc(), Referral.id.desc())
-        .limit(1)
-    ).first()
+        .order_by(Referral.client_id, open_first, Referral.id.desc())
+    ).all()
+    held: dict[int, Row[Any]] = {}
+    for row in rows:
+        held.setdefault(row.client_id, row)  # the first of each client's: open, then newest
+    return held
 
 
 def _attribution_conflict(client: Client, referral_id: int) -> Conflict:

@@ -23,9 +23,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Lead, Person, Visit, utcnow
+from models import Client, Lead, Person, Visit, utcnow
+from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
-from referral_service.schemas.visits import LeadSchema, VisitSchema
+from referral_service.schemas.visits import dump_visit
 from referral_service.services import (
     audit,
     clients,
@@ -48,8 +49,6 @@ from referral_service.services.errors import (
 from referral_service.services.organizations import normalize_skills
 
 LEAD_MOVES = {"open": ("won", "lost")}
-_VISIT_SCHEMA = VisitSchema()
-_LEAD_SCHEMA = LeadSchema()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +57,6 @@ class RecordedVisit:
 
     visit: Visit
     body: dict[str, Any]
-
-
-def visit_json(visit: Visit) -> dict[str, Any]:
-    """Return the visit as the API and its webhook events show it."""
-    return _VISIT_SCHEMA.dump(visit)
-
-
-def lead_json(lead: Lead) -> dict[str, Any]:
-    """Return the lead as the API shows it."""
-    return _LEAD_SCHEMA.dump(lead)
 
 
 # ---------------------------------------------------------------------------------- record
@@ -100,41 +89,105 @@ def _create(
     visited: places.ResolvedPlace | None, lead_places: list[places.ResolvedPlace | None],
     window_days: int,
 ) -> tuple[Visit, dict[str, Any]]:
+    """Write the visit, its leads, the audit entry and the events; return the visit and its
+    body (VisitSchema's, compiled: the events' payload and the response).
+
+    The rows go in as the referral's do (adapters/sql.py: one statement for the clients'
+    lookup, one for the new clients, one for the visit, one for the leads, one for the audit
+    entry and events) and the objects are built from the values written, not read back.
+    """
     person = _salesperson(session, data["person_id"], actor)
     leads_in = data.get("leads") or []
+    skills = [_lead_skills(lead_in, index) for index, lead_in in enumerate(leads_in)]
     now = utcnow()
-    client, _ = clients.find_or_create(
-        session=session, name=data["client"]["name"],
-        external_ref=data["client"].get("external_ref"), place=visited)
+    # Lock order: the clients (the visited one and every lead's) in one statement, by id.
+    found = clients.find_or_create_many(session=session, wanted=[
+        clients.Wanted(data["client"]["name"], data["client"].get("external_ref"), visited),
+        *(clients.Wanted(lead_in["name"], lead_in.get("external_ref"), place)
+          for lead_in, place in zip(leads_in, lead_places, strict=True))])
+    (client, _), lead_clients = found[0], found[1:]
+    _refuse_held_leads(session, lead_clients, person.organization_id, now, window_days)
     commitment = data.get("commitment") or {}
     empty_handed = not commitment and not leads_in
-    visit = Visit(
-        organization_id=person.organization_id, person_id=person.id, client_id=client.id,
-        visited_at=data["visited_at"].astimezone(UTC),
-        commitment_description=commitment.get("description"),
-        commitment_amount=commitment.get("amount"),
-        commitment_currency=commitment.get("currency"),
-        commitment_expected_on=commitment.get("expected_on"),
-        notes=data.get("notes") or "", empty_handed=empty_handed,
-        empty_handed_reason=data.get("empty_handed_reason"), created_by=actor.name,
-        created_at=now)
-    visit.client = client
-    session.add(visit)
-    session.flush()
-    for index, (lead_in, place) in enumerate(zip(leads_in, lead_places, strict=True)):
-        session.add(_lead(session, visit, lead_in, place, index, now, window_days))
-    session.flush()
-    session.refresh(visit, ["leads"])
-    body = visit_json(visit)
-    audit.record(session=session, actor=actor, action="visit.create", object_type="visit",
-                 object_id=visit.id, changes={
-                     "person_id": person.id, "client_id": client.id,
-                     "leads": len(leads_in), "commitment": bool(commitment),
-                     "empty_handed": empty_handed})
-    events.emit(session=session, type_="visit.recorded", payload=body)
+    values = {
+        "organization_id": person.organization_id, "person_id": person.id,
+        "client_id": client.id, "visited_at": data["visited_at"].astimezone(UTC),
+        "commitment_description": commitment.get("description"),
+        "commitment_amount": commitment.get("amount"),
+        "commitment_currency": commitment.get("currency"),
+        "commitment_expected_on": commitment.get("expected_on"),
+        "notes": data.get("notes") or "", "empty_handed": empty_handed,
+        "empty_handed_reason": data.get("empty_handed_reason"), "created_by": actor.name,
+        "created_at": now}
+    visit_id = sql.insert_rows(session, [(Visit, values)])
+    lead_rows = [_lead_values(visit_id, person, lead_in, lead_client, place, lead_skills, now)
+                 for lead_in, (lead_client, _), place, lead_skills
+                 in zip(leads_in, lead_clients, lead_places, skills, strict=True)]
+    lead_ids = sql.insert_returning_ids(session, Lead, lead_rows) if lead_rows else []
+    leads = [sql.built(Lead, {**row, "id": lead_id})
+             for row, lead_id in zip(lead_rows, lead_ids, strict=True)]
+    visit = sql.built(Visit, {**values, "id": visit_id}, client=client, leads=leads)
+    sql.as_loaded(session, *leads, visit)
+    body = dump_visit(visit)
+    side_rows = [
+        audit.entry(actor=actor, action="visit.create", object_type="visit",
+                    object_id=visit_id, changes={
+                        "person_id": person.id, "client_id": client.id,
+                        "leads": len(leads_in), "commitment": bool(commitment),
+                        "empty_handed": empty_handed}),
+        events.outbox_row(type_="visit.recorded", payload=body)]
     if empty_handed:
-        events.emit(session=session, type_="visit.empty_handed", payload=body)
+        side_rows.append(events.outbox_row(type_="visit.empty_handed", payload=body))
+    sql.insert_rows(session, side_rows)
     return visit, body
+
+
+def _lead_skills(lead_in: dict[str, Any], index: int) -> list[str]:
+    try:
+        return normalize_skills(lead_in.get("skills") or [])
+    except ValueError:
+        raise ValidationFailed("A skill has no letters or digits.", {"leads": {
+            str(index): {"skills": ["Every skill needs letters or digits."]}}}) from None
+
+
+def _lead_values(
+    visit_id: int, person: Person, lead_in: dict[str, Any], client: Client,
+    place: places.ResolvedPlace | None, skills: list[str], now: datetime,
+) -> dict[str, Any]:
+    """Return the row of one lead, every column given (the object is built from it)."""
+    return {
+        "organization_id": person.organization_id, "visit_id": visit_id,
+        "person_id": person.id, "client_id": client.id, "name": lead_in["name"].strip(),
+        "external_ref": (lead_in.get("external_ref") or "").strip() or None,
+        "contact": lead_in.get("contact") or "", "skills": skills,
+        "description": lead_in.get("description") or "",
+        "relationship": lead_in.get("relationship") or "",
+        **(place.as_dict() if place else _NO_PLACE), "status": "open", "status_reason": None,
+        "referral_id": None, "created_at": now, "updated_at": now, "version": 1}
+
+
+_NO_PLACE = {"latitude": None, "longitude": None, "city": None, "country": None,
+             "address": None}
+
+
+def _refuse_held_leads(
+    session: Session, lead_clients: list[tuple[Client, bool]], organization_id: int,
+    now: datetime, window_days: int,
+) -> None:
+    """Refuse (409) a lead whose client another firm's referral holds (open, or converted
+    within the attribution window); a client created just now has no referral yet."""
+    stored = [client.id for client, created in lead_clients if not created]
+    if not stored:
+        return
+    held = referrals.attributed_referrals(session, stored, now, window_days)
+    for index, (client, _) in enumerate(lead_clients):
+        holder = held.get(client.id)
+        if holder is not None and organization_id not in (holder.referrer_organization_id,
+                                                          holder.receiver_organization_id):
+            raise Conflict(
+                f"Lead {index} ({client.name!r}) is already attributed to referral "
+                f"{holder.id} of another firm; the first firm to register a client keeps "
+                "the credit.", existing_referral_id=holder.id, lead_index=index)
 
 
 def _salesperson(session: Session, person_id: int, actor: Principal) -> Person:
@@ -148,48 +201,6 @@ def _salesperson(session: Session, person_id: int, actor: Principal) -> Person:
         raise ValidationFailed("The person is inactive.", {
             "person_id": [f"Person {person_id} is inactive."]})
     return person
-
-
-def _lead(
-    session: Session, visit: Visit, lead_in: dict[str, Any], place: places.ResolvedPlace | None,
-    index: int, now: datetime, window_days: int,
-) -> Lead:
-    """Return the lead row of one potential client, after its attribution check."""
-    try:
-        skills = normalize_skills(lead_in.get("skills") or [])
-    except ValueError:
-        raise ValidationFailed("A skill has no letters or digits.", {"leads": {
-            str(index): {"skills": ["Every skill needs letters or digits."]}}}) from None
-    client, created = clients.find_or_create(
-        session=session, name=lead_in["name"], external_ref=lead_in.get("external_ref"),
-        place=place)
-    holder = None if created else _held_by_another_firm(
-        session, client.id, visit.organization_id, now, window_days)
-    if holder is not None:
-        raise Conflict(
-            f"Lead {index} ({client.name!r}) is already attributed to referral {holder} "
-            "of another firm; the first firm to register a client keeps the credit.",
-            existing_referral_id=holder, lead_index=index)
-    located = place.as_dict() if place else {}
-    return Lead(
-        organization_id=visit.organization_id, visit_id=visit.id, person_id=visit.person_id,
-        client_id=client.id, name=lead_in["name"].strip(),
-        external_ref=(lead_in.get("external_ref") or "").strip() or None,
-        contact=lead_in.get("contact") or "", skills=skills,
-        description=lead_in.get("description") or "",
-        relationship=lead_in.get("relationship") or "", status="open",
-        created_at=now, updated_at=now, **located)
-
-
-def _held_by_another_firm(
-    session: Session, client_id: int, organization_id: int, now: datetime, window_days: int
-) -> int | None:
-    """Return the referral of another firm holding the client's credit, or None."""
-    holder = referrals.attributed_referral(session, client_id, now, window_days)
-    if holder is None or organization_id in (holder.referrer_organization_id,
-                                             holder.receiver_organization_id):
-        return None
-    return holder.id
 
 
 # ------------------------------------------------------------------------------------ reads
