@@ -397,13 +397,18 @@ def clients_for_update(session: Session, normalized_names: list[str], ref_keys: 
     leads), where find-or-create one at a time took a lookup each; locked in id order, so that
     two reports naming the same clients lock them in the same order.
     """
-    table = _CLIENTS
-    where = table.c.normalized_name.in_(normalized_names)
-    if ref_keys:
-        where = or_(where, table.c.external_ref_key.in_(ref_keys))
-    rows = session.execute(select(*table.c).where(where).order_by(table.c.id)
-                           .with_for_update()).all()
+    rows = session.execute(_CLIENTS_FOR_UPDATE, {
+        "names": normalized_names, "keys": ref_keys or [""]}).all()
     return [_loaded(session, Client, row._asdict()) for row in rows]
+
+
+# Built once, the IN lists expanding parameters: 0.2 ms less client CPU a visit than a
+# select() built per call (bench_visits, py-spy). No CRM id key is "" (ref_key gives None).
+_CLIENTS_FOR_UPDATE = (
+    select(*_CLIENTS.c)
+    .where(or_(_CLIENTS.c.normalized_name.in_(bindparam("names", expanding=True)),
+               _CLIENTS.c.external_ref_key.in_(bindparam("keys", expanding=True))))
+    .order_by(_CLIENTS.c.id).with_for_update())
 
 
 def insert_clients(session: Session, rows: list[dict[str, Any]]) -> dict[tuple, Client]:
