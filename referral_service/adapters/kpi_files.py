@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,11 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection), and
+# some read `;` as a separator; a cell starting with any blank (space, tab, CR, newline) is
+# guarded too, since Excel and LibreOffice trim it before deciding. Full-width and other
+# compatibility forms (＝ ＋ － ＠ ﹦ ...) are caught by their NFKC form, the minus sign by name.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", ";", "\t", "\r", "\n", "\u2212")
 
 
 def filename(month: str, fmt: str) -> str:
@@ -40,11 +44,17 @@ def write(rows: list[dict[str, Any]], fmt: str, month: str, *, columns: Sequence
     raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
 
 
+def formula_like(value: Any) -> bool:
+    """Return whether a spreadsheet could read this cell as a formula: the one formula guard
+    of every export (CSV cells get a quote, XLSX cells the quote-prefix style)."""
+    return isinstance(value, str) and value != "" and (
+        value[0].isspace() or value.startswith(FORMULA_TRIGGERS)
+        or unicodedata.normalize("NFKC", value[0]).startswith(FORMULA_TRIGGERS))
+
+
 def neutralise(value: Any) -> Any:
     """Prefix a text cell that a spreadsheet would run as a formula with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+    return "'" + value if formula_like(value) else value
 
 
 def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> bytes:
@@ -71,6 +81,7 @@ def _xlsx(rows: list[dict[str, Any]], month: str, columns: Sequence[str],
     sheet = workbook.add_worksheet(f"KPI {month}")
     header = workbook.add_format({"bold": True})
     percent = workbook.add_format({"num_format": "0.0%"})
+    guarded = workbook.add_format({"quote_prefix": True})
     for column, name in enumerate(columns):
         sheet.write_string(0, column, name, header)
     attainment = columns.index("attainment")
@@ -80,7 +91,11 @@ def _xlsx(rows: list[dict[str, Any]], month: str, columns: Sequence[str],
             if value is None:
                 continue
             if isinstance(value, str):
-                sheet.write_string(number, column, value)
+                # Text already (strings_to_formulas off); the quote prefix keeps it text
+                # when someone edits the cell or saves the sheet again as CSV, without
+                # changing the value.
+                sheet.write_string(number, column, value,
+                                   guarded if formula_like(value) else None)
             else:
                 sheet.write_number(number, column, value,
                                    percent if column == attainment else None)

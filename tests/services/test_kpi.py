@@ -194,7 +194,34 @@ def test_xlsx_writes_text_as_text_never_as_formulas(tmp_path):
     assert sheet["B4"].data_type == "s"
     assert sheet["B3"].value == "台灣精密股份有限公司"
     assert sheet["L2"].value == 0.5 and sheet["K3"].value is None
+    # The one formula guard marks the cells it catches: text kept as text when edited.
+    assert sheet["B2"].quotePrefix and sheet["B4"].quotePrefix
+    assert not sheet["B3"].quotePrefix
     workbook.close()
+
+
+GUARDED_CELLS = (" =1+1", "\n=1+1", "\t=1", "\r=1", ";=1", "=1", "+1", "-1", "@SUM(A1)",
+                 "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20SUM(A1)", "\ufe661", "\u22121",
+                 "\u3000=1", "\xa0=1")
+
+
+@pytest.mark.parametrize("cell", GUARDED_CELLS)
+def test_every_export_guards_cells_a_spreadsheet_could_run(cell, tmp_path):
+    rows = [{**ROWS[1], "organization_name": cell}]
+    table = list(csv.reader(io.StringIO(kpi.export(rows, "csv", MARCH).decode("utf-8-sig"))))
+    assert table[1][1] == "'" + cell
+    path = tmp_path / "kpi.xlsx"
+    path.write_bytes(kpi.export(rows, "xlsx", MARCH))
+    workbook = openpyxl.load_workbook(path)
+    assert workbook.active["B2"].quotePrefix
+    assert workbook.active["B2"].value.endswith(cell[1:])  # the value itself unchanged
+    workbook.close()
+
+
+@pytest.mark.parametrize("cell", ["Alpha", "台灣精密", "1-2-3 Ltd", "", "(=) Co"])
+def test_the_formula_guard_leaves_plain_names_alone(cell):
+    assert kpi_files.neutralise(cell) == cell
+    assert not kpi_files.formula_like(cell)
 
 
 def test_json_export_is_the_month_and_its_rows():
