@@ -4,6 +4,7 @@ checks, and what every portal response carries (CSRF check, security headers).""
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +20,8 @@ from referral_service.db import read_session
 from referral_service.portal.common import blp, principal, rendered
 from referral_service.portal.forms import LoginForm, csrf
 from referral_service.services import auth
+
+_UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def password_stamp(password_hash: str) -> str:
@@ -103,6 +106,10 @@ def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def safe_next(target: str | None) -> str | None:
     """Return `target` if it is a path on this site (never another host), else None."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    # A control character (CR/LF would split the Location header) or a backslash (which
+    # browsers read as "/") has no place in a path of ours.
+    if _UNSAFE_IN_NEXT.search(target):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None

@@ -137,5 +137,7 @@ def nav_items() -> list[tuple[str, str]]:
 @blp.context_processor
 def layout_context() -> dict[str, Any]:
     """Give every page the sign-out form, the move labels, the error test and the month rule."""
-    return {"logout_form": LogoutForm(), "moves": MOVES, "has_errors": has_errors,
+    # formdata=None: the button reads nothing of the request, so that an error page (a 413
+    # for a body over the limit) never reads the body that caused it.
+    return {"logout_form": LogoutForm(formdata=None), "moves": MOVES, "has_errors": has_errors,
             "month_pattern": MONTH_PATTERN}

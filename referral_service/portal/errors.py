@@ -20,6 +20,7 @@ ERROR_MESSAGES = {
     403: "You are signed in, but this page is not yours to see or change.",
     404: "There is nothing here, or it is not yours to see.",
     409: "Someone changed this at the same moment; reload the page and try again.",
+    413: "What was sent is larger than the service accepts; send less at a time.",
     429: "Too many attempts; wait a moment and try again.",
     500: "Something went wrong on our side. It has been logged; please try again.",
     503: "The service is briefly unavailable; please try again in a moment.",
