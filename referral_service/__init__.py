@@ -14,6 +14,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` (tests), then extensions."""
     from referral_service import (
         api,
+        bodies,
         cli,
         db,
         errors,
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _ensure_secret_key(app)
 
     observability.init_app(app)
+    bodies.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     limits.init_app(app)

@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
-from referral_service import errors
+from referral_service import bodies, errors
 from referral_service.api import (
     audit,
     kpi,
@@ -192,6 +192,8 @@ def init_app(app: Flask) -> None:
             if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
                 raise UnsupportedMediaType(
                     "Send a JSON body with 'Content-Type: application/json'.")
+            if request.is_json:
+                bodies.refuse_deep_json(request.get_data(cache=True))
 
 
 class DocumentedQueryNames:
