@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import PreconditionFailed, Unauthorized
 
 from referral_service.db import read_session
@@ -44,6 +44,24 @@ def authenticate() -> None:
 def current_principal() -> Principal:
     """Return the caller of this request."""
     return g.principal
+
+
+def location_header(what: str) -> dict[str, Any]:
+    """The Location header of a 201, as documented with the response (as ETAG_HEADER)."""
+    return {"Location": {"description": f"The URL of the new {what} (GET it there).",
+                         "schema": {"type": "string", "format": "uri-reference"}}}
+
+
+def created(body: dict[str, Any], endpoint: str, *, etag_kind: str | None = None,
+            **ids: int) -> Response:
+    """Answer 201 with a body a use case has already shaped (and that an idempotent repeat
+    gets again as it was), its Location and, given the ETag's kind, its ETag."""
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = url_for(endpoint, **ids)
+    if etag_kind is not None:
+        response.headers["ETag"] = etag(etag_kind, body["id"], body["version"])
+    return response
 
 
 def page_body(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, Any]:

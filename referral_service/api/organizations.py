@@ -13,6 +13,7 @@ from referral_service.api.common import (
     etag,
     expected_version,
     links,
+    location_header,
     page_body,
 )
 from referral_service.db import read_session, write_session
@@ -24,8 +25,7 @@ blp = Blueprint("organizations", __name__, description="Firm profiles: skills, o
 skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
 
 # The header of a 201 (documented with the response, as common.ETAG_HEADER).
-LOCATION_HEADER = {"Location": {"description": "The URL of the new organization.",
-                                "schema": {"type": "string"}}}
+LOCATION_HEADER = location_header("organization")
 # OpenAPI links: where the id of an organization in a response can be used next.
 ORGANIZATION_TARGETS = {
     "GetOrganization": "getOrganization",

@@ -13,6 +13,7 @@ from referral_service.api.common import (
     etag,
     expected_version,
     links,
+    location_header,
     page_body,
 )
 from referral_service.db import read_session, write_session
@@ -24,10 +25,8 @@ blp = Blueprint("people", __name__,
 departments_blp = Blueprint("departments", __name__,
                             description="An organization's departments, under parents and heads.")
 
-PERSON_LOCATION = {"Location": {"description": "The URL of the new person.",
-                                "schema": {"type": "string"}}}
-DEPARTMENT_LOCATION = {"Location": {"description": "The URL of the new department.",
-                                    "schema": {"type": "string"}}}
+PERSON_LOCATION = location_header("person")
+DEPARTMENT_LOCATION = location_header("department")
 PERSON_TARGETS = {"GetPerson": "getPerson", "UpdatePerson": "updatePerson"}
 DEPARTMENT_TARGETS = {"GetDepartment": "getDepartment", "UpdateDepartment": "updateDepartment"}
 PERSON_FILTERS = ("organization_id", "department_id", "manager_id", "active", "external_ref")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Response, current_app, jsonify, url_for
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from referral_service.api.common import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
+    created,
     current_principal,
     etag,
     expected_version,
     links,
+    location_header,
     page_body,
 )
 from referral_service.db import read_session, write_session
@@ -30,21 +32,11 @@ blp = Blueprint("referrals", __name__,
 
 # OpenAPI links: where the id of a referral in a response can be used next.
 REFERRAL_TARGETS = {"GetReferral": "getReferral", "MoveReferral": "moveReferral"}
-LOCATION_HEADER = {"Location": {"description": "The new referral's URL (GET it there).",
-                                "schema": {"type": "string", "format": "uri-reference"}}}
+LOCATION_HEADER = location_header("referral")
 
 
 def _etag(referral: Referral) -> dict[str, str]:
     return {"ETag": etag("referral", referral.id, referral.version)}
-
-
-def _created(body: dict) -> Response:
-    """Answer 201 with a referral's body (a new one, or the first answer to a repeat)."""
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["ETag"] = etag("referral", body["id"], body["version"])
-    response.headers["Location"] = url_for("referrals.ReferralById", referral_id=body["id"])
-    return response
 
 
 @blp.route("")
@@ -86,7 +78,8 @@ class Referrals(MethodView):
         # The referral as ReferralSchema shows it, dumped once by the use case for the
         # referral.created event (the same body); a repeat of an idempotent request gets the
         # first answer again, as it was sent.
-        return _created(recorded.body)
+        return created(recorded.body, "referrals.ReferralById", etag_kind="referral",
+                       referral_id=recorded.body["id"])
 
 
 @blp.route("/<id:referral_id>")

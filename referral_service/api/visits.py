@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, url_for
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from referral_service.api.common import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
+    created,
     current_principal,
     etag,
     expected_version,
+    location_header,
     page_body,
 )
 from referral_service.db import read_session, write_session
@@ -24,16 +26,6 @@ blp = Blueprint("visits", __name__, description="Client visits: what each salesp
                                                 "back (an order commitment or leads).")
 leads_blp = Blueprint("leads", __name__, description="Potential clients brought back from "
                                                      "visits, and their lifecycle.")
-
-LOCATION_HEADER = {"Location": {"description": "Where to GET the new object.",
-                                "schema": {"type": "string", "format": "uri-reference"}}}
-
-
-def _created(body: dict, endpoint: str, **ids: int) -> Response:
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = url_for(endpoint, **ids)
-    return response
 
 
 @blp.route("")
@@ -61,14 +53,14 @@ class Visits(MethodView):
                       description="A lead's client is held by another firm "
                                   "(existing_referral_id).")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @blp.doc(responses={201: {"headers": LOCATION_HEADER}})
+    @blp.doc(responses={201: {"headers": location_header("visit")}})
     def post(self, data, headers):
         """Record a visit report; honours Idempotency-Key (a phone may send it twice)."""
         recorded = visits.record_visit(
             session=write_session(), data=data, actor=current_principal(), geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"))
-        return _created(recorded.body, "visits.VisitById", visit_id=recorded.body["id"])
+        return created(recorded.body, "visits.VisitById", visit_id=recorded.body["id"])
 
 
 @blp.route("/<id:visit_id>")
@@ -147,7 +139,7 @@ class LeadReferral(MethodView):
                             description="The lead is not open, its client is held by another "
                                         "referral, no firm fits, or the receiver is full.")
     @leads_blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
-    @leads_blp.doc(responses={201: {"headers": {**ETAG_HEADER, **LOCATION_HEADER}}})
+    @leads_blp.doc(responses={201: {"headers": {**ETAG_HEADER, **location_header("referral")}}})
     def post(self, data, headers, lead_id):
         """Refer a lead to the best-matching firm (or the one named): a referral whose source
         is the visit and the lead."""
@@ -156,8 +148,5 @@ class LeadReferral(MethodView):
             index=match_index(), geocoder=geocoder(), default_weights=match_weights(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"))
-        response = _created(recorded.body, "referrals.ReferralById",
-                            referral_id=recorded.body["id"])
-        response.headers["ETag"] = etag("referral", recorded.body["id"],
-                                        recorded.body["version"])
-        return response
+        return created(recorded.body, "referrals.ReferralById", etag_kind="referral",
+                       referral_id=recorded.body["id"])

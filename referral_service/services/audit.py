@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, utcnow
 from referral_service.adapters.sql import Row, insert_rows
 from referral_service.services.errors import Forbidden
+from referral_service.services.pages import page_of
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal
@@ -49,11 +50,7 @@ def list_(
         query = query.where(AuditEntry.object_type == object_type)
     if object_id:
         query = query.where(AuditEntry.object_id == object_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(AuditEntry.id.desc()).offset((page - 1) * page_size).limit(page_size)
-    ).all()
-    return list(rows), total
+    return page_of(session, query, AuditEntry.id.desc(), page=page, page_size=page_size)
 
 
 def _jsonable(value: Any) -> Any:

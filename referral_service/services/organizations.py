@@ -25,6 +25,7 @@ from referral_service.services.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
 from scoring.model import slugify_skill
 
@@ -112,12 +113,9 @@ def list_(
         pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace(
             "_", "\\_") + "%"
         query = query.where(func.lower(Organization.name).like(pattern, escape="\\"))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.options(selectinload(Organization.offices), selectinload(Organization.skill_rows))
-        .order_by(Organization.id).offset((page - 1) * page_size).limit(page_size)
-    ).all()
-    return list(rows), total
+    return page_of(session, query.options(selectinload(Organization.offices),
+                                          selectinload(Organization.skill_rows)),
+                   Organization.id, page=page, page_size=page_size)
 
 
 @writes

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from referral_service.services.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
 
 
@@ -144,7 +145,7 @@ def list_people(
     if external_ref is not None:
         # A blank one names nobody (not the people without a CRM id).
         query = query.where(Person.external_ref_key == (ref_key(external_ref) or ""))
-    rows, total = _page(session, query, Person.id, page, page_size)
+    rows, total = page_of(session, query, Person.id, page=page, page_size=page_size)
     return _views(session, rows), total
 
 
@@ -219,7 +220,7 @@ def list_departments(
         query = query.where(Department.organization_id == organization_id)
     if parent_id is not None:
         query = query.where(Department.parent_id == parent_id)
-    return _page(session, query, Department.id, page, page_size)
+    return page_of(session, query, Department.id, page=page, page_size=page_size)
 
 
 @writes
@@ -386,14 +387,6 @@ def _changes(row: Person | Department, data: dict[str, Any],
 def _fields(row: Person | Department, fields: tuple[str, ...]) -> dict[str, Any]:
     return {"organization_id": row.organization_id,
             **{column: getattr(row, column) for column in fields}}
-
-
-def _page(session: Session, query: Any, order: Any, page: int, page_size: int
-          ) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(order).offset((page - 1) * page_size)
-                           .limit(page_size)).all()
-    return list(rows), total
 
 
 def _views(session: Session, people: list[Person]) -> list[PersonView]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,7 @@ from referral_service.services.errors import (
 )
 from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
+from referral_service.services.pages import page_of
 
 # The lifecycle: every allowed move; the statuses not listed here are final.
 MOVES: dict[str, tuple[str, ...]] = {
@@ -555,8 +556,4 @@ def list_(
     if month is not None:
         start, end = month_range(month)
         query = query.where(Referral.created_at >= start, Referral.created_at < end)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Referral.id.desc()).offset((page - 1) * page_size).limit(page_size)
-    ).unique().all()
-    return list(rows), total
+    return page_of(session, query, Referral.id.desc(), page=page, page_size=page_size)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models import Client, Lead, Person, Visit, utcnow
@@ -47,6 +47,7 @@ from referral_service.services.errors import (
     ValidationFailed,
 )
 from referral_service.services.organizations import normalize_skills
+from referral_service.services.pages import page_of
 
 LEAD_MOVES = {"open": ("won", "lost")}
 
@@ -238,11 +239,8 @@ def list_visits(
         query = query.where(Visit.visited_at >= _day_start(visited_from))
     if visited_to is not None:
         query = query.where(Visit.visited_at < _day_start(visited_to) + timedelta(days=1))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Visit.empty_handed.desc(), Visit.visited_at.desc(), Visit.id.desc())
-        .offset((page - 1) * page_size).limit(page_size)).unique().all()
-    return list(rows), total
+    return page_of(session, query, Visit.empty_handed.desc(), Visit.visited_at.desc(),
+                   Visit.id.desc(), page=page, page_size=page_size)
 
 
 def _day_start(day: Any) -> datetime:
@@ -277,10 +275,7 @@ def list_leads(
                           (Lead.visit_id, visit_id), (Lead.status, status)):
         if value is not None:
             query = query.where(column == value)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Lead.id.desc()).offset((page - 1) * page_size)
-                           .limit(page_size)).all()
-    return list(rows), total
+    return page_of(session, query, Lead.id.desc(), page=page, page_size=page_size)
 
 
 # ------------------------------------------------------------------------------- lifecycle

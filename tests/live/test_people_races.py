@@ -3,16 +3,14 @@ the others a 409 naming the winner, never a 500 (the unique constraints decide).
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from models import Department, Person
 from tests.conftest import LiveServer
+from tests.live.races import storm
 
 pytestmark = pytest.mark.slow
 
@@ -25,19 +23,6 @@ def server(database_url):
     yield live
     live.stop()
 
-
-def race(threads: int, send) -> list[tuple[int, dict]]:
-    """Call send(http, i) from `threads` threads released at the same moment."""
-    barrier = threading.Barrier(threads)
-
-    def one(index: int) -> tuple[int, dict]:
-        with requests.Session() as http:
-            barrier.wait()
-            response = send(http, index)
-            return response.status_code, response.json()
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(threads)))
 
 
 def assert_one_winner(results: list[tuple[int, dict]]) -> None:
@@ -58,7 +43,7 @@ def test_concurrent_posts_of_one_external_ref_give_one_201_and_409s(
                              json={"organization_id": firm, "name": f"Twin {index}",
                                    "external_ref": ref})
 
-        assert_one_winner(race(threads, send))
+        assert_one_winner(storm(threads, send))
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Person)) == ROUNDS
 
@@ -71,6 +56,6 @@ def test_concurrent_posts_of_one_department_name_give_one_201_and_409s(
             return http.post(server.url + "/api/v1/departments", headers=admin_headers,
                              json={"organization_id": firm, "name": f"Sales {round_}"})
 
-        assert_one_winner(race(4, send))
+        assert_one_winner(storm(4, send))
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Department)) == ROUNDS

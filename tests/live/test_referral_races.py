@@ -6,16 +6,13 @@ unique indexes, BEGIN IMMEDIATE), so these hold across processes on SQLite and P
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
-from sqlalchemy import func, select
 
 from models import Client, IdempotencyRecord, OrganizationStats, Referral, ReferralEvent
 from tests.conftest import LiveServer
+from tests.live.races import count, storm
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +26,6 @@ def server(database_url):
     live.stop()
 
 
-def storm(send) -> list[tuple[int, dict]]:
-    """Call send(i) from THREADS threads released at the same moment."""
-    barrier = threading.Barrier(THREADS)
-
-    def one(index: int) -> tuple[int, dict]:
-        with requests.Session() as http:
-            barrier.wait()
-            response = send(http, index)
-            return response.status_code, response.json()
-
-    with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(one, range(THREADS)))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 @pytest.fixture
@@ -67,7 +48,7 @@ def test_forty_concurrent_referrals_of_one_client_create_exactly_one(
             "referrer_organization_id": firms[1 + index % 3],
             "receiver_organization_id": receiver, "client": client_of(index)})
 
-    results = storm(send)
+    results = storm(THREADS, send)
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 1, 409: THREADS - 1}, results
     winner = next(body for status, body in results if status == 201)
@@ -89,7 +70,7 @@ def test_concurrent_moves_of_one_referral_let_exactly_one_win(
         return http.patch(f"{server.url}/api/v1/referrals/{made['id']}", headers=admin_headers,
                           json={"status": ("accepted", "declined")[index % 2]})
 
-    results = storm(send)
+    results = storm(THREADS, send)
     statuses = Counter(status for status, _ in results)
     assert statuses == {200: 1, 409: THREADS - 1}, results
     winner = next(body for status, body in results if status == 200)
@@ -107,7 +88,7 @@ def test_concurrent_idempotent_repeats_all_get_the_first_response(
                "client": {"name": "Repeat Customer GmbH"}, "note": "sent by a flaky CRM"}
     headers = {**admin_headers, "Idempotency-Key": "crm-retry-0001"}
 
-    results = storm(lambda http, _i: http.post(server.url + "/api/v1/referrals",
+    results = storm(THREADS, lambda http, _i: http.post(server.url + "/api/v1/referrals",
                                                headers=headers, json=payload))
     assert {status for status, _ in results} == {201}, results
     bodies = [body for _, body in results]

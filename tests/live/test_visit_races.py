@@ -7,17 +7,14 @@ IMMEDIATE), so these hold across processes on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
-from sqlalchemy import func, select
 
 from models import Client, IdempotencyRecord, Lead, Referral, Visit
 from tests.conftest import LiveServer
+from tests.live.races import count, storm
 
 pytestmark = pytest.mark.slow
 
@@ -31,22 +28,6 @@ def server(database_url):
     live.stop()
 
 
-def storm(send) -> list[tuple[int, dict]]:
-    """Call send(http, i) from THREADS threads released at the same moment."""
-    barrier = threading.Barrier(THREADS)
-
-    def one(index: int) -> tuple[int, dict]:
-        with requests.Session() as http:
-            barrier.wait()
-            response = send(http, index)
-            return response.status_code, response.json()
-
-    with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(one, range(THREADS)))
-
-
-def count(session, model, *where) -> int:
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 @pytest.fixture
@@ -85,7 +66,7 @@ def test_one_lead_referred_at_once_from_eight_threads_gives_one_referral(
         return http.post(f"{server.url}/api/v1/leads/{lead_id}/refer", headers=admin_headers,
                          json={"receiver_organization_id": firms[1 + index % 2]})
 
-    results = storm(send)
+    results = storm(THREADS, send)
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 1, 409: THREADS - 1}, results
     winner = next(body for status, body in results if status == 201)
@@ -105,8 +86,8 @@ def test_one_visit_resent_eight_times_at_once_is_stored_once(
         {"name": f"Lead {n}", "contact": f"07-555-010{n}"} for n in range(3)])
     headers = {**admin_headers, "Idempotency-Key": "phone-retry-0001"}
 
-    results = storm(lambda http, _i: http.post(server.url + "/api/v1/visits", headers=headers,
-                                               json=body))
+    results = storm(THREADS, lambda http, _i: http.post(
+        server.url + "/api/v1/visits", headers=headers, json=body))
     assert {status for status, _ in results} == {201}, results
     bodies = [answer for _, answer in results]
     assert all(answer == bodies[0] for answer in bodies)
@@ -127,7 +108,7 @@ def test_visits_at_once_naming_the_same_new_lead_store_each_and_one_client(
             sellers[index % 2], f"Visited Client {index}",
             [{"name": spellings[index % len(spellings)]}]))
 
-    results = storm(send)
+    results = storm(THREADS, send)
     assert Counter(status for status, _ in results) == {201: THREADS}, results
     assert count(session, Visit) == THREADS
     lead_clients = {body["leads"][0]["client_id"] for _, body in results}
