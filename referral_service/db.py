@@ -7,15 +7,18 @@ rollback belong to the use case's unit of work (services/unit_of_work.py), never
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 # A pooled PostgreSQL connection idle for longer than this is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
@@ -109,6 +112,9 @@ def init_app(app: Flask) -> None:
     app.extensions["db_write_sessions"] = sessionmaker(
         bind=engine.execution_options(sqlite_immediate=True), expire_on_commit=False
     )
+    # Registered after observability's: after_request functions run last first, so the
+    # session is closed before the request is logged and counted.
+    app.after_request(_release_session)
     app.teardown_appcontext(_close_session)
 
 
@@ -153,7 +159,32 @@ def write_session() -> Session:
     return g.db_session
 
 
+def _release_session(response: Response) -> Response:
+    """Close the request's session before the response is logged, counted and sent."""
+    close_session()
+    return response
+
+
 def _close_session(_exc: BaseException | None) -> None:
+    # After an unhandled error (no after_request ran) or a streamed response.
+    close_session()
+
+
+def close_session() -> None:
+    """Close this request's session, if it opened one; a connection lost meanwhile is dropped.
+
+    What is left open here is a read (a use case commits or rolls back its own writes), whose
+    answer is already built. If the server ended the connection meanwhile (a terminated
+    backend, a restart), the ROLLBACK of that read fails: nothing uncommitted survives a lost
+    connection, so the answer stands and the pool forgets the connection. Raised from a
+    teardown, that error became gunicorn's bare 500 after the log had said 200.
+    """
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except exc.DBAPIError as error:
+        log.warning("database connection lost at the end of a request: %s",
+                    type(error.orig).__name__)
+        session.invalidate()
