@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
@@ -54,3 +54,6 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The member of staff this sign-in belongs to (SPEC section 9); admins may have none.
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), unique=True)
+    # A portal session carries the epoch it began in; signing out, a new password or
+    # deactivation raises it, which ends every session of the user at once (migration 0006).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

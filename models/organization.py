@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import (
@@ -13,12 +15,21 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, utcnow
 
 ORGANIZATION_KINDS = ("affiliate", "partner")
+
+
+def name_key(name: str) -> str:
+    """Return the key two firm names share when they are "the same name": NFKC, case-folded,
+    blanks collapsed ("ACME  Ltd" = "acme ltd" = "ＡＣＭＥ Ltd"), as a SHA-256 hex digest."""
+    # A digest: folding can lengthen a name past any column width ("ﷺ" is 18 letters).
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return hashlib.sha256(folded.encode()).hexdigest()
 
 
 class Organization(Base):
@@ -28,10 +39,15 @@ class Organization(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('affiliate', 'partner')", name="kind"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+        # No two active firms share a name, whatever the case (issue 11, migration 0006).
+        Index("uq_organizations_active_name_key", "name_key", unique=True,
+              sqlite_where=text("active"), postgresql_where=text("active")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # name_key(name): set by the one writer (services/organizations.write_profiles).
+    name_key: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(20))
     group: Mapped[str | None] = mapped_column("group_name", String(100))
     description: Mapped[str] = mapped_column(Text, default="")

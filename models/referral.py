@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,29 @@ class Client(Base):
                 "country": self.country, "address": self.address}
 
 
+@dataclass(frozen=True, slots=True)
+class NamedClient:
+    """A referral's client as its referrer named it: the client's id, and the name, CRM id
+    and place the referral was made with (never another firm's spelling or place of it)."""
+
+    id: int
+    name: str
+    external_ref: str | None
+    latitude: float | None
+    longitude: float | None
+    city: str | None
+    country: str | None
+    address: str | None
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        """The place as the referrer gave it, or None."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return {"latitude": self.latitude, "longitude": self.longitude, "city": self.city,
+                "country": self.country, "address": self.address}
+
+
 class Referral(Base):
     """One client referred by one organization to another."""
 
@@ -109,6 +133,15 @@ class Referral(Base):
     referrer_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     receiver_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    # The client as the referrer named it (issue 11): a partner naming a client another firm
+    # registered learns nothing of how that firm spelt or placed it (migration 0006).
+    client_name: Mapped[str | None] = mapped_column(String(200))
+    client_external_ref: Mapped[str | None] = mapped_column(String(100))
+    client_latitude: Mapped[float | None] = mapped_column(Float)
+    client_longitude: Mapped[float | None] = mapped_column(Float)
+    client_city: Mapped[str | None] = mapped_column(String(100))
+    client_country: Mapped[str | None] = mapped_column(String(2))
+    client_address: Mapped[str | None] = mapped_column(String(300))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str] = mapped_column(Text, default="")
     note: Mapped[str] = mapped_column(Text, default="")
@@ -135,6 +168,17 @@ class Referral(Base):
     owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
     client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
+
+    @property
+    def named_client(self) -> NamedClient:
+        """The client as this referral's referrer named it: what the API and the portal show."""
+        if self.client_name is None:  # a row written before migration 0006 filled them in
+            client = self.client
+            return NamedClient(client.id, client.name, client.external_ref, client.latitude,
+                               client.longitude, client.city, client.country, client.address)
+        return NamedClient(self.client_id, self.client_name, self.client_external_ref,
+                           self.client_latitude, self.client_longitude, self.client_city,
+                           self.client_country, self.client_address)
     @property
     def source(self) -> dict[str, Any]:
         """Where the client came from, with the fields of its kind (SPEC section 9)."""

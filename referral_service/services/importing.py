@@ -128,6 +128,7 @@ def _plans(
     current = sql.load_profiles(session, list(existing.values()), organizations.PROFILE_FIELDS,
                                 organizations.OFFICE_FIELDS) if existing else {}
     plans: list[Plan] = []
+    numbers: list[int] = []  # each plan's line
     seen: set[str] = set()
     for number, data in batch:
         ref = data.get("external_ref")
@@ -145,7 +146,11 @@ def _plans(
             rejected.append((number, _describe(error.errors)))
             continue
         plans.append(Plan(org_id, before, after))
-    return plans
+        numbers.append(number)
+    # A firm may not take another active firm's name (the writer would refuse the batch).
+    clashes = organizations.name_clashes(session=session, plans=plans)
+    rejected += [(numbers[index], reason) for index, reason in clashes.items()]
+    return [plan for index, plan in enumerate(plans) if index not in clashes]
 
 
 class MemoGeocoder:

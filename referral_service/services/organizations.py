@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from models.organization import name_key
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.places import DEFAULT_SERVICE_RADIUS_KM
@@ -358,8 +359,14 @@ def write_profiles(
     changes gets its row with `version` + 1 and `updated_at` now (the ETag and every
     worker's match index follow them), the skill and office rows that changed (offices kept
     keep their ids) and an organization.update entry with the changes; an unchanged one
-    gets nothing written. Raises IntegrityError on a taken external_ref.
+    gets nothing written. Raises Conflict (409 on `name`) when an active firm would take
+    another active firm's name, whatever its case (name_clashes; the unique index
+    uq_organizations_active_name_key holds it under concurrency), and IntegrityError on a
+    taken external_ref or a name taken by a concurrent write.
     """
+    clashes = name_clashes(session=session, plans=plans)
+    if clashes:
+        raise _name_taken(plans[min(clashes)].after["name"])
     now = utcnow()
     new = [plan for plan in plans if plan.organization_id is None]
     # the rows to insert, table by table (in the order first given), each table's in order
@@ -378,7 +385,8 @@ def write_profiles(
             continue
         updated.append({"id": org_id, "expected_version": before["version"],
                         "version": before["version"] + 1, "updated_at": now,
-                        **{_COLUMNS[field]: after[field] for field in PROFILE_FIELDS}})
+                        **{_COLUMNS[field]: after[field] for field in PROFILE_FIELDS},
+                        "name_key": name_key(after["name"])})
         if "skills" in changes:
             skills_gone.append(org_id)
             _add_skill_rows(rows, org_id, after["skills"])
@@ -402,7 +410,7 @@ def write_profiles(
     sql.update_offices(session, offices_changed)
     new_ids = sql.insert_organizations(session, [
         {**{_COLUMNS[field]: plan.after[field] for field in PROFILE_FIELDS},
-         "created_at": now, "updated_at": now, "version": 1} for plan in new]) if new else []
+         "name_key": name_key(plan.after["name"]), "created_at": now, "updated_at": now, "version": 1} for plan in new]) if new else []
     if new:
         for table in (OrganizationStats, OrganizationSkill, Office):
             rows.setdefault(table, [])
@@ -418,6 +426,37 @@ def write_profiles(
     ids = iter(new_ids)
     return [plan.organization_id if plan.organization_id is not None else next(ids)
             for plan in plans]
+
+
+def name_clashes(*, session: Session, plans: list[Plan]) -> dict[int, str]:
+    """Return, by index in `plans`, why a plan may not be written: it leaves its firm active
+    under the name (models.organization.name_key: case, width and blanks aside) of another
+    active firm, or of an earlier plan."""
+    keys = {index: name_key(plan.after["name"]) for index, plan in enumerate(plans)
+            if plan.after["active"]}
+    if not keys:
+        return {}
+    written = {plan.organization_id for plan in plans if plan.organization_id is not None}
+    taken: set[str] = set()
+    wanted = sorted(set(keys.values()))
+    for start in range(0, len(wanted), sql.PROFILE_CHUNK):  # bounded bind parameters
+        taken.update(session.scalars(
+            select(Organization.name_key)
+            .where(Organization.active.is_(True),
+                   Organization.name_key.in_(wanted[start:start + sql.PROFILE_CHUNK]),
+                   Organization.id.not_in(written) if written else true())))
+    clashes: dict[int, str] = {}
+    for index, key in keys.items():
+        if key in taken:
+            clashes[index] = "name: another active organization already has this name"
+        taken.add(key)  # a later plan with the same name clashes with this one
+    return clashes
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"Another active organization is already named {name!r} (names are "
+                    "compared without regard to case).",
+                    errors={"name": ["Another active organization already has this name."]})
 
 
 # profile field -> organizations column ("group" is group_name)
@@ -454,6 +493,8 @@ def _write_unique(
     try:
         return write_profiles(session=session, plans=plans, actor=actor)
     except IntegrityError as error:
+        if "name_key" in str(error.orig).lower():  # a concurrent write took the name first
+            raise _name_taken(plans[0].after["name"]) from None
         if "external_ref" in str(error.orig).lower() or "external_ref" in data:
             raise Conflict(
                 f"Another organization already has external_ref {data.get('external_ref')!r}.",

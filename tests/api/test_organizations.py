@@ -186,3 +186,34 @@ def test_patch_offices_left_out_are_removed_and_given_again_keep_their_ids(
     body = client.patch(url, json={"offices": [same]}, headers=admin_headers).get_json()
     assert body["offices"] == [second]
     assert body["version"] == 2  # the first office is gone: a change
+
+
+def test_two_active_firms_may_not_share_a_name_whatever_its_case(client, admin_headers,
+                                                                   make_org):
+    bravo = make_org(name="Bravo Works")
+    for taken in ("bravo works", "BRAVO  WORKS ", "ＢＲＡＶＯ Works"):
+        response = client.post(BASE, json=org_payload(name=taken), headers=admin_headers)
+        assert response.status_code == 409, taken
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["errors"] == {
+            "name": ["Another active organization already has this name."]}
+    # A firm that is gone leaves its name free; brought back, it meets the new holder.
+    assert client.delete(f"{BASE}/{bravo['id']}", headers=admin_headers).status_code == 204
+    again = make_org(name="BRAVO WORKS")
+    response = client.patch(f"{BASE}/{bravo['id']}", json={"active": True},
+                            headers=admin_headers)
+    assert response.status_code == 409
+    assert client.get(f"{BASE}/{again['id']}", headers=admin_headers).get_json()["active"]
+
+
+def test_a_partner_cannot_rename_its_firm_to_another_firms_name(client, make_key, make_org):
+    mine, other = make_org(name="Alpha Precision"), make_org(name="Bravo Works")
+    headers = make_key("partner", organization_id=mine["id"])
+    response = client.patch(f"{BASE}/{mine['id']}", json={"name": "bravo WORKS"},
+                            headers=headers)
+    assert response.status_code == 409
+    assert "name" in response.get_json()["errors"]
+    # Its own name in another case is still its own.
+    assert client.patch(f"{BASE}/{mine['id']}", json={"name": "ALPHA PRECISION"},
+                        headers=headers).status_code == 200
+    assert other["name"] == "Bravo Works"

@@ -438,17 +438,19 @@ def test_a_limit_changed_in_the_schema_changes_what_the_import_accepts(
 
 def test_the_import_and_the_api_write_the_same_rows(app, client, admin_headers, session,
                                                      tmp_path):
-    """One writer: the same input gives the same profile, skills, offices and version."""
+    """One writer: the same input gives the same profile, skills, offices and version (the
+    import's firm named apart: two active firms may not share a name)."""
     def written(ref):
         org = session.scalar(select(Organization).where(Organization.external_ref == ref))
-        return ((org.name, org.kind, org.group, org.description, org.capacity, org.active,
+        return ((org.name.removesuffix(" (imported)"), org.kind, org.group, org.description, org.capacity, org.active,
                  org.version, org.skills),
                 [(o.label, o.address, o.city, o.country, o.latitude, o.longitude,
                   o.service_radius_km) for o in org.offices])
 
     for number, firm in enumerate(FIRMS):
         api = {**json.loads(json.dumps(firm)), "external_ref": f"API-{number}"}
-        imported = {**json.loads(json.dumps(firm)), "external_ref": f"IMP-{number}"}
+        imported = {**json.loads(json.dumps(firm)), "external_ref": f"IMP-{number}",
+                    "name": firm["name"] + " (imported)"}
         assert client.post("/api/v1/organizations", json=api,
                            headers=admin_headers).status_code == 201
         result = run_import(app, tmp_path, f"{number}.jsonl", json.dumps(imported) + "\n")
@@ -456,13 +458,13 @@ def test_the_import_and_the_api_write_the_same_rows(app, client, admin_headers, 
         session.rollback()
         assert written(f"API-{number}") == written(f"IMP-{number}")
         # and a change made either way is the same change
-        patch = {"name": "Renamed", "skills": ["welding"],
+        patch = {"name": f"Renamed {number}", "skills": ["welding"],
                  "offices": [{"city": "Tainan", "country": "TW", "service_radius_km": 80}]}
         api_id = session.scalar(select(Organization.id)
                                 .where(Organization.external_ref == f"API-{number}"))
         assert client.patch(f"/api/v1/organizations/{api_id}", json=patch,
                             headers=admin_headers).status_code == 200
-        again = {**imported, **patch}
+        again = {**imported, **patch, "name": f"Renamed {number} (imported)"}
         run_import(app, tmp_path, f"{number}-again.jsonl", json.dumps(again) + "\n")
         session.rollback()
         assert written(f"API-{number}") == written(f"IMP-{number}")
@@ -670,3 +672,19 @@ def test_reimport_writes_exactly_what_update_writes(app, session, tmp_path):
         ("system", "organization.import", str(ids["U6"]), {"name": "Brand New",
                                                            "external_ref": "U6"}),
     ]
+
+
+def test_an_import_line_taking_an_active_firms_name_is_rejected_naming_the_field(
+    app, session, tmp_path
+):
+    lines = [{"name": "Harbor Works", "kind": "partner", "offices": PLACE},
+             {"name": "HARBOR works", "kind": "partner", "offices": PLACE},
+             {"name": "Other Works", "kind": "partner", "offices": PLACE}]
+    result = run_import(app, tmp_path, "n.jsonl", "".join(json.dumps(f) + "\n" for f in lines))
+    assert result.output.strip().splitlines()[-2:] == [
+        "line 2: rejected: name: another active organization already has this name",
+        "created 2, updated 0, rejected 1"]
+    again = run_import(app, tmp_path, "m.jsonl", json.dumps(
+        {"name": "other works", "kind": "partner", "offices": PLACE}) + "\n")
+    assert again.output.strip().splitlines()[-1] == "created 0, updated 0, rejected 1"
+    assert sorted(session.scalars(select(Organization.name))) == ["Harbor Works", "Other Works"]
