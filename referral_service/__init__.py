@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         db,
         errors,
         extensions,
+        headers,
         health,
         limits,
         observability,
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     bodies.init_app(app)
     db.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     limits.init_app(app)
     extensions.init_app(app)
     health.init_app(app)

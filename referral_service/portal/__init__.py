@@ -4,7 +4,7 @@ The pages call the same services as the JSON API. CSRF protection covers the por
 only: the API authenticates every call with a bearer key and never reads the session cookie.
 
 One blueprint (`portal`, in common.py) holds every page; the modules register on it by area:
-auth (sign-in, the session's user, headers, CSRF), errors (error pages), partner (dashboard,
+auth (sign-in, the session's user, CSRF), errors (error pages), partner (dashboard,
 referrals, refer, profiles), head_office (organizations, match, KPI, charts), sales (log a
 visit, visits, leads) and people (an organization's people and departments).
 """

@@ -1,5 +1,5 @@
 """Who is signed in: sign-in and sign-out, the session cookie's user, the login and staff
-checks, and what every portal response carries (CSRF check, security headers)."""
+checks, and what every portal POST must carry (CSRF check). Security headers: headers.py."""
 
 from __future__ import annotations
 
@@ -61,22 +61,6 @@ def protect_forms() -> None:
     """Refuse a portal POST without a valid CSRF token (the API is not checked here)."""
     if current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()
-
-
-@blp.after_request
-def security_headers(response: Response) -> Response:
-    """Keep pages out of frames and caches, and let them load only the portal's own assets."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; script-src 'none'; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "portal.static":
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
