@@ -131,7 +131,8 @@ def nav_items() -> list[tuple[str, str]]:
                   ("portal.kpi_month", "KPI")]
     else:
         items.append(("portal.profile", "Our profile"))
-    return items
+    return items + [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),
+                    ("portal.visit_list", "Visits"), ("portal.people_list", "People")]
 
 
 @blp.context_processor

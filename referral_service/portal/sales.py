@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
 from typing import Any
 
-from flask import current_app, flash, g, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from wtforms import Field, FieldList, Form, FormField
 
@@ -57,15 +57,6 @@ PEOPLE_CHOICES = 500
 REFER_CANDIDATES = 10
 UNAVAILABLE = ("The place could not be looked up just now, so nothing was saved. Everything "
                "you typed is still here: send it again in a moment.")
-
-
-@blp.app_template_global()
-def sales_nav_items() -> list[tuple[str, str]]:
-    """Return the (endpoint, label) links of the sales pages for the signed-in user."""
-    if g.get("principal") is None:
-        return []
-    return [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),
-            ("portal.visit_list", "Visits"), ("portal.people_list", "People")]
 
 
 @blp.app_template_global()
