@@ -12,6 +12,7 @@ from referral_service.schemas.base import (
     NAMED,
     Id,
     PageArgsSchema,
+    Pattern,
     StrictSchema,
     WholeNumber,
     page_schema,
@@ -113,7 +114,7 @@ class IdempotencyHeaderSchema(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         validate=[validate.Length(min=1, max=200),
-                  validate.Regexp(r"^[\x20-\x7e]+$", error="Use printable ASCII characters.")],
+                  Pattern(r"^[\x20-\x7e]+$", error="Use printable ASCII characters.")],
         metadata={"description": "A repeat with the same key and body returns the first "
                                  "response and creates nothing; another body is a 422."},
     )
@@ -156,7 +157,9 @@ class ReferralListArgsSchema(PageArgsSchema):
 
 
 class ClientOutSchema(Schema):
-    """A client as stored: the CRM id as sent (trimmed), the place as given and resolved."""
+    """A referral's client as its referrer named it: the client's id, the name and CRM id as
+    sent (trimmed), the place as given and resolved. Another firm's name or place for the
+    same client is never shown (docs/SECURITY.md)."""
 
     id = fields.Integer()
     name = fields.String()
@@ -179,7 +182,10 @@ class ReferralSummarySchema(Schema):
     id = fields.Integer()
     referrer_organization_id = fields.Integer()
     receiver_organization_id = fields.Integer()
-    client = fields.Nested(ClientOutSchema)
+    client = fields.Nested(ClientOutSchema, attribute="named_client", metadata={
+        "description": "The client as this referral's referrer named it (name, external_ref, "
+                       "location as sent): for a client registered before, by another firm "
+                       "too, never the name or place stored from elsewhere."})
     skills = fields.List(fields.String())
     description = fields.String()
     note = fields.String()

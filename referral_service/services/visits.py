@@ -190,7 +190,7 @@ def _refuse_held_leads(
         if holder is not None and organization_id not in (holder.referrer_organization_id,
                                                           holder.receiver_organization_id):
             raise Conflict(
-                f"Lead {index} ({client.name!r}) is already attributed to referral "
+                f"Lead {index} is already attributed to referral "
                 f"{holder.id} of another firm; the first firm to register a client keeps "
                 "the credit.", existing_referral_id=holder.id, lead_index=index)
 

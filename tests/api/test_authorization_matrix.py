@@ -225,6 +225,13 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
             "client": {"name": "Stolen Credit Ltd"}}, refused=(403,))
         for referrer, receiver in ((w.bravo, w.charlie), (w.bravo, w.alpha),
                                    (w.charlie, w.bravo))
+    ] + [
+        # Naming a client of a referral between other firms, spelt otherwise: a 409 with the
+        # holder's id, and never the client's stored name (issue 11, row 1).
+        Attempt("POST", f"{API}/referrals", {
+            "referrer_organization_id": w.alpha, "receiver_organization_id": w.charlie,
+            "client": {"name": name}}, refused=(409,))
+        for name in ("client of bravo", "CLIENT OF CHARLIE, Ltd.")
     ],
     "GET /api/v1/referrals/{referral_id}": lambda w: [
         Attempt("GET", f"{API}/referrals/{referral}")
@@ -500,3 +507,50 @@ def test_a_partner_as_receiver_may_accept_decline_convert_and_lose(client, world
         response = _move(client, world, world.bravo_to_alpha, status)
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["status"] == status
+
+
+def test_a_partner_naming_another_firms_client_by_its_crm_id_learns_nothing_of_it(
+        client, world):
+    """Issue 11, row 1: a guessed CRM id gives a 409 with the holder's id and no name; a free
+    one a 201 showing the client as the partner named it, now and on every later read."""
+    def crm_referral(ref: str, status: str | None = None) -> int:
+        response = client.post(f"{API}/referrals", headers=world.admin, json={
+            "referrer_organization_id": world.bravo, "receiver_organization_id": world.charlie,
+            "client": {"name": f"Bamboo Robotics {ref}", "external_ref": ref,
+                       "location": {"latitude": 25.033, "longitude": 121.565,
+                                    "address": "7 Bamboo Road"}}})
+        assert response.status_code == 201, response.get_json()
+        if status:
+            client.patch(f"{API}/referrals/{response.get_json()['id']}", json={"status": status},
+                         headers=world.admin)
+        return response.get_json()["id"]
+
+    held, freed = crm_referral("CRM-C5001"), crm_referral("CRM-C5002", "declined")
+
+    def alpha_refers(ref: str):
+        return client.post(f"{API}/referrals", headers=world.partner, json={
+            "referrer_organization_id": world.alpha, "receiver_organization_id": world.charlie,
+            "client": {"name": "Guessed Name", "external_ref": ref.lower()}})
+
+    conflict = alpha_refers("CRM-C5001")
+    assert conflict.status_code == 409
+    assert conflict.get_json()["existing_referral_id"] == held
+    assert "Bamboo" not in conflict.get_data(as_text=True)
+    created = alpha_refers("CRM-C5002")
+    assert created.status_code == 201
+    referral_id = created.get_json()["id"]
+    bodies = [created.get_json(),
+              client.get(f"{API}/referrals/{referral_id}", headers=world.partner).get_json(),
+              *[item for item in client.get(f"{API}/referrals?page_size=500",
+                                            headers=world.partner).get_json()["items"]
+                if item["id"] == referral_id]]
+    assert len(bodies) == 3
+    for body in bodies:
+        assert body["client"]["name"] == "Guessed Name"
+        assert body["client"]["external_ref"] == "crm-c5002"
+        assert body["client"]["location"] is None  # not the coordinates Bravo gave
+        assert "Bamboo" not in json.dumps(body) and "121.565" not in json.dumps(body)
+    # Bravo's own referral still shows the client as Bravo named it.
+    own = client.get(f"{API}/referrals/{freed}", headers=world.admin).get_json()
+    assert own["client"]["name"] == "Bamboo Robotics CRM-C5002"
+    assert own["client"]["location"]["address"] == "7 Bamboo Road"

@@ -70,6 +70,37 @@ def test_a_client_already_referred_is_refused_with_the_existing_referral(
     assert response.status_code == 409
     assert f"referral #{existing}" in text
     assert 'value="Kaohsiung Bikes Ltd"' in text
+    assert "Kaohsiung Bikes Co." not in text  # the holder's spelling is not Alpha's to learn
+
+
+def test_a_client_another_firm_registered_shows_as_the_partner_named_it(
+        app, partner, network, client, admin_headers):
+    """Issue 11, row 1: naming a free CRM id of another firm's client shows the partner its
+    own name for it, never the stored name or place."""
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    with session_scope(app) as session:
+        held = referrals.record_referral(
+            session=session, actor=SYSTEM, geocoder=app.extensions["geocoder"],
+            attribution_window_days=365, data={
+                "referrer_organization_id": network.gamma,
+                "receiver_organization_id": network.beta, "skills": [], "description": "",
+                "note": "", "client": {"name": "Stored Secret Name", "external_ref": "CRM-77",
+                                       "location": {"city": "Taichung", "country": "TW",
+                                                    "address": "9 Secret Road"}}}).id
+    client.patch(f"/api/v1/referrals/{held}", json={"status": "declined"},
+                 headers=admin_headers)
+    page = find(partner, client_ref="crm-77").get_data(as_text=True)
+    response = record(partner, page, network.beta, client_ref="crm-77")
+    assert response.status_code == 302
+    shown = partner.text(response.headers["Location"])
+    assert "Kaohsiung Bikes Ltd" in shown
+    for secret in ("Stored Secret Name", "9 Secret Road", "Taichung", "CRM-77"):
+        assert secret not in shown
+    listing = partner.text("/referrals")
+    assert "Kaohsiung Bikes Ltd" in listing and "Stored Secret Name" not in listing
 
 
 def test_an_unknown_place_is_shown_beside_the_city(partner):
