@@ -47,7 +47,9 @@ def csv_record(record: dict[str, str | None]) -> dict[str, Any]:
         data["skills"] = [s.strip() for s in row["skills"].replace("|", ";").split(";")
                           if s.strip()]
     if row.get("capacity"):
-        data["capacity"] = row["capacity"]
+        # A cell is text; the schema takes only numbers (a JSON body's "5" is refused).
+        capacity = row["capacity"]
+        data["capacity"] = int(capacity) if capacity.isdigit() else capacity
     if row.get("active"):
         data["active"] = row["active"]
     if row.get("offices"):

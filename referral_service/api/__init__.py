@@ -81,16 +81,18 @@ class RuleDocumentingConverter(OpenAPIConverter):
         return jsonschema
 
     def field2nullable(self, field: fields.Field, ret: dict) -> dict:
-        """Let a nullable nested object be null or that object, not any object.
+        """Document a nullable nested object as that object made nullable, not any object.
 
         apispec writes `anyOf: [{type: object, nullable: true}, {$ref}]`, whose first branch
-        takes every object; `enum: [null]` narrows it to null (the OpenAPI 3.0.3 idiom).
+        admits every object (`{"foo": 1}`) and which generated clients read as an untyped
+        object. `allOf: [{$ref}]` with `nullable: true` is exactly "null or that object"
+        (openapi-python-client reads it as `Location | None`, schemathesis as the same).
         """
-        attributes = super().field2nullable(field, ret)
-        for branch in attributes.get("anyOf", ()):
-            if branch == {"type": "object", "nullable": True}:
-                branch["enum"] = [None]
-        return attributes
+        if field.allow_none and "$ref" in ret:
+            return {"allOf": [{"$ref": ret.pop("$ref")}], "nullable": True}
+        if field.allow_none and "allOf" in ret:
+            return {"allOf": ret.pop("allOf"), "nullable": True}
+        return super().field2nullable(field, ret)
 
 
 class RuleDocumentingPlugin(MarshmallowPlugin):

@@ -7,18 +7,39 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
+
+class Pattern(validate.Regexp):
+    """validate.Regexp that reads its pattern as the OpenAPI document does.
+
+    In Python a final `$` also matches before a trailing newline, so `^[A-Z]{2}$` took "TW\n"
+    though the document (ECMA-262, where `$` is the end) refuses it. A pattern ending in `$`
+    must match the whole text; `regex` stays the pattern as written, for the document.
+    """
+
+    def __init__(self, regex: str, **kwargs: Any) -> None:
+        super().__init__(regex, **kwargs)
+        whole = regex.endswith("$") and not regex.endswith("\\$")
+        self.match = self.regex.fullmatch if whole else self.regex.match
+
+    def __call__(self, value: str) -> str:
+        """Return `value` if the pattern matches it as the document says, else raise."""
+        if self.match(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 # Integer inputs are bounded so a huge id is a clean 404/422, never a driver overflow.
 MAX_ID = 2**31 - 1
 Id = validate.Range(min=1, max=MAX_ID)
 # A month: YYYY-MM between 1970-01 and 2999-12 (the KPI's months).
 MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 MONTH_MESSAGE = "Use YYYY-MM between 1970-01 and 2999-12, for example 2026-03."
-MONTH = validate.Regexp(MONTH_PATTERN, error=MONTH_MESSAGE)
+MONTH = Pattern(MONTH_PATTERN, error=MONTH_MESSAGE)
 # Text that names something (a skill, a client) needs a letter or digit (Python's Unicode \w,
 # less "_"), as the slugs and comparable names made from it do; it never holds NUL. As a
 # pattern, so that the OpenAPI document states the rule the server applies.
 NAMED_PATTERN = r"^[^\u0000]*[^\W_][^\u0000]*$"
-NAMED = validate.Regexp(NAMED_PATTERN, error="Use at least one letter or digit.")
+NAMED = Pattern(NAMED_PATTERN, error="Use at least one letter or digit.")
 # Paging of every list (SPEC section 3): fixed by the contract, so not configurable.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -35,10 +56,14 @@ def refused(*shapes: dict[str, Any]) -> dict[str, Any]:
 
 
 class WholeNumber(fields.Integer):
-    """An integer input that refuses a fraction (2.5) instead of truncating it to 2."""
+    """An integer of a JSON body: a number (not the text "5", as marshmallow also takes),
+    without a fraction (2.5 is refused, not truncated to 2).
+
+    Query strings are text: their integers are fields.Integer, parsed from it.
+    """
 
     def _validated(self, value: Any) -> int:
-        if isinstance(value, float) and not value.is_integer():
+        if isinstance(value, str) or (isinstance(value, float) and not value.is_integer()):
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
 

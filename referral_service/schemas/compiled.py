@@ -27,7 +27,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, missing, utils, validate
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
-from referral_service.schemas.base import StrictSchema, WholeNumber, text_problem
+from referral_service.schemas.base import Pattern, StrictSchema, WholeNumber, text_problem
 
 _UNSURE = object()  # what a compiled check returns when the schema must decide
 # Hooks run on the texts instead: each one's check of a single text.
@@ -209,6 +209,8 @@ class _Compiler:
             return f"{var} in {self.const(frozenset(validator.choices))}"
         if kind is validate.Regexp and scalar:
             return f"{self.const(validator.regex.match)}({var}) is not None"
+        if kind is Pattern and scalar:
+            return f"{self.const(validator.match)}({var}) is not None"
         raise _Unknown
 
 

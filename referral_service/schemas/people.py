@@ -11,7 +11,9 @@ from referral_service.schemas.base import (
     NAMED,
     Id,
     PageArgsSchema,
+    Pattern,
     StrictSchema,
+    WholeNumber,
     page_schema,
     strict_boolean,
 )
@@ -24,7 +26,7 @@ EXTERNAL_REF_LENGTH = 100  # people.external_ref, departments.external_ref
 # Email, whose stricter rules (a top-level domain of two letters or more) a document cannot state.
 EMAIL_PATTERN = r"^[^@ \t\n\r\f\v\u0000]+@[^@ \t\n\r\f\v\u0000.]+(\.[^@ \t\n\r\f\v\u0000.]+)+$"
 EMAIL = [validate.Length(max=EMAIL_LENGTH),
-         validate.Regexp(EMAIL_PATTERN, error="Not a valid email address.")]
+         Pattern(EMAIL_PATTERN, error="Not a valid email address.")]
 TRIMMED = ("name", "external_ref", "department", "manager_external_ref",
            "organization_external_ref")
 
@@ -40,7 +42,7 @@ def _external_ref(**kwargs: Any) -> fields.String:
 
 
 def _reference(description: str) -> fields.Integer:
-    return fields.Integer(allow_none=True, validate=Id, metadata={"description": description})
+    return WholeNumber(allow_none=True, validate=Id, metadata={"description": description})
 
 
 class _Trimmed(StrictSchema):
@@ -55,7 +57,7 @@ class _Trimmed(StrictSchema):
 class PersonCreateSchema(_Trimmed):
     """The body of POST /people."""
 
-    organization_id = fields.Integer(validate=Id, metadata={
+    organization_id = WholeNumber(validate=Id, metadata={
         "description": "Required for admin and crm keys; a partner's own organization if "
                        "left out."})
     name = _name(required=True)
@@ -112,7 +114,7 @@ PersonPageSchema = page_schema(PersonSchema, "PersonPageSchema")
 class DepartmentCreateSchema(_Trimmed):
     """The body of POST /departments."""
 
-    organization_id = fields.Integer(validate=Id, metadata={
+    organization_id = WholeNumber(validate=Id, metadata={
         "description": "Required for admin and crm keys; a partner's own organization if "
                        "left out."})
     name = _name(required=True, metadata={"description": "Unique in the organization."})

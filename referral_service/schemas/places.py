@@ -6,11 +6,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from referral_service.schemas.base import Id, StrictSchema, WholeNumber, refused
+from referral_service.schemas.base import Id, Pattern, StrictSchema, WholeNumber, refused
 
 # Length too: Python's "$" also matches before a final newline ("TW\n").
 COUNTRY = [validate.Length(equal=2),
-           validate.Regexp(r"^[A-Za-z]{2}$", error="Use an ISO 3166-1 alpha-2 code such as TW.")]
+           Pattern(r"^[A-Za-z]{2}$", error="Use an ISO 3166-1 alpha-2 code such as TW.")]
 DEFAULT_SERVICE_RADIUS_KM = 100.0
 
 

@@ -12,6 +12,7 @@ from referral_service.schemas.base import (
     NAMED,
     Id,
     PageArgsSchema,
+    Pattern,
     StrictSchema,
     WholeNumber,
     page_schema,
@@ -25,7 +26,7 @@ from referral_service.schemas.referrals import ClientInSchema, ClientOutSchema
 MAX_LEADS = 50
 # A phone's clock may run a little ahead of ours.
 FUTURE_SLACK = timedelta(minutes=10)
-CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="Use an ISO 4217 code such as TWD or JPY.")
+CURRENCY = Pattern(r"^[A-Z]{3}$", error="Use an ISO 4217 code such as TWD or JPY.")
 EMPTY_HANDED = ("A visit brings back an order commitment or a list of potential clients; "
                 "to file one without either, say why in empty_handed_reason.")
 
