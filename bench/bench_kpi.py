@@ -137,7 +137,8 @@ def load(app, backend: str, n_firms: int, n_referrals: int) -> list[int]:
         months = sorted({(now - timedelta(days=30 * k)).strftime("%Y-%m") for k in range(4,
                                                                                        20)})
         connection.execute(insert(KpiTarget), [
-            {"organization_id": i, "month": m, "new_clients": rng.randint(1, 12),
+            {"scope": "organization", "scope_id": i, "organization_id": i, "month": m,
+             "new_clients": rng.randint(1, 12), "agreed_by": "head office",
              "updated_at": now} for i in ids[::2] for m in months])
     # external_ref_key: the CRM id as services/clients.ref_key compares it (case-folded).
     clients = ((n, f"Bench Client {n}", f"benchclient{n}", f"BC-{n}", f"bc-{n}", None, None,

@@ -214,21 +214,76 @@ class ReferralEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+TARGET_SCOPES = ("organization", "department", "person")
+PROPOSAL_STATUSES = ("proposed", "agreed", "countered", "declined", "withdrawn")
+
+
 class KpiTarget(Base):
-    """The number of new-client credits an organization agreed for one month."""
+    """The agreed number of new-client credits of one organization, department or person for
+    one month (SPEC section 10): only an agreed value is a KPI row's target."""
 
     __tablename__ = "kpi_targets"
     __table_args__ = (
         CheckConstraint("new_clients >= 0", name="non_negative"),
+        CheckConstraint("scope IN ('organization', 'department', 'person')", name="scope"),
         Index("ix_kpi_targets_month", "month"),  # the monthly KPI (migration 0003)
     )
 
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id"), primary_key=True
-    )
+    scope: Mapped[str] = mapped_column(String(12), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
+    # The organization the scope belongs to (the scope itself, for an organization).
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     new_clients: Mapped[int] = mapped_column(Integer)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    # The proposal agreed; None for head office's direct setting (PUT /kpi/targets).
+    proposal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kpi_target_proposals.id", use_alter=True))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class KpiTargetProposal(Base):
+    """A target one side proposes and the other agrees to, counters or declines.
+
+    A counter is a new proposal from the other side (`counter_of_id`), so a scope's history
+    for a month is its chain of proposals. At most one proposal per scope and month is open.
+    """
+
+    __tablename__ = "kpi_target_proposals"
+    __table_args__ = (
+        CheckConstraint("new_clients >= 0", name="non_negative"),
+        CheckConstraint("scope IN ('organization', 'department', 'person')", name="scope"),
+        CheckConstraint("status IN ('proposed', 'agreed', 'countered', 'declined',"
+                        " 'withdrawn')", name="status"),
+        # The database's guard against two open proposals (two counters at once).
+        Index("uq_kpi_target_proposals_open", "scope", "scope_id", "month", unique=True,
+              sqlite_where=text("status = 'proposed'"),
+              postgresql_where=text("status = 'proposed'")),
+        Index("ix_kpi_target_proposals_scope", "scope", "scope_id", "month"),
+        Index("ix_kpi_target_proposals_organization", "organization_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(12))
+    scope_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[str] = mapped_column(String(7))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    new_clients: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default="proposed")
+    # Which side proposed: the holder (the person, the department's head, the firm) or the
+    # counterpart (the manager, the head's manager, head office).
+    side: Mapped[str] = mapped_column(String(12))
+    proposed_by: Mapped[str] = mapped_column(String(200))
+    proposed_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    counter_of_id: Mapped[int | None] = mapped_column(ForeignKey("kpi_target_proposals.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class IdempotencyRecord(Base):

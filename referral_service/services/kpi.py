@@ -106,15 +106,15 @@ def _kpi_statement(*, one_organization: bool) -> Select:
         .where(or_(created, accepted, converted))
     )
     target_rows = (
-        select(KpiTarget.organization_id.label("org"), zero, zero, zero, zero, zero, one,
+        select(KpiTarget.scope_id.label("org"), zero, zero, zero, zero, zero, one,
                KpiTarget.new_clients)
-        .where(KpiTarget.month == month)
+        .where(KpiTarget.month == month, KpiTarget.scope == "organization")
     )
     if one_organization:
         organization_id = bindparam("organization_id", type_=Integer())
         referral_rows = referral_rows.where(or_(r.referrer_organization_id == organization_id,
                                                 r.receiver_organization_id == organization_id))
-        target_rows = target_rows.where(KpiTarget.organization_id == organization_id)
+        target_rows = target_rows.where(KpiTarget.scope_id == organization_id)
     rows = union_all(referral_rows, target_rows).subquery("kpi_rows")
     grouped = (
         select(rows.c.org, *(func.sum(rows.c[name]).label(name) for name in (
@@ -217,18 +217,22 @@ def set_target(
     if session.scalar(select(Organization.id).where(Organization.id == organization_id)) is None:
         raise NotFound(f"Organization {organization_id} does not exist.")
     for _ in range(3):
-        target = session.get(KpiTarget, (organization_id, month), populate_existing=True)
+        target = session.get(KpiTarget, ("organization", organization_id, month),
+                             populate_existing=True)
         before = None if target is None else target.new_clients
         if target is None:
-            target = KpiTarget(organization_id=organization_id, month=month,
-                               new_clients=new_clients, updated_at=utcnow())
+            # Head office's direct setting: agreed by head office (SPEC section 10).
+            target = KpiTarget(scope="organization", scope_id=organization_id, month=month,
+                               organization_id=organization_id, new_clients=new_clients,
+                               agreed_by=actor.name, proposal_id=None, updated_at=utcnow())
             try:
                 with session.begin_nested():
                     session.add(target)
             except IntegrityError:
                 continue  # set concurrently: update that row instead
         else:
-            target.new_clients = new_clients
+            target.new_clients, target.agreed_by, target.proposal_id = (
+                new_clients, actor.name, None)
             target.updated_at = utcnow()
         audit.record(session=session, actor=actor, action="kpi_target.set",
                      object_type="kpi_target", object_id=f"{organization_id}/{month}",
