@@ -16,7 +16,7 @@ from flask import session as web_session
 from werkzeug.exceptions import BadRequest
 
 from referral_service import limits
-from referral_service.db import read_session
+from referral_service.db import read_session, write_session
 from referral_service.portal.common import blp, principal, rendered
 from referral_service.portal.forms import LoginForm, csrf
 from referral_service.services import auth
@@ -40,8 +40,10 @@ def load_user() -> Response | None:
     user = auth.get_user(session=read_session(), user_id=user_id)
     max_age = current_app.config["PORTAL_SESSION_HOURS"] * 3600
     fresh = time.time() - web_session.get("signed_in_at", 0) < max_age
+    # A cookie from before sign-out, a new password or deactivation (any copy of it) is of
+    # an earlier epoch; cookies made before epochs existed say none, which was epoch 0.
     if (user is None or web_session.get("stamp") != password_stamp(user.password_hash)
-            or not fresh):
+            or web_session.get("epoch", 0) != user.session_epoch or not fresh):
         web_session.clear()
         flash("Your session has ended; please sign in again.", "info")
         return None
@@ -123,14 +125,17 @@ def login():
     # A new session on sign-in: nothing set before it (or planted by someone else) survives.
     web_session.clear()
     web_session.update(user_id=user.id, stamp=password_stamp(user.password_hash),
-                       signed_in_at=time.time())
+                       epoch=user.session_epoch, signed_in_at=time.time())
     flash(f"Signed in as {user.email}.", "success")
     return redirect(safe_next(form.next.data) or url_for(".dashboard"))
 
 
 @blp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out: every session of this user ends on the server, not only this cookie."""
+    if g.user is not None:
+        user_id, actor = g.user.id, principal()
+        auth.end_sessions(session=write_session(), user_id=user_id, actor=actor)
     web_session.clear()
     flash("You are signed out.", "success")
     return redirect(url_for(".login"))

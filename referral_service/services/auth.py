@@ -217,13 +217,55 @@ def authenticate_user(*, session: Session, email: str, password: str) -> Princip
     # An address the database cannot even compare (NUL, lone surrogates) is no user's.
     user = None if text_problem(email) else session.scalar(
         select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active:
+    if user is None or not _may_sign_in(session, user):
         # Hash anyway so a missing user takes as long as a wrong password.
         check_password_hash(generate_password_hash("x"), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None
     return principal_for_user(user)
+
+
+@writes
+def end_sessions(*, session: Session, user_id: int, actor: Principal = SYSTEM,
+                 reason: str = "sign-out") -> None:
+    """End every portal session of a user at once (sign-out, new password, deactivation).
+
+    Raises the user's session_epoch: a session cookie carries the epoch it began in, and the
+    portal refuses one from an earlier epoch, copied or not (docs/SECURITY.md).
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    user.session_epoch = (user.session_epoch or 0) + 1
+    audit.record(session=session, actor=actor, action="user.sessions_ended",
+                 object_type="user", object_id=user.id, changes={"reason": reason})
+
+
+@writes
+def set_password(*, session: Session, user_id: int, password: str,
+                 actor: Principal = SYSTEM) -> User:
+    """Give a user a new password; every session they had ends."""
+    if len(password) < 8:
+        raise ValidationFailed("The password is too short.",
+                               {"password": ["Use at least 8 characters."]})
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    user.password_hash = generate_password_hash(password)
+    end_sessions(session=session, user_id=user.id, actor=actor, reason="password changed")
+    return user
+
+
+@writes
+def deactivate_user(*, session: Session, user_id: int, actor: Principal = SYSTEM) -> User:
+    """Stop a user signing in; every session they had ends."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    user.active = False
+    end_sessions(session=session, user_id=user.id, actor=actor, reason="deactivated")
+    return user
 
 
 def principal_for_user(user: User) -> Principal:
@@ -234,9 +276,18 @@ def principal_for_user(user: User) -> Principal:
 
 
 def get_user(*, session: Session, user_id: int) -> User | None:
-    """Return an active user by id, or None."""
+    """Return an active user by id whose person (if any) is active too, or None."""
     user = session.get(User, user_id)
-    return user if user is not None and user.active else None
+    return user if user is not None and _may_sign_in(session, user) else None
+
+
+def _may_sign_in(session: Session, user: User) -> bool:
+    # A deactivated person's sign-in ends with them (SPEC section 9: a portal user is a
+    # person), checked on every request so that no session of theirs outlives it.
+    if not user.active:
+        return False
+    return user.person_id is None or bool(
+        session.scalar(select(Person.active).where(Person.id == user.person_id)))
 
 
 def _check_role_binding(

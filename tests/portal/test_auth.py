@@ -166,3 +166,74 @@ def test_form_text_with_a_nul_character_is_refused_with_a_page_not_a_crash(clien
     response = sign_in(client, "alpha\x00@example.com", password="whatever")
     assert response.status_code == 400
     assert response.mimetype == "text/html"
+
+
+def _copy_of(client, app):
+    """Another browser holding a copy of this client's session cookie."""
+    other = app.test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    return other
+
+
+def test_a_copied_cookie_reused_after_sign_out_gets_the_sign_in_page(app, client, network):
+    """Issue 11, row 2: signing out ends the session on the server, every copy of it."""
+    assert sign_in(client, "alpha@example.com").status_code == 302
+    copied = _copy_of(client, app)
+    assert copied.get("/dashboard").status_code == 200
+    token = csrf_token(client.get("/dashboard").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    response = copied.get("/dashboard")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert copied.get("/referrals").status_code == 302
+    # Signing in again works, with a new session.
+    assert sign_in(client, "alpha@example.com").status_code == 302
+    assert client.get("/dashboard").status_code == 200
+
+
+def test_sign_out_ends_every_session_of_that_person(app, network):
+    phone, desk = app.test_client(), app.test_client()
+    for browser in (phone, desk):
+        assert sign_in(browser, "alpha@example.com").status_code == 302
+    token = csrf_token(phone.get("/dashboard").get_data(as_text=True))
+    phone.post("/logout", data={"csrf_token": token})
+    assert desk.get("/dashboard").status_code == 302
+
+
+def test_a_new_password_ends_every_session_even_a_copied_cookie(app, client, network):
+    from referral_service.db import session_scope
+    from referral_service.services import auth
+
+    assert sign_in(client, "alpha@example.com").status_code == 302
+    copied = _copy_of(client, app)
+    with session_scope(app) as session:
+        auth.set_password(session=session, user_id=network.partner_user,
+                          password="a-new-pass-2026")
+    assert client.get("/dashboard").status_code == 302
+    assert copied.get("/dashboard").status_code == 302
+    assert sign_in(client, "alpha@example.com", password="a-new-pass-2026").status_code == 302
+
+
+def test_deactivating_a_user_or_their_person_ends_their_sessions(app, client, network,
+                                                                  admin_headers):
+    from models import User
+    from referral_service.db import session_scope
+    from referral_service.services import auth
+
+    beta = app.test_client()
+    assert sign_in(client, "alpha@example.com").status_code == 302
+    assert sign_in(beta, "beta@example.com").status_code == 302
+    with session_scope(app) as session:
+        auth.deactivate_user(session=session, user_id=network.partner_user)
+    assert client.get("/dashboard").status_code == 302
+    assert sign_in(client, "alpha@example.com").status_code == 422
+    # Beta's user is a person: deactivated through the API, the sign-in goes with them.
+    person = client.post("/api/v1/people", headers=admin_headers, json={
+        "organization_id": network.beta, "name": "Beta Staff"}).get_json()["id"]
+    with session_scope(app) as session:
+        session.get(User, network.beta_user).person_id = person
+        session.commit()
+    assert beta.get("/dashboard").status_code == 200
+    assert client.patch(f"/api/v1/people/{person}", json={"active": False},
+                        headers=admin_headers).status_code == 200
+    assert beta.get("/dashboard").status_code == 302
+    assert sign_in(beta, "beta@example.com").status_code == 422
