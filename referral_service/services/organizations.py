@@ -410,7 +410,8 @@ def write_profiles(
     sql.update_offices(session, offices_changed)
     new_ids = sql.insert_organizations(session, [
         {**{_COLUMNS[field]: plan.after[field] for field in PROFILE_FIELDS},
-         "name_key": name_key(plan.after["name"]), "created_at": now, "updated_at": now, "version": 1} for plan in new]) if new else []
+         "name_key": name_key(plan.after["name"]), "created_at": now, "updated_at": now,
+         "version": 1} for plan in new]) if new else []
     if new:
         for table in (OrganizationStats, OrganizationSkill, Office):
             rows.setdefault(table, [])

@@ -149,7 +149,8 @@ def _create(
     source, lead = _source(session, data.get("source"), referrer_id, client)
     values = {
         "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
-        "client_id": client.id, **_client_as_named(client_data, place), "skills": skills, "description": data.get("description") or "",
+        "client_id": client.id, **_client_as_named(client_data, place), "skills": skills,
+        "description": data.get("description") or "",
         "note": data.get("note") or "", "match_score": data.get("match_score"),
         "status": "pending", "created_at": now, "updated_at": now, "version": 1, **source,
         "referred_by_person_id": _referred_by(session, data, actor, referrer_id, lead),

@@ -442,8 +442,8 @@ def test_the_import_and_the_api_write_the_same_rows(app, client, admin_headers, 
     import's firm named apart: two active firms may not share a name)."""
     def written(ref):
         org = session.scalar(select(Organization).where(Organization.external_ref == ref))
-        return ((org.name.removesuffix(" (imported)"), org.kind, org.group, org.description, org.capacity, org.active,
-                 org.version, org.skills),
+        return ((org.name.removesuffix(" (imported)"), org.kind, org.group, org.description,
+                 org.capacity, org.active, org.version, org.skills),
                 [(o.label, o.address, o.city, o.country, o.latitude, o.longitude,
                   o.service_radius_km) for o in org.offices])
 
