@@ -25,6 +25,7 @@ from referral_service.api import (
     organizations,
     people,
     referrals,
+    targets,
     visits,
 )
 from referral_service.api.common import authenticate
@@ -174,7 +175,7 @@ def init_app(app: Flask) -> None:
         (organizations.skills_blp, "/skills"),
         (matching.blp, "/match"),
         (referrals.blp, "/referrals"),
-        (kpi.blp, "/kpi"),
+        (kpi.blp, "/kpi"), (targets.blp, "/kpi/target-proposals"),
         (audit.blp, "/audit"),
         (people.blp, "/people"), (people.departments_blp, "/departments"),
         (visits.blp, "/visits"), (visits.leads_blp, "/leads"),
