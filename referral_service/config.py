@@ -33,9 +33,19 @@ DEFAULTS: dict[str, Any] = {
     # Rate limit of each caller (an API key, else a client address) across all routes, in
     # Flask-Limiter syntax ("600 per minute", "10/second;1000/hour"); 429 with Retry-After.
     "RATELIMIT_DEFAULT": "600 per minute",
-    # Answers of 401 allowed per client address (guessing keys), and portal sign-in POSTs.
+    # Bad or missing API keys allowed per client address (guessing keys: then 429 for that
+    # address's bad keys, never for a valid key), and portal sign-in POSTs per address.
     "RATELIMIT_AUTH_FAILURES": "30 per minute",
     "RATELIMIT_LOGIN": "10 per minute",
+    # A portal account is locked after this many failed sign-ins in a row (0: never), for
+    # LOGIN_LOCKOUT_SECONDS, doubled with each further failure up to the max.
+    "LOGIN_LOCKOUT_FAILURES": 5,
+    "LOGIN_LOCKOUT_SECONDS": 30,
+    "LOGIN_LOCKOUT_MAX_SECONDS": 3600,
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host/-Port (0:
+    # none; the client address is the connection's). Set it to their number behind a load
+    # balancer, or every caller shares the proxy's address in the rate limits.
+    "TRUSTED_PROXIES": 0,
     # Where counters live: "memory://" (per process) or "redis://127.0.0.1:6379" (shared by
     # every worker and host; use it in production). A prefix keeps deployments apart.
     "RATELIMIT_STORAGE_URI": "memory://",

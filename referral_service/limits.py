@@ -5,6 +5,14 @@ RATELIMIT_STORAGE_URI: `memory://` counts per process, so with several gunicorn 
 effective limit is that many times higher; `redis://...` shares the counters between workers
 and hosts. If the storage cannot be reached the limiter falls back to per-process counters
 rather than failing requests, and goes back to the storage when it answers again.
+
+Failed authentication is counted only when it fails (issue 11, row 8): an address over
+RATELIMIT_AUTH_FAILURES gets 429 for its next bad or missing key, while a valid key from the
+same address (one proxy in front of everyone) is never refused for someone else's guesses.
+A portal account is locked after LOGIN_LOCKOUT_FAILURES failed sign-ins in a row, for
+LOGIN_LOCKOUT_SECONDS doubled with each further failure (at most LOGIN_LOCKOUT_MAX_SECONDS).
+Behind a reverse proxy, TRUSTED_PROXIES says how many set X-Forwarded-* (ProxyFix), so the
+client address is the caller's, not the proxy's.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from limits import parse_many
 from werkzeug.exceptions import TooManyRequests
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from referral_service.errors import problem
 
@@ -37,11 +46,25 @@ EXEMPT_ENDPOINT_SUFFIXES = ("openapi_json", "openapi_swagger_ui", "openapi_redoc
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
+# How long failed sign-ins of an account are remembered (a success forgets them at once).
+FAILED_SIGN_INS_MEMORY_SECONDS = 24 * 3600
+
+
 class TooManyLoginAttempts(TooManyRequests):
     """Too many sign-in attempts from one address; `retry_after` says when to try again."""
 
+    def __init__(self, retry_after: int, description: str | None = None) -> None:
+        super().__init__(description
+                         or "Too many sign-in attempts from this address; wait and try again.")
+        self.retry_after = retry_after
+
+
+class TooManyAuthenticationFailures(TooManyRequests):
+    """Too many bad or missing API keys from one address; `retry_after` in seconds."""
+
     def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many sign-in attempts from this address; wait and try again.")
+        super().__init__("Too many requests with a bad or missing API key from this address; "
+                         "wait and try again.")
         self.retry_after = retry_after
 
 
@@ -66,12 +89,20 @@ def _is_exempt() -> bool:
     return endpoint in EXEMPT_ENDPOINTS or endpoint.endswith(EXEMPT_ENDPOINT_SUFFIXES)
 
 
-def _failed_authentication(response: Response) -> bool:
-    return response.status_code == 401
+def trust_proxies(app: Flask) -> None:
+    """Read the client's address and scheme from the X-Forwarded-* headers that
+    TRUSTED_PROXIES reverse proxies in front of the app set (0, the default: none)."""
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies < 0:
+        raise ValueError(f"TRUSTED_PROXIES={proxies} must be 0 or more.")
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]
+                                x_proto=proxies, x_host=proxies, x_port=proxies)
 
 
 def init_app(app: Flask) -> None:
     """Create the app's limiter (one per app: its counters must not leak between apps)."""
+    trust_proxies(app)
     config = app.config
     for name in ("RATELIMIT_DEFAULT", "RATELIMIT_AUTH_FAILURES", "RATELIMIT_LOGIN"):
         # A typo in a limit fails at start-up, not as a 500 on every request.
@@ -87,13 +118,10 @@ def init_app(app: Flask) -> None:
     limiter = Limiter(
         key_func=caller_key,
         default_limits=[
-            # Shared: one budget per caller across every route, not one per route.
+            # Shared: one budget per caller across every route, not one per route. Failed
+            # authentication has its own count (count_failed_authentication), taken only
+            # when a key fails, so that it never refuses a valid key.
             Limit(lambda: current_app.config["RATELIMIT_DEFAULT"], scope="caller", shared=True),
-            # Counts only answers of 401, per address: someone cycling through made-up keys
-            # would otherwise get a fresh budget with every key they invent.
-            Limit(lambda: current_app.config["RATELIMIT_AUTH_FAILURES"],
-                  key_function=lambda: "addr:" + client_address(), scope="auth-failures",
-                  shared=True, deduct_when=_failed_authentication),
         ],
         in_memory_fallback_enabled=True,
         headers_enabled=False,
@@ -130,6 +158,97 @@ def _seconds_until_reset() -> int:
         log.warning("rate limit storage unavailable while computing Retry-After")
         return 1
     return math.ceil(reset_at - time.time())
+
+
+def _counting_limiter() -> Limiter | None:
+    limiter: Limiter = current_app.extensions["rate_limiter"]
+    return limiter if limiter.enabled and limiter.initialized else None
+
+
+def _storage_key(*parts: str) -> str:
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
+    return "/".join(part for part in (prefix, *parts) if part)
+
+
+def count_failed_authentication() -> None:
+    """Count one request whose API key was bad or missing, per client address; raise
+    TooManyAuthenticationFailures once the address is over RATELIMIT_AUTH_FAILURES.
+
+    Called only after a key failed: a valid key is never counted nor refused here, so made-up
+    keys from one address (a proxy everyone shares) lock out no one else's valid key.
+    """
+    limiter = _counting_limiter()
+    if limiter is None:
+        return
+    identifiers = [_storage_key("auth-failures", client_address())]
+    for item in parse_many(current_app.config["RATELIMIT_AUTH_FAILURES"]):
+        try:
+            allowed = limiter.limiter.hit(item, *identifiers)
+            reset_at = limiter.limiter.get_window_stats(item, *identifiers).reset_time
+        except Exception:  # storage down: answer the 401, never a 500
+            log.warning("rate limit storage unavailable; failed authentication not counted")
+            return
+        if not allowed:
+            raise TooManyAuthenticationFailures(max(1, math.ceil(reset_at - time.time())))
+
+
+def _account_keys(email: str) -> tuple[str, str]:
+    # A digest: the storage never holds the address typed.
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return _storage_key("login-failures", account), _storage_key("login-locked", account)
+
+
+def check_account_lockout(email: str) -> None:
+    """Raise TooManyLoginAttempts while this account is locked after failed sign-ins."""
+    limiter = _counting_limiter()
+    if limiter is None:
+        return
+    _, locked = _account_keys(email)
+    try:
+        storage = limiter.limiter.storage
+        if storage.get(locked) <= 0:
+            return
+        retry_after = max(1, math.ceil(storage.get_expiry(locked) - time.time()))
+    except Exception:  # storage down: never lock everyone out of the portal for it
+        log.warning("rate limit storage unavailable; account lockout not checked")
+        return
+    raise TooManyLoginAttempts(retry_after, "Too many failed sign-ins for this account; "
+                                            f"try again in {retry_after} s.")
+
+
+def record_failed_sign_in(email: str) -> None:
+    """Count a failed sign-in of an account; from LOGIN_LOCKOUT_FAILURES in a row on, lock
+    it for LOGIN_LOCKOUT_SECONDS * 2^(failures - LOGIN_LOCKOUT_FAILURES), at most
+    LOGIN_LOCKOUT_MAX_SECONDS (the counters are shared by every worker with Redis)."""
+    limiter = _counting_limiter()
+    config = current_app.config
+    threshold = int(config["LOGIN_LOCKOUT_FAILURES"])
+    if limiter is None or threshold <= 0:
+        return
+    failures_key, locked = _account_keys(email)
+    try:
+        storage = limiter.limiter.storage
+        failures = storage.incr(failures_key, FAILED_SIGN_INS_MEMORY_SECONDS)
+        if failures >= threshold:
+            # back-off: base * 2^(failures beyond the threshold), capped
+            seconds = min(float(config["LOGIN_LOCKOUT_MAX_SECONDS"]),
+                          float(config["LOGIN_LOCKOUT_SECONDS"]) * 2 ** (failures - threshold))
+            storage.clear(locked)
+            storage.incr(locked, max(1, math.ceil(seconds)))
+    except Exception:
+        log.warning("rate limit storage unavailable; failed sign-in not counted")
+
+
+def forget_failed_sign_ins(email: str) -> None:
+    """Forget an account's failed sign-ins once it signs in."""
+    limiter = _counting_limiter()
+    if limiter is None:
+        return
+    try:
+        for key in _account_keys(email):
+            limiter.limiter.storage.clear(key)
+    except Exception:
+        log.warning("rate limit storage unavailable; failed sign-ins not forgotten")
 
 
 def check_login_attempt() -> None:

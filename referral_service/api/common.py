@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import PreconditionFailed, Unauthorized
 
+from referral_service import limits
 from referral_service.db import read_session
 from referral_service.services import auth
 from referral_service.services.auth import Principal
@@ -33,10 +34,13 @@ def authenticate() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, raw_key = header.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
+        limits.count_failed_authentication()
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
     principal = auth.authenticate_key(session=read_session(), raw_key=raw_key.strip(),
                                       cache=current_app.extensions.get("api_key_cache"))
     if principal is None:
+        # Counted only now that the key failed: a valid key is never refused for others'.
+        limits.count_failed_authentication()
         raise Unauthorized("The API key is not valid.")
     g.principal = principal
 

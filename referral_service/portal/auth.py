@@ -116,11 +116,14 @@ def login():
     form = LoginForm(next=request.args.get("next"))
     if not form.validate_on_submit():
         return rendered("login.html", form=form, status=422 if form.errors else 200)
+    limits.check_account_lockout(form.email.data)  # 429 while locked, before any check
     found = auth.authenticate_user(session=read_session(), email=form.email.data,
                                    password=form.password.data)
     if found is None:
+        limits.record_failed_sign_in(form.email.data)
         form.password.errors = ["That e-mail and password do not match an active account."]
         return rendered("login.html", form=form, status=422)
+    limits.forget_failed_sign_ins(form.email.data)
     user = auth.get_user(session=read_session(), user_id=found.user_id)
     # A new session on sign-in: nothing set before it (or planted by someone else) survives.
     web_session.clear()

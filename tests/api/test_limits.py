@@ -188,3 +188,37 @@ def test_a_malformed_limit_is_refused_at_start_up(database_url):
     with pytest.raises(ValueError, match="RATELIMIT_DEFAULT"):
         create_app({"DATABASE_URL": database_url, "RATELIMIT_DEFAULT": "lots per minute",
                     "SECRET_KEY": "x", "LOG_FORMAT": "text"})
+
+
+def test_a_valid_key_is_never_refused_for_other_callers_failures(limited, admin_headers):
+    """Issue 11, row 8: made-up keys from one address (a proxy everyone shares) get 429, the
+    valid key and the portal from that same address do not."""
+    client = limited(RATELIMIT_DEFAULT=f"100 per {WINDOW}",
+                     RATELIMIT_AUTH_FAILURES=f"3 per {WINDOW}").test_client()
+    statuses = [_get(client, ORGS, {"Authorization": "Bearer rk_" + secrets.token_urlsafe(32)})
+                .status_code for _ in range(6)]
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    assert _get(client, ORGS).status_code == 429  # no key at all is a failure too
+    for _ in range(3):
+        assert _get(client, ORGS, admin_headers).status_code == 200
+    assert _get(client, "/login").status_code == 200
+
+
+def test_behind_trusted_proxies_each_forwarded_address_counts_apart(limited):
+    forwarded = limited(RATELIMIT_DEFAULT=f"1 per {WINDOW}", TRUSTED_PROXIES=1).test_client()
+    for caller in ("203.0.113.1", "203.0.113.2"):
+        assert _get(forwarded, ORGS, {"X-Forwarded-For": caller},
+                    address="10.0.0.1").status_code == 401
+    assert _get(forwarded, ORGS, {"X-Forwarded-For": "203.0.113.1"},
+                address="10.0.0.1").status_code == 429
+    # Not trusted (the default): the header is anyone's to send, and ignored.
+    direct = limited(RATELIMIT_DEFAULT=f"1 per {WINDOW}").test_client()
+    assert _get(direct, ORGS, {"X-Forwarded-For": "203.0.113.1"}).status_code == 401
+    assert _get(direct, ORGS, {"X-Forwarded-For": "203.0.113.2"}).status_code == 429
+
+
+def test_a_negative_number_of_proxies_is_refused_at_start_up(database_url):
+    from referral_service import create_app
+
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        create_app({"DATABASE_URL": database_url, "TESTING": True, "TRUSTED_PROXIES": -1})

@@ -237,3 +237,63 @@ def test_deactivating_a_user_or_their_person_ends_their_sessions(app, client, ne
                         headers=admin_headers).status_code == 200
     assert beta.get("/dashboard").status_code == 302
     assert sign_in(beta, "beta@example.com").status_code == 422
+
+
+def _lockout_app(database_url, **config):
+    import secrets
+
+    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": "x", "TESTING": True,
+                       "SESSION_COOKIE_SECURE": False, "RATELIMIT_LOGIN": "100 per hour",
+                       "RATELIMIT_STORAGE_URI": "memory://", "LOGIN_LOCKOUT_FAILURES": 3,
+                       "LOGIN_LOCKOUT_SECONDS": 60,
+                       "RATELIMIT_KEY_PREFIX": "test-" + secrets.token_hex(6), **config})
+
+
+def test_an_account_is_locked_after_failed_sign_ins_from_any_address(database_url, network):
+    """Issue 11, row 8: a per-account lockout, whatever address the guesses come from."""
+    app = _lockout_app(database_url)
+    client = app.test_client()
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        client.environ_base["REMOTE_ADDR"] = address
+        assert sign_in(client, "alpha@example.com", password="wrong-password").status_code \
+            == 422
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.4"
+    locked = sign_in(client, "ALPHA@example.com")  # the right password, while locked
+    assert locked.status_code == 429
+    assert 55 <= int(locked.headers["Retry-After"]) <= 60
+    # Another account is not affected; a success forgets its failures.
+    assert sign_in(client, "beta@example.com", password="wrong-password").status_code == 422
+    assert sign_in(client, "beta@example.com").status_code == 302
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_lockout_backs_off_with_each_further_failure(database_url, network):
+    import time
+
+    app = _lockout_app(database_url, LOGIN_LOCKOUT_FAILURES=2, LOGIN_LOCKOUT_SECONDS=1)
+    client = app.test_client()
+    for _ in range(2):
+        sign_in(client, "alpha@example.com", password="wrong-password")
+    assert int(sign_in(client, "alpha@example.com").headers["Retry-After"]) == 1
+    time.sleep(1.2)
+    assert sign_in(client, "alpha@example.com", password="wrong-password").status_code == 422
+    assert int(sign_in(client, "alpha@example.com").headers["Retry-After"]) == 2
+    app.extensions["db_engine"].dispose()
+
+
+def test_sign_in_limits_and_lockouts_are_shared_by_workers_through_redis(database_url,
+                                                                          network):
+    import secrets
+
+    prefix = "test-" + secrets.token_hex(6)
+    workers = [_lockout_app(database_url, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379",
+                            RATELIMIT_KEY_PREFIX=prefix, RATELIMIT_LOGIN="4 per hour")
+               for _ in range(2)]
+    a, b = (worker.test_client() for worker in workers)
+    assert sign_in(a, "alpha@example.com", password="wrong-password").status_code == 422
+    assert sign_in(b, "alpha@example.com", password="wrong-password").status_code == 422
+    assert sign_in(a, "alpha@example.com", password="wrong-password").status_code == 422
+    assert sign_in(b, "alpha@example.com").status_code == 429  # locked on the other worker
+    assert sign_in(a, "beta@example.com").status_code == 429  # the address's 5th attempt
+    for worker in workers:
+        worker.extensions["db_engine"].dispose()
