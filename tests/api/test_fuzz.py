@@ -475,3 +475,86 @@ def test_a_refused_move_documents_its_extra_member(client, admin_headers, api_sc
     assert response.get_json()["current_status"] == "pending"
     problem = api_schema.raw_schema["components"]["schemas"]["Problem"]
     assert "current_status" in problem["properties"]
+
+
+# --- the shapes of issue 11, rows 4-7, against every write operation of the document -------
+
+MIB = 1024 * 1024
+
+
+class _BrokenChunks(io.RawIOBase):
+    """A request body whose reader fails as gunicorn's does on a malformed chunk size."""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, _offset: int, _whence: int = 0) -> int:
+        return 0
+
+    def readinto(self, _buffer) -> int:
+        raise RuntimeError("Invalid chunk size")
+
+
+def _write_operations(client) -> list[tuple[str, str]]:
+    document = client.get(OPENAPI).get_json()
+    return [(method.upper(), path) for path, item in document["paths"].items()
+            for method in item if method in ("post", "put", "patch")]
+
+
+def _hostile_bodies() -> dict[str, tuple[dict, int, str]]:
+    """Name -> (test client keyword arguments, expected status, a word of the detail)."""
+    chunked = {"Transfer-Encoding": "chunked"}
+    streamed = {"wsgi.input_terminated": True}
+    return {
+        "nested-1000": ({"data": "[" * 1000 + "]" * 1000}, 400, "nested"),
+        "nested-unclosed": ({"data": '{"a":' * 50_000}, 400, "nested"),
+        "chunked-past-limit": ({"input_stream": io.BytesIO(b"{}" + b" " * (3 * MIB)),
+                                "headers": chunked, "environ_overrides": streamed}, 413, "larger"),
+        "bad-chunk": ({"input_stream": _BrokenChunks(), "headers": chunked,
+                       "environ_overrides": streamed}, 400, "malformed"),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_hostile_bodies()))
+def test_every_write_answers_hostile_bodies_with_a_documented_problem(
+    client, admin_headers, seeded, api_schema, shape
+):
+    month = datetime.now(UTC).strftime("%Y-%m")
+    operations = _write_operations(client)
+    assert len(operations) >= 10
+    problem_fields = set(api_schema.raw_schema["components"]["schemas"]["Problem"]["required"])
+    for method, path in operations:
+        kwargs, status, word = _hostile_bodies()[shape]
+        url = (path.replace("{month}", month)
+               .replace("{organization_id}", str(seeded[0])).replace("{referral_id}", "1"))
+        url = url.replace("{person_id}", "1").replace("{department_id}", "1").replace(
+            "{lead_id}", "1").replace("{visit_id}", "1")
+        headers = {**admin_headers, "Content-Type": "application/json",
+                   **kwargs.pop("headers", {})}
+        response = client.open(url, method=method, headers=headers, **kwargs)
+        assert response.status_code == status, (method, url, response.get_data()[:300])
+        assert response.mimetype == "application/problem+json"
+        body = response.get_json()
+        assert problem_fields <= set(body) and word in body["detail"], (method, url, body)
+        responses = api_schema.raw_schema["paths"][path][method.lower()]["responses"]
+        assert str(status) in responses or "default" in responses
+
+
+@pytest.mark.parametrize("target", ["/dashboard\r\nSet-Cookie: x=1", "/\r\n\r\n<html>",
+                                    "https://evil.example/", "//evil.example", "/\\evil",
+                                    "/ok\u2028", "/%0d%0aSet-Cookie:x=1"])
+def test_sign_in_with_a_hostile_next_never_leaves_the_site(app, client, target):
+    from tests.portal.conftest import PASSWORD, add_user, csrf_token
+
+    add_user(app, "fuzz@example.com", "admin")
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": "fuzz@example.com", "password": PASSWORD,
+                                           "next": target, "csrf_token": token})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith(("//", "/\\"))
+    assert "\r" not in location and "\n" not in location
+    assert "x=1" not in response.headers.get("Set-Cookie", "")
