@@ -243,19 +243,27 @@ def restore_database(input_: str, yes: bool) -> None:
 @click.option("--month", required=True, help="The month, YYYY-MM (UTC).")
 @click.option("--format", "fmt", type=click.Choice(kpi.FORMATS), default="csv",
               show_default=True)
+@click.option("--level", type=click.Choice((*kpi.LEVELS, "all")), default="organization",
+              show_default=True,
+              help="The rows: one per organization, department or person; all (XLSX only): "
+                   "a sheet for each level and the departments' chart.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for standard output).")
-def kpi_export(month: str, fmt: str, output: str) -> None:
+def kpi_export(month: str, fmt: str, level: str, output: str) -> None:
     """Write a month's KPI export: the same bytes as GET /api/v1/kpi/monthly."""
+    levels = kpi.LEVELS if level == "all" else (level,)
     with session_scope(write=False) as session:
         try:
-            rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM)
+            rows = {name: kpi.monthly_kpi(session=session, month=month, actor=SYSTEM,
+                                          level=name) for name in levels}
+            body = kpi.export_levels(rows, fmt, month)
         except ServiceError as error:
             raise click.ClickException(error.detail) from None
     with click.open_file(output, "wb") as handle:
-        handle.write(kpi.export(rows, fmt, month))
+        handle.write(body)
     if output != "-":
-        click.echo(f"Wrote {len(rows)} rows of {month} to {output}.", err=True)
+        counts = ", ".join(f"{len(found)} {name} rows" for name, found in rows.items())
+        click.echo(f"Wrote {counts} of {month} to {output}.", err=True)
 
 
 @click.command("expire-referrals")

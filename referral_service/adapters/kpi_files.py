@@ -1,4 +1,9 @@
-"""KPI export files: JSON, CSV (UTF-8 with BOM) and XLSX bytes of a month's rows."""
+"""KPI export files: JSON, CSV (UTF-8 with BOM) and XLSX bytes of a month's rows.
+
+An XLSX holds one sheet per level given (Organizations, Departments, People) and, with the
+department level, a chart sheet (XlsxWriter's native chart) of credits against agreed targets
+by department.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,11 +29,26 @@ CONTENT_TYPES = {
 # guarded too, since Excel and LibreOffice trim it before deciding. Full-width and other
 # compatibility forms (＝ ＋ － ＠ ﹦ ...) are caught by their NFKC form, the minus sign by name.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", ";", "\t", "\r", "\n", "\u2212")
+SHEET_NAMES = {"organization": "Organizations", "department": "Departments",
+               "person": "People"}
+CHART_SHEET = "Credits by department"
+# The departments a chart shows at most (the first ones in the sheet): a bar chart of
+# thousands of bars says nothing, and Excel draws it slowly.
+CHART_BARS = 200
 
 
-def filename(month: str, fmt: str) -> str:
-    """Return the download name of a month's export."""
-    return f"kpi-{month}.{fmt}"
+@dataclass(frozen=True)
+class Sheet:
+    """The rows of one KPI level, with their columns (a name column second)."""
+
+    level: str
+    columns: Sequence[str]
+    rows: list[dict[str, Any]]
+
+
+def filename(month: str, fmt: str, level: str = "organization") -> str:
+    """Return the download name of a month's export (the level named unless organization)."""
+    return f"kpi-{month}.{fmt}" if level == "organization" else f"kpi-{month}-{level}.{fmt}"
 
 
 def write(rows: list[dict[str, Any]], fmt: str, month: str, *, columns: Sequence[str],
@@ -40,7 +61,7 @@ def write(rows: list[dict[str, Any]], fmt: str, month: str, *, columns: Sequence
     if fmt == "csv":
         return _csv(rows, columns)
     if fmt == "xlsx":
-        return _xlsx(rows, month, columns, created)
+        return write_sheets([Sheet("organization", columns, rows)], month, created=created)
     raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
 
 
@@ -68,8 +89,9 @@ def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def _xlsx(rows: list[dict[str, Any]], month: str, columns: Sequence[str],
-          created: datetime) -> bytes:
+def write_sheets(sheets: Sequence[Sheet], month: str, *, created: datetime) -> bytes:
+    """Return an XLSX with one sheet per level and, if the departments are among them, the
+    chart sheet; the same rows give the same bytes (`created` is the fixed creation time)."""
     buffer = io.BytesIO()
     # Never turn text into formulas or links, whatever a firm's name starts with.
     workbook = xlsxwriter.Workbook(buffer, {
@@ -78,14 +100,25 @@ def _xlsx(rows: list[dict[str, Any]], month: str, columns: Sequence[str],
     })
     # A fixed creation time: the same month exported twice gives the same bytes.
     workbook.set_properties({"title": f"Referral KPI {month}", "created": created})
-    sheet = workbook.add_worksheet(f"KPI {month}")
-    header = workbook.add_format({"bold": True})
-    percent = workbook.add_format({"num_format": "0.0%"})
-    guarded = workbook.add_format({"quote_prefix": True})
+    formats = {"header": workbook.add_format({"bold": True}),
+               "percent": workbook.add_format({"num_format": "0.0%"}),
+               "guarded": workbook.add_format({"quote_prefix": True})}
+    for sheet in sheets:
+        _xlsx_sheet(workbook, formats, sheet)
+    departments = next((sheet for sheet in sheets if sheet.level == "department"), None)
+    if departments is not None and departments.rows:
+        _chart_sheet(workbook, departments, month)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _xlsx_sheet(workbook, formats: dict[str, Any], data: Sheet) -> None:
+    sheet = workbook.add_worksheet(SHEET_NAMES[data.level])
+    columns = data.columns
     for column, name in enumerate(columns):
-        sheet.write_string(0, column, name, header)
+        sheet.write_string(0, column, name, formats["header"])
     attainment = columns.index("attainment")
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(data.rows, start=1):
         for column, name in enumerate(columns):
             value = row[name]
             if value is None:
@@ -95,12 +128,28 @@ def _xlsx(rows: list[dict[str, Any]], month: str, columns: Sequence[str],
                 # when someone edits the cell or saves the sheet again as CSV, without
                 # changing the value.
                 sheet.write_string(number, column, value,
-                                   guarded if formula_like(value) else None)
+                                   formats["guarded"] if formula_like(value) else None)
             else:
                 sheet.write_number(number, column, value,
-                                   percent if column == attainment else None)
+                                   formats["percent"] if column == attainment else None)
     sheet.freeze_panes(1, 0)
     sheet.set_column(1, 1, 40)
     sheet.set_column(2, len(columns) - 1, 14)
-    workbook.close()
-    return buffer.getvalue()
+
+
+def _chart_sheet(workbook, departments: Sheet, month: str) -> None:
+    """A column chart of each department's credits against its agreed target."""
+    name = SHEET_NAMES["department"]
+    last = min(len(departments.rows), CHART_BARS)
+    columns = departments.columns
+    labels = columns.index("department_name")
+    chart = workbook.add_chart({"type": "column"})
+    for series, column in (("Credits", "new_client_credits"), ("Agreed target", "target")):
+        index = columns.index(column)
+        chart.add_series({"name": series, "categories": [name, 1, labels, last, labels],
+                          "values": [name, 1, index, last, index]})
+    chart.set_title({"name": f"New-client credits against agreed targets, {month}"})
+    chart.set_x_axis({"name": "Department"})
+    chart.set_y_axis({"name": "New clients"})
+    chartsheet = workbook.add_chartsheet(CHART_SHEET)
+    chartsheet.set_chart(chart)

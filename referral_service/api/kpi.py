@@ -31,14 +31,16 @@ class MonthlyKpi(MethodView):
         kpi.CONTENT_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
     }}})
     def get(self, args):
-        """The KPI of a month, one row per organization; a partner gets only its own row."""
-        month, fmt = args["month"], args["format"]
+        """The KPI of a month, one row per organization, department or person (level); a
+        partner gets only its own organization's rows."""
+        month, fmt, level = args["month"], args["format"], args["level"]
         rows = kpi.monthly_kpi(session=read_session(), month=month, actor=current_principal(),
-                               organization_id=args.get("organization_id"))
-        response = Response(kpi.export(rows, fmt, month), content_type=kpi.CONTENT_TYPES[fmt])
+                               organization_id=args.get("organization_id"), level=level)
+        response = Response(kpi.export(rows, fmt, month, level),
+                            content_type=kpi.CONTENT_TYPES[fmt])
         if fmt != "json":
             response.headers["Content-Disposition"] = (
-                f'attachment; filename="{kpi.filename(month, fmt)}"')
+                f'attachment; filename="{kpi.filename(month, fmt, level)}"')
         return response
 
 

@@ -6,6 +6,10 @@ from marshmallow import Schema, fields, validate
 
 from referral_service.schemas.base import MONTH, Id, StrictSchema, WholeNumber
 
+# The KPI's levels (SPEC section 10); organization is the default.
+LEVELS = ("organization", "department", "person")
+TARGET_STATUSES = ("none", "proposed", "agreed")
+
 
 class KpiArgsSchema(StrictSchema):
     """Query parameters of GET /kpi/monthly."""
@@ -13,11 +17,27 @@ class KpiArgsSchema(StrictSchema):
     month = fields.String(required=True, validate=MONTH)
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv", "xlsx")))
     organization_id = fields.Integer(validate=Id)
+    level = fields.String(
+        load_default="organization", validate=validate.OneOf(LEVELS),
+        metadata={"description": "organization (one row per firm), department (a department "
+                                 "sums its people and sub-departments) or person (a "
+                                 "department head's row shows their department's figures)."})
 
 
 class KpiRowSchema(Schema):
-    """One organization's KPI for a month."""
+    """One organization's, department's or person's KPI for a month.
 
+    Organization rows: organization_id ... attainment, then the sales-force figures and
+    target_status. Department rows: department_id, department_name, organization_id, month,
+    the sales-force figures, new_client_credits, target, target_status, attainment. Person
+    rows: person_id, person_name, organization_id, department_id, month, then as departments.
+    """
+
+    person_id = fields.Integer(metadata={"description": "Person rows."})
+    person_name = fields.String(metadata={"description": "Person rows."})
+    department_id = fields.Integer(
+        allow_none=True, metadata={"description": "Department rows; person rows (nullable)."})
+    department_name = fields.String(metadata={"description": "Department rows."})
     organization_id = fields.Integer()
     organization_name = fields.String()
     kind = fields.String()
@@ -32,10 +52,27 @@ class KpiRowSchema(Schema):
     converted_received = fields.Integer(
         metadata={"description": "Moved to converted that month, as receiver."})
     new_client_credits = fields.Integer(
-        metadata={"description": "converted_made + converted_received."})
-    target = fields.Integer(allow_none=True)
+        metadata={"description": "Own leads won + referral credits: for a firm "
+                                 "converted_made + converted_received + leads_won; for a "
+                                 "person each referral converted that month where they are "
+                                 "its referred_by_person_id or owner_person_id, + leads won."})
+    target = fields.Integer(allow_none=True,
+                            metadata={"description": "The agreed target of the row's scope."})
     attainment = fields.Float(allow_none=True,
                               metadata={"description": "Credits / target; null without one."})
+    visits = fields.Integer(metadata={"description": "Client visits that month."})
+    empty_handed_visits = fields.Integer(
+        metadata={"description": "Visits that month that brought back nothing."})
+    commitments = fields.Integer(
+        metadata={"description": "Visits that month with an order commitment."})
+    leads = fields.Integer(metadata={"description": "Leads created that month."})
+    leads_won = fields.Integer(metadata={"description": "Leads won that month."})
+    leads_referred = fields.Integer(
+        metadata={"description": "Leads whose referral was created that month."})
+    target_status = fields.String(
+        validate=validate.OneOf(TARGET_STATUSES),
+        metadata={"description": "agreed (a target is agreed), proposed (one is proposed), "
+                                 "or none."})
 
 
 class KpiMonthSchema(Schema):

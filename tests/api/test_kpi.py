@@ -13,7 +13,10 @@ from models import utcnow
 MONTHLY = "/api/v1/kpi/monthly"
 COLUMNS = ["organization_id", "organization_name", "kind", "month", "referrals_made",
            "referrals_received", "accepted_received", "converted_made", "converted_received",
-           "new_client_credits", "target", "attainment"]
+           "new_client_credits", "target", "attainment",
+           # SPEC section 10: the sales-force columns, after the first twelve
+           "visits", "empty_handed_visits", "commitments", "leads", "leads_won",
+           "leads_referred", "target_status"]
 
 
 @pytest.fixture
