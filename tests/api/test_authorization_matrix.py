@@ -27,7 +27,8 @@ BRAVO_PRIVATE = ("bravo-private-description", "EXT-BRAVO-7", "12 Bravo Lane",
                  "Client Of Bravo", "bravo-note-secret", "charlie-note-secret",
                  "Client Of Charlie", "Bravo Staffer Secret", "EXT-BRAVO-P1",
                  "bravo-staff@secret.example", "Bravo Dept Secret", "EXT-BRAVO-D1",
-                 "Client Bravo Visited", "Bravo Lead Secret", "bravo-visit-notes")
+                 "Client Bravo Visited", "Bravo Lead Secret", "bravo-visit-notes",
+                 "bravo-target-note")
 BRAVO_NAME = "Bravo Secret Works"
 
 
@@ -54,6 +55,7 @@ class World:
     bravo_visit: int = 0  # a visit by Bravo's person, with one lead
     bravo_lead: int = 0
     bravo_lead_etag: str = ""
+    bravo_proposals: tuple[int, ...] = ()  # open target proposals: the firm's, the person's
 
 
 @pytest.fixture
@@ -114,6 +116,12 @@ def world(client, make_key, admin_headers) -> World:
     found.bravo_lead = visit.get_json()["leads"][0]["id"]
     found.bravo_lead_etag = client.get(f"{API}/leads/{found.bravo_lead}",
                                        headers=admin_headers).headers["ETag"]
+    proposals = [client.post(f"{API}/kpi/target-proposals", headers=admin_headers, json={
+        "scope": scope, "scope_id": scope_id, "month": MONTH, "new_clients": 6,
+        "note": "bravo-target-note"}) for scope, scope_id in (
+        ("organization", bravo), ("person", found.bravo_person))]
+    assert all(p.status_code == 201 for p in proposals), [p.get_json() for p in proposals]
+    found.bravo_proposals = tuple(p.get_json()["id"] for p in proposals)
     return found
 
 
@@ -356,6 +364,42 @@ MATRIX.update({operation: (lambda w, operation=operation: _visit_attempts(w)[ope
                                  "POST /api/v1/leads/{lead_id}/refer")})
 
 
+def _target_attempts(w: World) -> dict[str, list[Attempt]]:
+    """What Alpha's partner key tries on Bravo's target proposals."""
+    proposals = f"{API}/kpi/target-proposals"
+    return {
+        "GET /api/v1/kpi/target-proposals": [
+            Attempt("GET", proposals + query, ok=_own_firm_only)
+            for query in ("", f"?organization_id={w.bravo}", f"?scope=organization&scope_id="
+                          f"{w.bravo}", f"?scope=person&scope_id={w.bravo_person}",
+                          f"?status=proposed&month={MONTH}&page_size=500")],
+        "POST /api/v1/kpi/target-proposals": [
+            # Another firm's scope is no scope Alpha knows of: a 422 naming scope_id.
+            Attempt("POST", proposals, {"scope": scope, "scope_id": scope_id, "month": MONTH,
+                                        "new_clients": 0}, refused=(422,))
+            for scope, scope_id in (("organization", w.bravo), ("person", w.bravo_person),
+                                    ("department", w.bravo_department))],
+        "GET /api/v1/kpi/target-proposals/{proposal_id}": [
+            Attempt("GET", f"{proposals}/{proposal}") for proposal in w.bravo_proposals],
+        **{f"POST /api/v1/kpi/target-proposals/{{proposal_id}}/{decision}": [
+            Attempt("POST", f"{proposals}/{proposal}/{decision}", body)
+            for proposal in w.bravo_proposals for body in ({}, {"note": "mine"})]
+           for decision in ("agree", "decline", "withdraw")},
+        "POST /api/v1/kpi/target-proposals/{proposal_id}/counter": [
+            Attempt("POST", f"{proposals}/{proposal}/counter", {"new_clients": 0})
+            for proposal in w.bravo_proposals],
+    }
+
+
+TARGET_OPERATIONS = (
+    "GET /api/v1/kpi/target-proposals", "POST /api/v1/kpi/target-proposals",
+    "GET /api/v1/kpi/target-proposals/{proposal_id}",
+    *(f"POST /api/v1/kpi/target-proposals/{{proposal_id}}/{decision}"
+      for decision in ("agree", "counter", "decline", "withdraw")))
+MATRIX.update({operation: (lambda w, operation=operation: _target_attempts(w)[operation])
+               for operation in TARGET_OPERATIONS})
+
+
 def documented_operations(client) -> set[str]:
     """Return every operation of the OpenAPI document as 'METHOD path'."""
     spec = client.get(f"{API}/openapi.json").get_json()
@@ -381,6 +425,8 @@ def snapshot(client, w: World) -> dict:
         "departments": get("/departments?page_size=500"),
         "visits": get("/visits?page_size=500"),
         "leads": get("/leads?page_size=500"),
+        "target_proposals": [get(f"/kpi/target-proposals/{item['id']}") for item in get(
+            "/kpi/target-proposals?page_size=500")["items"]],
     }
 
 
