@@ -20,11 +20,11 @@ from models.people import (
 )
 from models.referral import (
     OPEN_STATUSES,
+    PROPOSAL_STATUSES,
     REFERRAL_STATUSES,
+    TARGET_SCOPES,
     Client,
     IdempotencyRecord,
-    PROPOSAL_STATUSES,
-    TARGET_SCOPES,
     KpiTarget,
     KpiTargetProposal,
     Referral,
