@@ -1,12 +1,17 @@
 """Benchmark the monthly KPI export against its bare SQL aggregate, and referral creation.
 
+Every level (organization, department, person) is timed against its own statement.
+
     python bench/bench_kpi.py --backend both --firms 10000 --referrals 1000000
     python bench/bench_kpi.py --backend postgresql --firms 1000 --referrals 50000  # quick
     python bench/bench_kpi.py --keep ...; python bench/bench_kpi.py --reuse URL  # re-time
 
 For each backend it builds a fresh database with the Alembic migrations, bulk-loads the firms,
 one client per referral and the referrals spread over 24 months (Core executemany on SQLite,
-COPY on PostgreSQL), then times, for one month in the middle, in the same run:
+COPY on PostgreSQL), the sales force (per firm two departments, one under the other, and
+PEOPLE_PER_FIRM people; a referral's referred_by and, once accepted, owner person) and one
+visit per VISITS_PER_REFERRALS referrals (200k with 1M referrals) with about as many leads,
+then times, for one month in the middle and each level, in the same run:
 
 - the bare aggregate: the KPI's SQL sent straight to the driver, rows fetched, nothing else;
 - the JSON, CSV and XLSX exports as the service builds them (kpi.monthly_kpi + kpi.export);
@@ -43,9 +48,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from sqlalchemy import bindparam, create_engine, event, insert, text  # noqa: E402
 
-from models import Client, KpiTarget, Office, Organization, OrganizationStats, Referral  # noqa: E402
+from models import (  # noqa: E402
+    Client,
+    Department,
+    KpiTarget,
+    Lead,
+    Office,
+    Organization,
+    OrganizationStats,
+    Person,
+    Referral,
+    Visit,
+)
 from referral_service import create_app, migrate  # noqa: E402
 from referral_service.db import new_session  # noqa: E402
 from referral_service.services import auth, kpi  # noqa: E402
@@ -54,6 +70,9 @@ from referral_service.services.auth import SYSTEM  # noqa: E402
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 MONTHS = 24
 BATCH = 20_000
+PEOPLE_PER_FIRM = 5
+VISITS_PER_REFERRALS = 5  # one visit per five referrals: 200k visits with 1M referrals
+LEAD_STATUSES = (("open", 0.5), ("won", 0.2), ("lost", 0.2), ("referred", 0.1))
 # Status mix of the generated referrals (older ones are closed; see _referral_rows).
 CLOSED_MIX = (("converted", 0.35), ("lost", 0.15), ("declined", 0.25), ("withdrawn", 0.10),
               ("expired", 0.15))
@@ -105,7 +124,8 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, *, load_data: 
         print(f"\n[{backend}] reusing {url} ({len(firms):,} firms)")
     month = (datetime.now(UTC).replace(day=1) - timedelta(days=MONTHS // 2 * 30)).strftime(
         "%Y-%m")
-    time_kpi(app, backend, month, args.repeat)
+    for level in kpi.LEVELS:
+        time_kpi(app, backend, month, args.repeat, level)
     app.extensions["db_engine"].dispose()
     if not args.no_http and backend in args.http_backends.split(","):
         time_http(url, firms, args)
@@ -140,33 +160,122 @@ def load(app, backend: str, n_firms: int, n_referrals: int) -> list[int]:
             {"scope": "organization", "scope_id": i, "organization_id": i, "month": m,
              "new_clients": rng.randint(1, 12), "agreed_by": "head office",
              "updated_at": now} for i in ids[::2] for m in months])
+        staff = _load_people(connection, rng, ids, now, months)
     # external_ref_key: the CRM id as services/clients.ref_key compares it (case-folded).
     clients = ((n, f"Bench Client {n}", f"benchclient{n}", f"BC-{n}", f"bc-{n}", None, None,
                 now) for n in range(1, n_referrals + 1))
-    referrals = _referral_rows(rng, ids, n_referrals, now)
+    referrals = _referral_rows(rng, ids, n_referrals, now, staff)
     client_cols = ("id", "name", "normalized_name", "external_ref", "external_ref_key",
                    "latitude", "longitude", "created_at")
     referral_cols = ("referrer_organization_id", "receiver_organization_id", "client_id",
                      "skills", "description", "note", "match_score", "status", "created_at",
                      "updated_at", "accepted_at", "declined_at", "withdrawn_at", "expired_at",
-                     "converted_at", "lost_at", "version")
+                     "converted_at", "lost_at", "version", "referred_by_person_id",
+                     "owner_person_id")
+    n_visits = max(1, n_referrals // VISITS_PER_REFERRALS)
+    visits = _visit_rows(rng, staff, n_visits, now)
+    leads = _lead_rows(rng, staff, n_visits, n_referrals, now)
+    visit_cols = ("id", "organization_id", "person_id", "client_id", "visited_at",
+                  "commitment_description", "notes", "empty_handed", "empty_handed_reason",
+                  "created_by", "created_at")
+    lead_cols = ("id", "organization_id", "visit_id", "person_id", "client_id", "name",
+                 "contact", "skills", "description", "relationship", "status", "referral_id",
+                 "created_at", "updated_at", "version")
     if backend == "postgresql":
         _copy(engine, "clients", client_cols, clients)
         _copy(engine, "referrals", referral_cols, referrals)
+        _copy(engine, "visits", visit_cols, visits)
+        _copy(engine, "leads", lead_cols, leads)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("SELECT setval('clients_id_seq', "
-                                    "(SELECT max(id) FROM clients))"))
+            for table in ("clients", "visits", "leads"):
+                connection.execute(text(f"SELECT setval('{table}_id_seq', "
+                                        f"(SELECT max(id) FROM {table}))"))
             connection.execute(text("VACUUM ANALYZE"))
     else:
         _executemany(engine, Client, client_cols, clients)
         _executemany(engine, Referral, referral_cols, referrals)
+        _executemany(engine, Visit, visit_cols, visits)
+        _executemany(engine, Lead, lead_cols, leads)
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
     return list(ids)
 
 
-def _referral_rows(rng: random.Random, firms: list[int], count: int, now: datetime
-                   ) -> Iterator[tuple]:
+def _load_people(connection, rng: random.Random, firms: list[int], now: datetime,
+                 months: list[str]) -> dict[int, list[int]]:
+    """Per firm: a department and one under it, PEOPLE_PER_FIRM people (the first heads the
+    top, the second the sub-department, where the rest work); some targets of each scope.
+    Return each firm's people ids."""
+    top = connection.execute(
+        insert(Department).returning(Department.id, sort_by_parameter_order=True),
+        [{"organization_id": f, "name": "Sales", "created_at": now, "updated_at": now,
+          "version": 1} for f in firms]).scalars().all()
+    sub = connection.execute(
+        insert(Department).returning(Department.id, sort_by_parameter_order=True),
+        [{"organization_id": f, "name": "Sales North", "parent_id": d, "created_at": now,
+          "updated_at": now, "version": 1} for f, d in zip(firms, top, strict=True)]
+    ).scalars().all()
+    rows = [{"organization_id": f, "name": f"Person {f}-{n}",
+             "department_id": d if n == 0 else s, "active": True, "created_at": now,
+             "updated_at": now, "version": 1}
+            for f, d, s in zip(firms, top, sub, strict=True) for n in range(PEOPLE_PER_FIRM)]
+    ids = connection.execute(insert(Person).returning(Person.id, sort_by_parameter_order=True),
+                             rows).scalars().all()
+    staff = {f: list(ids[i * PEOPLE_PER_FIRM:(i + 1) * PEOPLE_PER_FIRM])
+             for i, f in enumerate(firms)}
+    heads = [{"department": d, "head": staff[f][0]} for f, d in zip(firms, top, strict=True)]
+    heads += [{"department": d, "head": staff[f][1]} for f, d in zip(firms, sub, strict=True)]
+    connection.execute(
+        Department.__table__.update().where(Department.id == bindparam("department"))
+        .values(head_person_id=bindparam("head")), heads)
+    connection.execute(insert(KpiTarget), [
+        {"scope": scope, "scope_id": scope_id, "organization_id": f, "month": m,
+         "new_clients": rng.randint(1, 12), "agreed_by": "bench", "updated_at": now}
+        for f, d, s in zip(firms[::3], top[::3], sub[::3], strict=True)
+        for scope, scope_id in (("department", d), ("department", s),
+                                ("person", staff[f][2]))
+        for m in months])
+    return staff
+
+
+def _visit_rows(rng: random.Random, staff: dict[int, list[int]], count: int, now: datetime
+                ) -> Iterator[tuple]:
+    """Visits spread over MONTHS months, oldest first; ids 1..count."""
+    firms = list(staff)
+    span = MONTHS * 30 * 86400
+    ages = sorted((rng.random() * span for _ in range(count)), reverse=True)
+    for n, age in enumerate(ages, start=1):
+        firm = firms[n % len(firms)]
+        at = now - timedelta(seconds=age)
+        kind = rng.random()
+        yield (n, firm, rng.choice(staff[firm]), 1, at, "An order" if kind < 0.3 else None, "",
+               kind > 0.9, "Nobody in" if kind > 0.9 else None, "bench", at)
+
+
+def _lead_rows(rng: random.Random, staff: dict[int, list[int]], n_visits: int,
+               n_referrals: int, now: datetime) -> Iterator[tuple]:
+    """About one lead per visit, of the visit's firm; a referred one names a referral."""
+    firms = list(staff)
+    span = MONTHS * 30 * 86400
+    statuses = [s for s, _ in LEAD_STATUSES]
+    weights = [w for _, w in LEAD_STATUSES]
+    referrals = iter(rng.sample(range(1, n_referrals + 1), min(n_referrals, n_visits)))
+    for n in range(1, n_visits + 1):
+        visit = rng.randint(1, n_visits)
+        firm = firms[visit % len(firms)]
+        created = now - timedelta(seconds=rng.random() * span)
+        status = rng.choices(statuses, weights)[0]
+        referral = next(referrals, None) if status == "referred" else None
+        if status == "referred" and referral is None:
+            status = "open"
+        moved = created if status == "open" else min(
+            now, created + timedelta(days=rng.uniform(0, 40)))
+        yield (n, firm, visit, rng.choice(staff[firm]), 1, f"Lead {n}", "", "[]", "", "",
+               status, referral, created, moved, 1)
+
+
+def _referral_rows(rng: random.Random, firms: list[int], count: int, now: datetime,
+                   staff: dict[int, list[int]]) -> Iterator[tuple]:
     """Yield referral rows spread evenly over the last MONTHS months, distinct clients.
 
     Oldest first, as a live system appends them (so a month's rows sit together on disk).
@@ -193,9 +302,11 @@ def _referral_rows(rng: random.Random, firms: list[int], count: int, now: dateti
             stamps[status] = created + timedelta(days=rng.uniform(0.1, 14))
         stamps = {k: (min(v, now) if v else None) for k, v in stamps.items()}
         updated = max([created] + [v for v in stamps.values() if v])
+        by = rng.choice(staff[referrer]) if rng.random() < 0.7 else None
+        owner = rng.choice(staff[receiver]) if stamps["accepted"] else None
         yield (referrer, receiver, n, "[]", "", "", round(rng.random(), 3), status, created,
                updated, stamps["accepted"], stamps["declined"], stamps["withdrawn"],
-               stamps["expired"], stamps["converted"], stamps["lost"], 2)
+               stamps["expired"], stamps["converted"], stamps["lost"], 2, by, owner)
 
 
 def _copy(engine, table: str, columns: tuple[str, ...], rows: Iterator[tuple]) -> None:
@@ -227,10 +338,11 @@ def _executemany(engine, model, columns: tuple[str, ...], rows: Iterator[tuple])
 # --------------------------------------------------------------------------------- timing
 
 
-def time_kpi(app, backend: str, month: str, repeat: int) -> None:
-    """Print the bare aggregate's time and each export's, with ratios, for one month."""
+def time_kpi(app, backend: str, month: str, repeat: int, level: str) -> None:
+    """Print the bare aggregate's time and each export's, with ratios, for one month and
+    one level (the bare aggregate: that level's statement sent straight to the driver)."""
     engine = app.extensions["db_engine"]
-    sql, params = _driver_statement(engine, *kpi.kpi_query(month))
+    sql, params = _driver_statement(engine, *kpi.level_query(level, month))
 
     def bare():
         raw = engine.raw_connection()
@@ -247,10 +359,11 @@ def time_kpi(app, backend: str, month: str, repeat: int) -> None:
         def run():
             session = new_session(app, write=False)
             try:
-                rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM)
+                rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM,
+                                       level=level)
             finally:
                 session.close()
-            return kpi.export(rows, fmt, month)
+            return kpi.export(rows, fmt, month, level)
         return run
 
     session = new_session(app)
@@ -260,12 +373,13 @@ def time_kpi(app, backend: str, month: str, repeat: int) -> None:
     headers = {"Authorization": f"Bearer {raw_key}"}
 
     def api_json():
-        response = client.get(f"/api/v1/kpi/monthly?month={month}", headers=headers)
+        response = client.get(f"/api/v1/kpi/monthly?month={month}&level={level}",
+                              headers=headers)
         assert response.status_code == 200, response.data[:300]
         return response.data
 
     rows = bare()
-    print(f"[{backend}] month {month}: {len(rows):,} KPI rows")
+    print(f"[{backend}] month {month}, level {level}: {len(rows):,} KPI rows")
     # Bare and export run back to back in each round, so that a busy machine slows both
     # alike; the ratio printed is the median of the rounds' ratios.
     exports = (("JSON export (service)", service("json")),
@@ -282,12 +396,12 @@ def time_kpi(app, backend: str, month: str, repeat: int) -> None:
             elapsed, data = timed(run)
             bare_times.append(base)
             results[label].append((elapsed, elapsed / base, len(data)))
-    print(f"[{backend}] {'bare SQL aggregate':<28} {statistics.median(bare_times) * 1000:9.1f} ms"
-          "   1.00x")
+    print(f"[{backend}] {level:<12} {'bare SQL aggregate':<28} "
+          f"{statistics.median(bare_times) * 1000:9.1f} ms   1.00x")
     for label, runs in results.items():
         elapsed = statistics.median(r[0] for r in runs)
         ratio = statistics.median(r[1] for r in runs)
-        print(f"[{backend}] {label:<28} {elapsed * 1000:9.1f} ms   {ratio:.2f}x   "
+        print(f"[{backend}] {level:<12} {label:<28} {elapsed * 1000:9.1f} ms   {ratio:.2f}x   "
               f"({runs[0][2] / 1024:,.0f} KiB)")
 
 

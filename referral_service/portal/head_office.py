@@ -96,12 +96,36 @@ def neighbour(month: str, delta: int) -> str | None:
 @blp.get("/kpi")
 @staff_required
 def kpi_month():
-    """The KPI month view: one row per firm, editable targets, chart and downloads."""
+    """The KPI month view: one row per firm, editable targets, chart and downloads; with
+    ?level=department or person, the drill-down (a firm's departments, a department's
+    people)."""
     month = month_arg()
     if month is None:
         flash("Give the month as YYYY-MM; here is the current one.", "error")
         return redirect(url_for(".kpi_month"))
+    level = request.args.get("level", "organization")
+    if level not in kpi.LEVELS:
+        raise NotFound("Unknown KPI level.")
+    if level != "organization":
+        return kpi_level_page(month, level)
     return kpi_page(month)
+
+
+def kpi_level_page(month: str, level: str):
+    """One page of the month's department or person rows, narrowed to a firm or a
+    department's tree when the drill-down names one."""
+    organization_id = request.args.get("organization_id", type=int)
+    department_id = request.args.get("department_id", type=int)
+    page = page_number()
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal(),
+                           level=level, organization_id=organization_id,
+                           department_id=department_id)
+    names = organization_names({row["organization_id"] for row in rows})
+    shown = rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    return rendered("kpi.html", month=month, level=level, level_rows=shown, total=len(rows),
+                    page=page, page_size=PAGE_SIZE, names=names,
+                    organization_id=organization_id, department_id=department_id,
+                    previous=neighbour(month, -1), next=neighbour(month, 1))
 
 
 def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
@@ -118,7 +142,8 @@ def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
     new_form = new_form or NewTargetForm(formdata=None, month=month)
     inputs = {str(entry.form.organization_id.data): entry.form
               for entry in targets_form.targets.entries}
-    return rendered("kpi.html", month=month, rows=rows, total=summary["organizations"],
+    return rendered("kpi.html", month=month, level="organization", rows=rows,
+                    total=summary["organizations"],
                     page=page, page_size=PAGE_SIZE, summary=summary,
                     targets_form=targets_form, target_inputs=inputs, new_form=new_form,
                     previous=neighbour(month, -1), next=neighbour(month, 1), status=status)
@@ -179,13 +204,16 @@ def add_target():
 @blp.get("/kpi/export")
 @staff_required
 def kpi_export():
-    """Download the month's KPI rows as CSV or XLSX."""
+    """Download the month's KPI rows of one level as CSV or XLSX."""
     month, fmt = month_arg(), request.args.get("format", "csv")
-    if month is None or fmt not in EXPORT_FORMATS:
-        raise NotFound("Unknown month or format.")
-    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal())
-    return Response(kpi.export(rows, fmt, month), content_type=kpi.CONTENT_TYPES[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{kpi.filename(month, fmt)}"'})
+    level = request.args.get("level", "organization")
+    if month is None or fmt not in EXPORT_FORMATS or level not in kpi.LEVELS:
+        raise NotFound("Unknown month, format or level.")
+    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal(),
+                           level=level)
+    return Response(kpi.export(rows, fmt, month, level), content_type=kpi.CONTENT_TYPES[fmt],
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{kpi.filename(month, fmt, level)}"'})
 
 
 @blp.get("/kpi/chart.png")

@@ -481,6 +481,7 @@ def scoped_query(
 def monthly_kpi(
     *, session: Session, month: str, actor: Principal, organization_id: int | None = None,
     page: int | None = None, page_size: int | None = None, level: str = "organization",
+    department_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Return the KPI rows of `month` at one level (see LEVEL_COLUMNS): one per organization,
     department or person with activity or a target (agreed or proposed), in id order.
@@ -488,6 +489,8 @@ def monthly_kpi(
     A partner gets only its own organization's rows; a portal user who is a person, at the
     person and department levels, only the people whose work they see (people.scope_of) and
     the departments headed by one of them. With `page` and `page_size`, only that page.
+    With `department_id` (department and person levels: the portal's drill-down), only that
+    department's tree: its sub-departments, the people in them and its head.
     """
     statement, params = scoped_query(session=session, month=month, actor=actor,
                                      organization_id=organization_id, level=level)
@@ -498,7 +501,24 @@ def monthly_kpi(
             for row in plain_rows(session, statement, params)]
     if level != "organization" and actor.person_id is not None and not actor.is_staff:
         rows = _seen_by_person(session, actor, level, rows)
+    if department_id is not None and level != "organization":
+        rows = _in_tree(session, department_id, level, rows)
     return rows
+
+
+def _in_tree(session: Session, department_id: int, level: str,
+             rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the rows of one department's tree (people: its members and its head)."""
+    tree, frontier = {department_id}, {department_id}
+    while frontier:
+        frontier = set(session.scalars(select(Department.id).where(
+            Department.parent_id.in_(frontier)))) - tree
+        tree |= frontier
+    if level == "department":
+        return [row for row in rows if row["department_id"] in tree]
+    head = session.scalar(select(Department.head_person_id).where(
+        Department.id == department_id))
+    return [row for row in rows if row["department_id"] in tree or row["person_id"] == head]
 
 
 def _seen_by_person(session: Session, actor: Principal, level: str,

@@ -251,6 +251,13 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
           for org in (w.bravo, w.charlie) for fmt in ("", "&format=csv", "&format=xlsx")),
         Attempt("GET", f"{API}/kpi/monthly?month={MONTH}", ok=_alpha_rows_only),
         Attempt("GET", f"{API}/kpi/monthly?month={MONTH}&format=csv", answered=True),
+        # Every level (SPEC section 10): another firm's departments and people are as unseen.
+        *(Attempt("GET", f"{API}/kpi/monthly?month={MONTH}&level={level}"
+                         f"&organization_id={org}{fmt}")
+          for level in ("department", "person") for org in (w.bravo, w.charlie)
+          for fmt in ("", "&format=csv")),
+        *(Attempt("GET", f"{API}/kpi/monthly?month={MONTH}&level={level}",
+                  ok=_alpha_rows_only) for level in ("department", "person")),
     ],
     "PUT /api/v1/kpi/targets/{organization_id}/{month}": lambda w: [
         # Targets are agreed with head office: not even Alpha's own.
