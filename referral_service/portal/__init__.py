@@ -6,7 +6,8 @@ only: the API authenticates every call with a bearer key and never reads the ses
 One blueprint (`portal`, in common.py) holds every page; the modules register on it by area:
 auth (sign-in, the session's user, CSRF), errors (error pages), partner (dashboard,
 referrals, refer, profiles), head_office (organizations, match, KPI, charts), sales (log a
-visit, visits, leads) and people (an organization's people and departments).
+visit, visits, leads), people (an organization's people and departments) and targets
+(target proposals and decisions).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from referral_service.portal import (  # noqa: F401
     partner,
     people,
     sales,
+    targets,
 )
 from referral_service.portal.common import blp
 from referral_service.portal.forms import csrf

@@ -132,7 +132,8 @@ def nav_items() -> list[tuple[str, str]]:
     else:
         items.append(("portal.profile", "Our profile"))
     return items + [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),
-                    ("portal.visit_list", "Visits"), ("portal.people_list", "People")]
+                    ("portal.visit_list", "Visits"), ("portal.people_list", "People"),
+                    ("portal.target_list", "Targets")]
 
 
 @blp.context_processor

@@ -170,6 +170,29 @@ def agreed_targets(*, session: Session, actor: Principal, scope: str, scope_id: 
         KpiTarget.month.desc())))
 
 
+def proposable_scopes(*, session: Session, actor: Principal) -> list[tuple[str, int, str]]:
+    """Return (scope, id, label) of the scopes a portal user holds or is the counterpart of:
+    themselves, their direct reports, the departments they head or whose head they manage,
+    and (a firm's user) their firm. Head office names any scope by its id instead."""
+    found: list[tuple[str, int, str]] = []
+    if actor.person_id is not None:
+        me = session.get(Person, actor.person_id)
+        found.append(("person", actor.person_id, f"Me ({me.name})" if me else "Me"))
+        found += [("person", person.id, person.name) for person in session.scalars(
+            select(Person).where(Person.manager_id == actor.person_id, Person.active.is_(True))
+            .order_by(Person.name))]
+        reports = select(Person.id).where(Person.manager_id == actor.person_id)
+        found += [("department", department.id, f"Department {department.name}")
+                  for department in session.scalars(select(Department).where(or_(
+                      Department.head_person_id == actor.person_id,
+                      Department.head_person_id.in_(reports))).order_by(Department.name))]
+    if actor.is_partner and actor.organization_id is not None:
+        firm = session.get(Organization, actor.organization_id)
+        found.append(("organization", actor.organization_id,
+                      f"Our firm ({firm.name})" if firm else "Our firm"))
+    return found
+
+
 def _visible(session: Session, actor: Principal, scope: str, scope_id: int,
              organization_id: int) -> bool:
     """Return whether the caller may see a scope's targets and proposals (staff: all; a firm:
