@@ -331,6 +331,10 @@ def refer_lead(
         raise Conflict(f"Lead {lead_id} is {lead.status}: only an open lead is referred.",
                        current_status=lead.status, existing_referral_id=lead.referral_id)
     receiver_id = data.get("receiver_organization_id")
+    if receiver_id == lead.organization_id:
+        # The lead's own firm, which the request cannot know from its body alone: a 409.
+        raise Conflict("The lead already belongs to this firm: refer it to another firm, or "
+                       "mark it won when it becomes your client.")
     score = None
     if receiver_id is None:
         receiver_id, score = _best_firm(lead, actor, index, geocoder, default_weights)

@@ -261,6 +261,9 @@ def test_refer_a_lead_to_a_named_firm_and_mark_others_won_or_lost(
                            json={"receiver_organization_id": other["id"]})
     assert referred.status_code == 201
     assert referred.get_json()["receiver_organization_id"] == other["id"]
+    own = client.post(f"/api/v1/leads/{c}/refer", headers=admin_headers,
+                      json={"receiver_organization_id": visit["organization_id"]})
+    assert own.status_code == 409 and "another firm" in own.get_json()["detail"]
     # Lead B has no place or need: the match cannot run, and the answer says what to do.
     unmatched = client.post(f"/api/v1/leads/{b}/refer", headers=admin_headers, json={})
     assert unmatched.status_code == 409
