@@ -296,12 +296,15 @@ def _with_coordinates(offices: list[dict]) -> list[dict]:
 def test_generated_profiles_are_stored_and_exported(api_schema, client, admin_headers):
     create = api_schema["/api/v1/organizations"]["POST"]
     created = []
+    numbers = itertools.count(1)
 
     @GENERATED
     @given(case=create.as_strategy())
     def create_profile(case):
         case.body["offices"] = _with_coordinates(case.body["offices"])
         case.body.pop("external_ref", None)  # unique: a repeat would be a (correct) 409
+        # Unique among active firms too (issue 11, row 9): a repeat would be a (correct) 409.
+        case.body["name"] = f"{case.body['name'][:180]} #{next(numbers)}"
         response = case.call_and_validate(headers=admin_headers, excluded_checks=ALTERED)
         assert response.status_code in (201, 422), response.text
         if response.status_code == 201:
