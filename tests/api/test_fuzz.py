@@ -151,6 +151,16 @@ class _LookupSteering:
                     lead["location"] = _located(lead["location"])
             if case.headers and "Idempotency-Key" in case.headers:
                 case.headers["Idempotency-Key"] = f"fuzz-{next(self.keys)}"
+        elif operation == "PATCH /api/v1/referrals/{referral_id}":
+            # The owner must be a person of the receiver (pinned in tests/api/test_visits.py).
+            body.pop("owner_person_id", None)
+        elif operation == "POST /api/v1/leads/{lead_id}/refer":
+            # To the best match: a named firm must exist, be active and not the lead's own,
+            # and a named person be the referrer's (pinned in tests/api/test_visits.py).
+            body.pop("receiver_organization_id", None)
+            body.pop("referred_by_person_id", None)
+            if case.headers and "Idempotency-Key" in case.headers:
+                case.headers["Idempotency-Key"] = f"fuzz-{next(self.keys)}"
         elif operation in PEOPLE_WRITES:
             # A firm that exists (staff must name one); no department, manager, parent or
             # head, which must be the firm's own (tests/api/test_people.py pins those 422s).
