@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, utcnow
-from models.referral import Client
+from models.referral import Client, ClientAsNamed
 
 LEAD_STATUSES = ("open", "won", "lost", "referred")
 REFERRAL_SOURCE_KINDS = ("organization", "client", "acquaintance", "visit")
@@ -102,7 +102,7 @@ class Person(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-class Visit(Base):
+class Visit(ClientAsNamed, Base):
     """One client visit by one salesperson: an order commitment, leads, or a stated reason."""
 
     __tablename__ = "visits"

@@ -89,7 +89,32 @@ class NamedClient:
                 "country": self.country, "address": self.address}
 
 
-class Referral(Base):
+class ClientAsNamed:
+    """The client as the one who recorded this row named it (a referral's referrer, a
+    visit's salesperson): columns client_name ... client_address beside client_id, so that
+    nobody is shown another firm's name, CRM id or place for the same client."""
+
+    client_name: Mapped[str | None] = mapped_column(String(200))
+    client_external_ref: Mapped[str | None] = mapped_column(String(100))
+    client_latitude: Mapped[float | None] = mapped_column(Float)
+    client_longitude: Mapped[float | None] = mapped_column(Float)
+    client_city: Mapped[str | None] = mapped_column(String(100))
+    client_country: Mapped[str | None] = mapped_column(String(2))
+    client_address: Mapped[str | None] = mapped_column(String(300))
+
+    @property
+    def named_client(self) -> NamedClient:
+        """The client as named here: what the API and the portal show."""
+        if self.client_name is None:  # a row written before its migration filled them in
+            client = self.client
+            return NamedClient(client.id, client.name, client.external_ref, client.latitude,
+                               client.longitude, client.city, client.country, client.address)
+        return NamedClient(self.client_id, self.client_name, self.client_external_ref,
+                           self.client_latitude, self.client_longitude, self.client_city,
+                           self.client_country, self.client_address)
+
+
+class Referral(ClientAsNamed, Base):
     """One client referred by one organization to another."""
 
     __tablename__ = "referrals"
@@ -135,13 +160,6 @@ class Referral(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     # The client as the referrer named it (issue 11): a partner naming a client another firm
     # registered learns nothing of how that firm spelt or placed it (migration 0006).
-    client_name: Mapped[str | None] = mapped_column(String(200))
-    client_external_ref: Mapped[str | None] = mapped_column(String(100))
-    client_latitude: Mapped[float | None] = mapped_column(Float)
-    client_longitude: Mapped[float | None] = mapped_column(Float)
-    client_city: Mapped[str | None] = mapped_column(String(100))
-    client_country: Mapped[str | None] = mapped_column(String(2))
-    client_address: Mapped[str | None] = mapped_column(String(300))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str] = mapped_column(Text, default="")
     note: Mapped[str] = mapped_column(Text, default="")
@@ -169,16 +187,6 @@ class Referral(Base):
 
     client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
 
-    @property
-    def named_client(self) -> NamedClient:
-        """The client as this referral's referrer named it: what the API and the portal show."""
-        if self.client_name is None:  # a row written before migration 0006 filled them in
-            client = self.client
-            return NamedClient(client.id, client.name, client.external_ref, client.latitude,
-                               client.longitude, client.city, client.country, client.address)
-        return NamedClient(self.client_id, self.client_name, self.client_external_ref,
-                           self.client_latitude, self.client_longitude, self.client_city,
-                           self.client_country, self.client_address)
     @property
     def source(self) -> dict[str, Any]:
         """Where the client came from, with the fields of its kind (SPEC section 9)."""

@@ -583,7 +583,7 @@ def _refer(
                            "location": {"latitude": lead.latitude,
                                         "longitude": lead.longitude}},
                 "skills": list(lead.skills), "description": lead.description,
-                "note": f"Lead from a visit to {visit.client.name}.",
+                "note": f"Lead from a visit to {visit.named_client.name}.",
                 "match_score": round(rng.uniform(0.6, 0.95), 3),
                 "source": {"kind": "visit", "visit_id": visit.id, "lead_id": lead.id},
                 "referred_by_person_id": lead.person_id})

@@ -184,7 +184,7 @@ def visit_new():
         general, status = [error.detail], 403
     else:
         visit = recorded.visit
-        flash(f"Visit to {visit.client.name} saved"
+        flash(f"Visit to {visit.named_client.name} saved"
               + (f" with {len(visit.leads)} lead{'s' if len(visit.leads) != 1 else ''}."
                  if visit.leads else "."), "success")
         return redirect(url_for(".visit_detail", visit_id=visit.id))

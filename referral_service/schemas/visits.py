@@ -184,7 +184,9 @@ class VisitSchema(Schema):
     id = fields.Integer()
     organization_id = fields.Integer()
     person_id = fields.Integer()
-    client = fields.Nested(ClientOutSchema)
+    client = fields.Nested(ClientOutSchema, attribute="named_client", metadata={
+        "description": "The client visited, as this report named it (its id is the stored "
+                       "client's)."})
     visited_at = fields.DateTime()
     commitment = fields.Nested(CommitmentOutSchema, allow_none=True)
     leads = fields.List(fields.Nested(LeadSchema))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -240,3 +241,15 @@ def _needs_change(found: _Candidate, pending: dict[tuple[str, str | None], dict]
         row = pending[found.normalized, found.key]
         key, latitude = row["external_ref_key"], row.get("latitude")
     return bool((item.key and key is None) or (item.located and latitude is None))
+
+
+def as_named(client_data: dict[str, Any], place: ResolvedPlace | None) -> dict[str, Any]:
+    """The columns of a row's own copy of its client as its author named it (models'
+    ClientAsNamed: a referral's referrer, a visit's salesperson): what the API and the portal
+    show, never another firm's name or place for the client."""
+    ref = client_data.get("external_ref")
+    located = place.as_dict() if place else dict.fromkeys(
+        ("latitude", "longitude", "city", "country", "address"))
+    return {"client_name": client_data["name"].strip(),
+            "client_external_ref": ref.strip() or None if ref else None,
+            **{f"client_{field}": value for field, value in located.items()}}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from models import AuditEntry, Department, Organization, Person, User, utcnow
 from referral_service.adapters import sql
 from referral_service.schemas.people import PersonImportSchema
-from referral_service.services import audit, unit_of_work
+from referral_service.services import audit, auth, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal, require_staff
 from referral_service.services.clients import ref_key
 from referral_service.services.errors import (
@@ -197,6 +197,13 @@ def update_person(
                       lambda: _refuse_taken(session, Person, organization_id, key, person.id))
         audit.record(session=session, actor=actor, action="person.update", object_type="person",
                      object_id=person.id, changes=changes)
+        if "active" in changes:
+            # Deactivated or back again: no session begun before counts (docs/SECURITY.md).
+            user_id = session.scalar(select(User.id).where(User.person_id == person.id))
+            if user_id is not None:
+                auth.end_sessions(session=session, user_id=user_id, actor=actor,
+                                  reason="person deactivated" if not person.active
+                                  else "person reactivated")
     return _views(session, [person])[0]
 
 

@@ -149,7 +149,7 @@ def _create(
     source, lead = _source(session, data.get("source"), referrer_id, client)
     values = {
         "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
-        "client_id": client.id, **_client_as_named(client_data, place), "skills": skills,
+        "client_id": client.id, **clients.as_named(client_data, place), "skills": skills,
         "description": data.get("description") or "",
         "note": data.get("note") or "", "match_score": data.get("match_score"),
         "status": "pending", "created_at": now, "updated_at": now, "version": 1, **source,
@@ -349,18 +349,6 @@ def _attribution_conflict(client: Client, referral_id: int) -> Conflict:
         "the first firm to register the client keeps the credit.",
         existing_referral_id=referral_id,
     )
-
-
-def _client_as_named(client_data: dict[str, Any], place: places.ResolvedPlace | None
-                     ) -> dict[str, Any]:
-    """The referral's own copy of the client as its referrer named it (Referral.named_client):
-    what the API and the portal show, never another firm's name or place for the client."""
-    ref = client_data.get("external_ref")
-    located = place.as_dict() if place else dict.fromkeys(
-        ("latitude", "longitude", "city", "country", "address"))
-    return {"client_name": client_data["name"].strip(),
-            "client_external_ref": ref.strip() or None if ref else None,
-            **{f"client_{field}": value for field, value in located.items()}}
 
 
 def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: datetime) -> None:

@@ -119,7 +119,7 @@ def _create(
         "commitment_expected_on": commitment.get("expected_on"),
         "notes": data.get("notes") or "", "empty_handed": empty_handed,
         "empty_handed_reason": data.get("empty_handed_reason"), "created_by": actor.name,
-        "created_at": now}
+        "created_at": now, **clients.as_named(data["client"], visited)}
     visit_id = sql.insert_rows(session, [(Visit, values)])
     lead_rows = [_lead_values(visit_id, person, lead_in, lead_client, place, lead_skills, now)
                  for lead_in, (lead_client, _), place, lead_skills

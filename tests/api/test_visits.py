@@ -329,3 +329,22 @@ def _loaded(body):
     from referral_service.schemas.visits import VisitCreateSchema
 
     return VisitCreateSchema().load(body)
+
+
+def test_a_visit_shows_its_client_as_the_salesperson_named_it(client, admin_headers, staff,
+                                                               firms):
+    _, finisher, other = firms
+    held = client.post("/api/v1/referrals", headers=admin_headers, json={
+        "referrer_organization_id": finisher["id"], "receiver_organization_id": other["id"],
+        "client": {"name": "Secret Stored Name Co", "external_ref": "CRM-SECRET",
+                   "location": KAOHSIUNG}})
+    assert held.status_code == 201
+    body = client.post("/api/v1/visits", headers=admin_headers, json=visit_body(
+        staff["seller"], client={"name": "What I Call Them", "external_ref": "crm-secret"},
+    )).get_json()
+    shown = client.get(f"/api/v1/visits/{body['id']}", headers=admin_headers).get_json()
+    for answer in (body, shown):
+        assert answer["client"]["name"] == "What I Call Them"
+        assert answer["client"]["external_ref"] == "crm-secret"
+        assert answer["client"]["location"] is None
+        assert answer["client"]["id"] == held.get_json()["client"]["id"]

@@ -239,6 +239,30 @@ def test_deactivating_a_user_or_their_person_ends_their_sessions(app, client, ne
     assert sign_in(beta, "beta@example.com").status_code == 422
 
 
+def test_reactivating_a_person_does_not_bring_back_their_old_sessions(app, client, network,
+                                                                     admin_headers):
+    from models import User
+    from referral_service.db import session_scope
+
+    beta = app.test_client()
+    assert sign_in(beta, "beta@example.com").status_code == 302
+    person = client.post("/api/v1/people", headers=admin_headers, json={
+        "organization_id": network.beta, "name": "Beta Staff"}).get_json()["id"]
+    with session_scope(app) as session:
+        session.get(User, network.beta_user).person_id = person
+        session.commit()
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = beta.get_cookie(name).value
+    for active in (False, True):
+        assert client.patch(f"/api/v1/people/{person}", json={"active": active},
+                            headers=admin_headers).status_code == 200
+    copied = app.test_client()
+    copied.set_cookie(name, cookie)
+    assert copied.get("/dashboard").status_code == 302
+    assert sign_in(beta, "beta@example.com").status_code == 302
+    assert beta.get("/dashboard").status_code == 200
+
+
 def _lockout_app(database_url, **config):
     import secrets
 
