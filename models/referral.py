@@ -307,3 +307,42 @@ class IdempotencyRecord(Base):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KpiMonth(Base):
+    """A month head office has closed (SPEC section 10): its KPI is frozen from then on."""
+
+    __tablename__ = "kpi_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM"
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_by: Mapped[str] = mapped_column(String(200))
+
+
+class KpiMonthSnapshot(Base):
+    """The KPI rows of one level of a closed month, as computed when it closed: every
+    organization's, for the whole month. A closed month's exports are made from them."""
+
+    __tablename__ = "kpi_month_snapshots"
+
+    month: Mapped[str] = mapped_column(ForeignKey("kpi_months.month"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(12), primary_key=True)
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class KpiCorrection(Base):
+    """A later change to a closed month's figures, booked in the first open month."""
+
+    __tablename__ = "kpi_corrections"
+    __table_args__ = (Index("ix_kpi_corrections_month", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))  # the open month it lands in
+    correction_of: Mapped[str] = mapped_column(ForeignKey("kpi_months.month"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    referral_ids: Mapped[list[int]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    # The figures changed, by column name: {"new_client_credits": -1, ...}.
+    deltas: Mapped[dict[str, int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
