@@ -88,6 +88,33 @@ def create_user(email: str, role: str, organization_id: int | None, person_id: i
         click.echo(f"Created user {user.id} <{user.email}> ({role}{person}).")
 
 
+@click.command("set-password")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password(email: str, password: str) -> None:
+    """Give a portal user a new password; every session they had ends."""
+    with session_scope() as session:
+        try:
+            auth.set_password(session=session, password=password,
+                              user_id=auth.user_id_by_email(session=session, email=email))
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+    click.echo(f"New password set for <{email.strip().lower()}>; their sessions ended.")
+
+
+@click.command("deactivate-user")
+@click.option("--email", required=True)
+def deactivate_user(email: str) -> None:
+    """Stop a portal user signing in; every session they had ends."""
+    with session_scope() as session:
+        try:
+            auth.deactivate_user(session=session,
+                                 user_id=auth.user_id_by_email(session=session, email=email))
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+    click.echo(f"<{email.strip().lower()}> can no longer sign in; their sessions ended.")
+
+
 @click.command("import-organizations")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def import_organizations(file: str) -> None:
@@ -279,8 +306,8 @@ def expire_referrals(days: int | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (db_cli, create_api_key, revoke_api_key, create_user, import_organizations,
-                    import_people,
+    for command in (db_cli, create_api_key, revoke_api_key, create_user, set_password,
+                    deactivate_user, import_organizations, import_people,
                     seed_demo, deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
                     restore_database, kpi_export, expire_referrals):
         _with_app_context(command)

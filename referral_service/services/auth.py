@@ -242,6 +242,14 @@ def end_sessions(*, session: Session, user_id: int, actor: Principal = SYSTEM,
                  object_type="user", object_id=user.id, changes={"reason": reason})
 
 
+def user_id_by_email(*, session: Session, email: str) -> int:
+    """Return the id of the user signing in with `email` (404 if none)."""
+    user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
+    if user_id is None:
+        raise NotFound(f"No user signs in as {email!r}.")
+    return user_id
+
+
 @writes
 def set_password(*, session: Session, user_id: int, password: str,
                  actor: Principal = SYSTEM) -> User:

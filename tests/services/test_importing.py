@@ -688,3 +688,32 @@ def test_an_import_line_taking_an_active_firms_name_is_rejected_naming_the_field
         {"name": "other works", "kind": "partner", "offices": PLACE}) + "\n")
     assert again.output.strip().splitlines()[-1] == "created 0, updated 0, rejected 1"
     assert sorted(session.scalars(select(Organization.name))) == ["Harbor Works", "Other Works"]
+
+
+def test_set_password_and_deactivate_user_from_the_cli(app, session, make_org):
+    from werkzeug.security import check_password_hash
+
+    from models import User
+
+    org = make_org()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["create-user", "--email", "kim@firm.example", "--role",
+                               "partner", "--organization", str(org["id"]),
+                               "--password", "first password"]).exit_code == 0
+    changed = runner.invoke(args=["set-password", "--email", "Kim@Firm.example",
+                                  "--password", "second password"])
+    assert changed.exit_code == 0, changed.output
+    user = session.scalar(select(User).where(User.email == "kim@firm.example"))
+    session.refresh(user)
+    assert check_password_hash(user.password_hash, "second password")
+    assert user.session_epoch == 1
+    short = runner.invoke(args=["set-password", "--email", "kim@firm.example",
+                                "--password", "short"])
+    assert short.exit_code != 0 and "too short" in short.output
+    assert runner.invoke(args=["set-password", "--email", "nobody@firm.example",
+                               "--password", "whatever123"]).exit_code != 0
+    gone = runner.invoke(args=["deactivate-user", "--email", "kim@firm.example"])
+    assert gone.exit_code == 0, gone.output
+    session.rollback()  # end the read's snapshot (SQLite) to see the CLI's write
+    session.refresh(user)
+    assert user.active is False and user.session_epoch == 2
