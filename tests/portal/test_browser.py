@@ -164,8 +164,13 @@ def test_head_office_downloads_the_kpi_csv(browser, site):
     assert download.suggested_filename.startswith("kpi-")
     with open(download.path(), encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(io.StringIO(handle.read())))
-    assert rows[0][:3] == ["organization_id", "organization_name", "kind"]
-    assert rows[0][-2:] == ["target", "attainment"]
+    # The header as it always was; the sales-force columns come after it (SPEC section 10).
+    assert rows[0][:12] == [
+        "organization_id", "organization_name", "kind", "month", "referrals_made",
+        "referrals_received", "accepted_received", "converted_made", "converted_received",
+        "new_client_credits", "target", "attainment"]
+    assert rows[0][12:] == ["visits", "empty_handed_visits", "commitments", "leads",
+                            "leads_won", "leads_referred", "target_status"]
     page.context.close()
 
 
