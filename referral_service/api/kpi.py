@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from referral_service.api.common import current_principal
 from referral_service.db import read_session, write_session
 from referral_service.schemas import kpi as schemas
-from referral_service.services import kpi
+from referral_service.services import kpi, months
 
 blp = Blueprint("kpi", __name__,
                 description="The monthly new-client KPI of referrers and receivers, and targets.")
@@ -32,7 +32,8 @@ class MonthlyKpi(MethodView):
     }}})
     def get(self, args):
         """The KPI of a month, one row per organization, department or person (level); a
-        partner gets only its own organization's rows."""
+        partner gets only its own organization's rows. A closed month (POST
+        /kpi/months/{month}/close) is served as stored when it closed, byte-identical for ever."""
         month, fmt, level = args["month"], args["format"], args["level"]
         rows = kpi.monthly_kpi(session=read_session(), month=month, actor=current_principal(),
                                organization_id=args.get("organization_id"), level=level)
@@ -60,3 +61,32 @@ class KpiTargetResource(MethodView):
         return kpi.set_target(session=write_session(), organization_id=organization_id,
                               month=month, new_clients=data["new_clients"],
                               actor=current_principal())
+
+
+@blp.route("/months")
+class KpiMonths(MethodView):
+    """The months of the KPI, open or closed."""
+
+    @blp.response(200, schemas.KpiMonthListSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self):
+        """Months with activity (a partner: its own firm's) or closed, latest first."""
+        return {"items": months.list_(session=read_session(), actor=current_principal())}
+
+
+@blp.route("/months/<month:month>/close")
+class KpiMonthClose(MethodView):
+    """Closing a month."""
+
+    @blp.arguments(schemas.KpiMonthCloseInSchema())
+    @blp.response(200, schemas.KpiMonthStatusSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.doc(operationId="closeKpiMonth")
+    def post(self, _data, month):
+        """Close a month (head office only): its KPI rows of every level are stored as they
+        are now and served from then on. A month closes once it is over, or on its last day
+        (UTC); closing it again is a 409."""
+        return months.close(session=write_session(), month=month, actor=current_principal())

@@ -95,3 +95,23 @@ class KpiTargetSchema(Schema):
     month = fields.String()
     new_clients = fields.Integer()
     updated_at = fields.DateTime()
+
+
+class KpiMonthCloseInSchema(StrictSchema):
+    """The body of POST /kpi/months/{month}/close: an empty object."""
+
+
+class KpiMonthStatusSchema(Schema):
+    """A month of the KPI, open or closed (SPEC section 10)."""
+
+    month = fields.String()
+    status = fields.String(validate=validate.OneOf(("open", "closed")),
+                           metadata={"description": "closed: its KPI is frozen as at closing."})
+    closed_at = fields.DateTime(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+
+
+class KpiMonthListSchema(Schema):
+    """The months with activity (the caller's own, for a partner) or closed, latest first."""
+
+    items = fields.List(fields.Nested(KpiMonthStatusSchema))

@@ -61,7 +61,7 @@ from referral_service.adapters.kpi_files import CONTENT_TYPES, FORMATS, filename
 from referral_service.adapters.sql import plain_rows
 from referral_service.schemas.base import MONTH_MESSAGE, MONTH_PATTERN
 from referral_service.schemas.kpi import LEVELS
-from referral_service.services import audit, people
+from referral_service.services import audit, months, people
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
@@ -489,16 +489,26 @@ def monthly_kpi(
     A partner gets only its own organization's rows; a portal user who is a person, at the
     person and department levels, only the people whose work they see (people.scope_of) and
     the departments headed by one of them. With `page` and `page_size`, only that page.
+    A closed month's rows are those stored when it closed (services/months.py).
     With `department_id` (department and person levels: the portal's drill-down), only that
     department's tree: its sub-departments, the people in them and its head.
     """
     statement, params = scoped_query(session=session, month=month, actor=actor,
                                      organization_id=organization_id, level=level)
-    if page is not None and page_size is not None:
-        statement = statement.limit(page_size).offset((page - 1) * page_size)
-    columns = LEVEL_COLUMNS[level]
-    rows = [dict(zip(columns, row, strict=True))
-            for row in plain_rows(session, statement, params)]
+    paged = page is not None and page_size is not None
+    frozen = months.frozen_rows(session=session, month=month, level=level)
+    if frozen is not None:
+        # A closed month: its rows as stored at close (services/months.py), never recomputed.
+        rows = [row for row in frozen if "organization_id" not in params
+                or row["organization_id"] == params["organization_id"]]
+        if paged:
+            rows = rows[(page - 1) * page_size:page * page_size]
+    else:
+        if paged:
+            statement = statement.limit(page_size).offset((page - 1) * page_size)
+        columns = LEVEL_COLUMNS[level]
+        rows = [dict(zip(columns, row, strict=True))
+                for row in plain_rows(session, statement, params)]
     if level != "organization" and actor.person_id is not None and not actor.is_staff:
         rows = _seen_by_person(session, actor, level, rows)
     if department_id is not None and level != "organization":
@@ -540,6 +550,7 @@ def set_target(
     """Set an organization's new-client target for a month (head office and CRM only)."""
     require_staff(actor)
     month_range(month)
+    months.require_open(session=session, month=month)
     if new_clients < 0:
         raise ValidationFailed("A target cannot be negative.",
                                {"new_clients": ["Must be 0 or more."]})

@@ -32,7 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models import Department, KpiTarget, KpiTargetProposal, Organization, Person, utcnow
 from referral_service.schemas.targets import MAX_TARGET, TargetProposalDetailSchema
-from referral_service.services import audit, events, people
+from referral_service.services import audit, events, months, people
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.pages import page_of
@@ -251,6 +251,7 @@ def _history(session: Session, proposal: KpiTargetProposal) -> list[KpiTargetPro
 def propose(*, session: Session, data: dict[str, Any], actor: Principal) -> ProposalView:
     """Propose a target for a scope and month, from the caller's side."""
     _check_value(data["new_clients"])
+    months.require_open(session=session, month=data["month"])
     sides = scope_sides(session=session, scope=data["scope"], scope_id=data["scope_id"],
                         actor=actor)
     mine = sides.sides_of(actor)
@@ -269,6 +270,7 @@ def counter(*, session: Session, proposal_id: int, new_clients: int, note: str =
     """Counter an open proposal of the other side with the caller's own value."""
     _check_value(new_clients)
     proposal, sides = _locked_open(session, proposal_id, actor, other_side=True)
+    months.require_open(session=session, month=proposal.month)
     _decide(session, proposal, "countered", actor, note)
     audit.record(session=session, actor=actor, action="target_proposal.counter",
                  object_type="kpi_target_proposal", object_id=proposal.id,
@@ -287,6 +289,8 @@ def decide(*, session: Session, proposal_id: int, decision: str, note: str = "",
     status = DECISIONS[decision]
     proposal, _ = _locked_open(session, proposal_id, actor,
                                other_side=decision != "withdraw")
+    if status == "agreed":
+        months.require_open(session=session, month=proposal.month)
     _decide(session, proposal, status, actor, note)
     audit.record(session=session, actor=actor, action=f"target_proposal.{decision}",
                  object_type="kpi_target_proposal", object_id=proposal.id,

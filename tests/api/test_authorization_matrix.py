@@ -173,6 +173,11 @@ def _public_catalog(w: World, body: dict) -> list[str]:
                                                                              "organizations"}]
 
 
+def _months_only(w: World, body: dict) -> list[str]:
+    return [f"month field {key}" for item in body["items"]
+            for key in set(item) - {"month", "status", "closed_at", "closed_by"}]
+
+
 def _hands_off(*moves: str) -> Callable[[World], list[Attempt]]:
     def attempts(w: World) -> list[Attempt]:
         return [Attempt("PATCH", f"{API}/referrals/{referral}", {"status": status,
@@ -263,6 +268,15 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
         # Targets are agreed with head office: not even Alpha's own.
         Attempt("PUT", f"{API}/kpi/targets/{org}/{MONTH}", {"new_clients": 99})
         for org in (w.bravo, w.charlie, w.alpha)
+    ],
+    "GET /api/v1/kpi/months": lambda w: [
+        # Months and whether they are closed: no firm's data (a partner's activity is its own).
+        Attempt("GET", f"{API}/kpi/months", ok=_months_only),
+    ],
+    "POST /api/v1/kpi/months/{month}/close": lambda w: [
+        # Only head office closes a month (SPEC section 10).
+        Attempt("POST", f"{API}/kpi/months/{month}/close", {}, refused=(403,))
+        for month in (MONTH, "2026-01")
     ],
     "GET /api/v1/audit": lambda w: [
         Attempt("GET", f"{API}/audit{query}", refused=(403,))
