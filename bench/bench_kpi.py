@@ -63,8 +63,9 @@ from models import (  # noqa: E402
     Visit,
 )
 from referral_service import create_app, migrate  # noqa: E402
+from referral_service.adapters.sql import plain_rows  # noqa: E402
 from referral_service.db import new_session  # noqa: E402
-from referral_service.services import auth, kpi  # noqa: E402
+from referral_service.services import auth, kpi, months  # noqa: E402
 from referral_service.services.auth import SYSTEM  # noqa: E402
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -126,6 +127,7 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, *, load_data: 
         "%Y-%m")
     for level in kpi.LEVELS:
         time_kpi(app, backend, month, args.repeat, level)
+    time_closed(app, backend, month, args.repeat)
     app.extensions["db_engine"].dispose()
     if not args.no_http and backend in args.http_backends.split(","):
         time_http(url, firms, args)
@@ -403,6 +405,43 @@ def time_kpi(app, backend: str, month: str, repeat: int, level: str) -> None:
         ratio = statistics.median(r[1] for r in runs)
         print(f"[{backend}] {level:<12} {label:<28} {elapsed * 1000:9.1f} ms   {ratio:.2f}x   "
               f"({runs[0][2] / 1024:,.0f} KiB)")
+
+
+def time_closed(app, backend: str, month: str, repeat: int) -> None:
+    """Print a closed month's XLSX export of every level served from its snapshot next to
+    recomputing it (the month before `month`, closed here if it is not yet: SPEC section 10,
+    issue 14 asks for at least 10x)."""
+    closed = (datetime.strptime(month, "%Y-%m") - timedelta(days=1)).strftime("%Y-%m")
+    session = new_session(app)
+    try:
+        if months.frozen_rows(session=session, month=closed, level="organization") is None:
+            months.close(session=session, month=closed, actor=SYSTEM)
+    finally:
+        session.close()
+
+    def export(rows_of: Callable[[object, str], list]) -> Callable[[], bytes]:
+        def run() -> bytes:
+            session = new_session(app, write=False)
+            try:
+                levels = {level: rows_of(session, level) for level in kpi.LEVELS}
+            finally:
+                session.close()
+            return kpi.export_levels(levels, "xlsx", closed)
+        return run
+
+    def recomputed(session, level: str) -> list:
+        statement, params = kpi.level_query(level, closed)
+        return [dict(zip(kpi.LEVEL_COLUMNS[level], row, strict=True))
+                for row in plain_rows(session, statement, params)]
+
+    def served(session, level: str) -> list:
+        return kpi.monthly_kpi(session=session, month=closed, actor=SYSTEM, level=level)
+
+    fresh = statistics.median(timed(export(recomputed))[0] for _ in range(repeat))
+    frozen = statistics.median(timed(export(served))[0] for _ in range(repeat))
+    print(f"[{backend}] closed month {closed}, every level, XLSX: recomputed "
+          f"{fresh * 1000:.1f} ms, from its snapshot {frozen * 1000:.1f} ms "
+          f"({fresh / frozen:.1f}x faster)")
 
 
 def timed(run: Callable[[], object]) -> tuple[float, object]:
