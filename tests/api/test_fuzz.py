@@ -56,6 +56,10 @@ CONFIG = {
         # A stale or foreign If-Match is a schema-valid header answered 412, by design.
         "positive_data_acceptance": {"expected-statuses": ["2xx", 401, 403, 404, 409, 412]},
     },
+    # The stateful phase follows the document's own links and Location headers. Its
+    # dependency analysis also pours any new id into any field of that name (a department
+    # of firm A into a person of firm B), which the SPEC refuses with a 422 by design.
+    "phases": {"stateful": {"inference": {"algorithms": ["location-headers"]}}},
 }
 
 
@@ -114,7 +118,8 @@ class _LookupSteering:
     def __call__(self, _context, case):
         """Steer one case."""
         meta = case.meta
-        if meta is None or not meta.generation.mode.is_positive or not isinstance(
+        # The stateful phase's cases carry no meta: they are schema-valid, so steered too.
+        if (meta is not None and not meta.generation.mode.is_positive) or not isinstance(
                 case.body, dict):
             return case
         operation = f"{case.method.upper()} {case.path}"
@@ -189,6 +194,11 @@ class _LookupSteering:
         page = self.client.get("/api/v1/organizations?active=true&page_size=500",
                                headers=self.headers).get_json()
         ids = [item["id"] for item in page["items"]]
+        while len(ids) < 2:  # the stateful phase deactivates firms: make another
+            made = self.client.post("/api/v1/organizations", headers=self.headers,
+                                    json=org_payload(name=f"Steered Firm {next(self.keys)}",
+                                                     capacity=None))
+            ids.append(made.get_json()["id"])
         return ids[0], ids[1]
 
 
