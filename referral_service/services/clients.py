@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models import Client, utcnow
 from referral_service.adapters import sql
 from referral_service.services.errors import Conflict, ValidationFailed
-from referral_service.services.places import ResolvedPlace
+from referral_service.services.places import ResolvedPlace, columns_of
 
 MAX_ATTEMPTS = 5
 NORMALIZED_NAME_LENGTH = 200  # clients.normalized_name
@@ -163,7 +163,7 @@ def find_or_create_many(*, session: Session, wanted: list[Wanted]) -> list[tuple
         if found is None:
             row = {"name": item.name, "normalized_name": item.normalized,
                    "external_ref": item.external_ref, "external_ref_key": item.key,
-                   "created_at": utcnow(), **_NO_PLACE, **item.located}
+                   "created_at": utcnow(), **columns_of(item.place)}
             pending[item.normalized, item.key] = row
             found = _Candidate(item.normalized, item.key, _NOT_YET_STORED + len(pending), None)
             candidates.append(found)
@@ -187,9 +187,6 @@ def find_or_create_many(*, session: Session, wanted: list[Wanted]) -> list[tuple
     return results
 
 
-# One statement inserts them all, so every row names every column.
-_NO_PLACE = {"latitude": None, "longitude": None, "city": None, "country": None,
-             "address": None}
 # Clients about to be inserted sort after every stored one, as they would be once stored.
 _NOT_YET_STORED = 2**62
 
@@ -248,8 +245,7 @@ def as_named(client_data: dict[str, Any], place: ResolvedPlace | None) -> dict[s
     ClientAsNamed: a referral's referrer, a visit's salesperson): what the API and the portal
     show, never another firm's name or place for the client."""
     ref = client_data.get("external_ref")
-    located = place.as_dict() if place else dict.fromkeys(
-        ("latitude", "longitude", "city", "country", "address"))
+    located = columns_of(place)
     return {"client_name": client_data["name"].strip(),
             "client_external_ref": ref.strip() or None if ref else None,
             **{f"client_{field}": value for field, value in located.items()}}

@@ -32,6 +32,12 @@ class ResolvedPlace:
                 "country": self.country, "address": self.address}
 
 
+def columns_of(place: ResolvedPlace | None) -> dict[str, Any]:
+    """Return a place's columns (latitude ... address) for a row, all None without a place."""
+    return place.as_dict() if place else dict.fromkeys(
+        ("latitude", "longitude", "city", "country", "address"))
+
+
 def resolve(place: Mapping[str, Any], geocoder: Geocoder, *, field: str) -> ResolvedPlace:
     """Return `place` with its coordinates; 422 under `field` if unknown, 503 if unavailable."""
     try:

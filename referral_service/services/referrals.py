@@ -239,12 +239,17 @@ def _lead_to_hand_on(
         raise ValidationFailed("The source names no lead of the referrer's visit.", {
             "source": {"lead_id": [f"No lead {lead_id} of visit {visit_id} at the referrer."]}})
     if lead.status != "open":
-        raise Conflict(f"Lead {lead_id} is {lead.status}: only an open lead is referred.",
-                       current_status=lead.status, existing_referral_id=lead.referral_id)
+        raise lead_not_open(lead)
     if lead.client_id != client.id:
         raise ValidationFailed("The referral's client is not the lead's.", {
             "client": {"name": [f"Lead {lead_id} is {lead.name!r}."]}})
     return lead
+
+
+def lead_not_open(lead: Lead) -> Conflict:
+    """The 409 of referring a lead that is no longer open (won, lost or referred already)."""
+    return Conflict(f"Lead {lead.id} is {lead.status}: only an open lead is referred.",
+                    current_status=lead.status, existing_referral_id=lead.referral_id)
 
 
 def _referred_by(

@@ -167,12 +167,10 @@ def _lead_values(
         "contact": lead_in.get("contact") or "", "skills": skills,
         "description": lead_in.get("description") or "",
         "relationship": lead_in.get("relationship") or "",
-        **(place.as_dict() if place else _NO_PLACE), "status": "open", "status_reason": None,
+        **places.columns_of(place), "status": "open", "status_reason": None,
         "referral_id": None, "created_at": now, "updated_at": now, "version": 1}
 
 
-_NO_PLACE = {"latitude": None, "longitude": None, "city": None, "country": None,
-             "address": None}
 
 
 def _refuse_held_leads(
@@ -327,9 +325,8 @@ def refer_lead(
     the same lead referred twice at once gives one referral and one 409.
     """
     lead = get_lead(session=session, lead_id=lead_id, actor=actor)
-    if lead.status != "open":
-        raise Conflict(f"Lead {lead_id} is {lead.status}: only an open lead is referred.",
-                       current_status=lead.status, existing_referral_id=lead.referral_id)
+    if lead.status != "open":  # before ranking firms for it; the referral checks again
+        raise referrals.lead_not_open(lead)
     receiver_id = data.get("receiver_organization_id")
     if receiver_id == lead.organization_id:
         # The lead's own firm, which the request cannot know from its body alone: a 409.
