@@ -159,6 +159,12 @@ def seed_demo() -> None:
         result = demo.seed(session=session, geocoder=extensions.geocoder())
     if result is None:
         click.echo("Demo data is already there; nothing added.")
+        click.echo(f"Head office sign-in: {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD}"
+                   " (unless changed with set-password)")
+        click.echo(f"Partner sign-in:     {demo.PARTNER_EMAIL} / {demo.PARTNER_PASSWORD}")
+        click.echo("The admin API key was shown once, when the demo was first loaded. "
+                   "For a new one: .venv/bin/flask --app wsgi create-api-key "
+                   "--name <who> --role admin")
         return
     click.echo(f"Seeded {result.organizations} organizations and {result.referrals} referrals.")
     click.echo(f"Head office sign-in: {result.admin_email} / {result.admin_password}")

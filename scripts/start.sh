@@ -10,8 +10,9 @@ export PORT=${PORT:-8000}
 cat <<MSG
 
 The service is starting on http://127.0.0.1:${PORT}/
-  Portal:   http://127.0.0.1:${PORT}/            (sign in with the e-mail and password above)
-  API docs: http://127.0.0.1:${PORT}/api/v1/docs (use the admin API key above: Authorize -> Bearer)
+  Portal:   http://127.0.0.1:${PORT}/            (sign in with an e-mail and password printed above)
+  API docs: http://127.0.0.1:${PORT}/api/v1/docs (Authorize -> Bearer with an admin API key: printed above
+            on the first start; later: .venv/bin/flask --app wsgi create-api-key --name <who> --role admin)
 Stop it with Ctrl-C.
 MSG
 exec .venv/bin/gunicorn --config gunicorn.conf.py --bind "127.0.0.1:${PORT}" wsgi:app

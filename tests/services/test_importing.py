@@ -84,6 +84,10 @@ def test_seed_demo_loads_once_and_prints_sign_in(app, session):
     assert {"TW", "JP", "SG"} <= countries
     second = runner.invoke(args=["seed-demo"])
     assert "already" in second.output
+    # A second start still says how to sign in, and how to get a new API key.
+    assert "admin@demo.example / demo-admin-2026" in second.output
+    assert "partner@demo.example / demo-partner-2026" in second.output
+    assert "create-api-key --name <who> --role admin" in second.output
     assert session.scalar(select(func.count()).select_from(Organization)) == count
 
 
