@@ -20,6 +20,7 @@ from referral_service.db import read_session, write_session
 from referral_service.portal.common import blp, principal, rendered
 from referral_service.portal.forms import LoginForm, csrf
 from referral_service.services import auth
+from referral_service.services.errors import Forbidden
 
 _UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -83,7 +84,10 @@ def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapped(**kwargs: Any) -> Any:
-        auth.require_staff(principal())
+        if not principal().is_staff:
+            # The API's wording ("head office or the CRM") means nothing to a partner's staff.
+            raise Forbidden("This page is for head office. Your sign-in shows your own firm's "
+                            "pages: use the menu above, or ask head office to do this.")
         return view(**kwargs)
 
     return login_required(wrapped)

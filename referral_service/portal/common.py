@@ -136,6 +136,17 @@ def nav_items() -> list[tuple[str, str]]:
                     ("portal.target_list", "Targets")]
 
 
+@blp.app_template_filter()
+def actor_label(actor: str | None) -> str:
+    """Return who did something as a person reads it, from the actor stored with the change:
+    "user:ann@firm.example" -> "ann@firm.example", "key:crm" -> "crm (API key)"."""
+    kind, _, name = (actor or "").partition(":")
+    if not name:
+        return "the service" if kind == "system" else kind
+    return {"user": name, "key": f"{name} (API key)", "demo": f"{name} (demo data)"}.get(
+        kind, actor or "")
+
+
 @blp.context_processor
 def layout_context() -> dict[str, Any]:
     """Give every page the sign-out form, the move labels, the error test and the month rule."""

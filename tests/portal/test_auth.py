@@ -117,6 +117,9 @@ def test_a_partner_gets_403_on_head_office_pages(partner):
         response = partner.get(path)
         assert response.status_code == 403, path
         assert "text/html" in response.content_type
+        page = response.get_data(as_text=True)
+        assert "This page is for head office" in page, path
+        assert "CRM" not in page, path  # API wording means nothing to a partner's staff
 
 
 def test_a_partner_gets_404_for_another_firms_profile(partner, network):

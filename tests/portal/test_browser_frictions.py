@@ -1,0 +1,68 @@
+"""Frictions found walking the portal in Chromium (issue 16), each checked in a real browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.portal.conftest import record_referral
+from tests.portal.test_browser import PHONE, browser, flash, signed_in, site  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _failed_requests(page) -> list[str]:
+    """Start recording every request the page makes that answers 4xx or 5xx."""
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    return failed
+
+
+@pytest.mark.parametrize("email", ["boss@example.com", "alpha@example.com"])
+def test_no_page_asks_for_something_missing(browser, site, email):  # noqa: F811
+    referral = record_referral(site.app, site.network.beta, site.network.alpha,
+                               client=f"Favicon Client of {email}")
+    page = signed_in(browser, site, email)
+    failed = _failed_requests(page)
+    for path in ("/dashboard", "/referrals", f"/referrals/{referral}", "/visits", "/leads",
+                 "/people", "/targets"):
+        page.goto(site.url + path, wait_until="networkidle")
+    # Chromium asks for an icon for every page; the portal names one, so nothing is missing.
+    assert failed == []
+    icon = page.get_attribute("link[rel=icon]", "href")
+    with page.context.request.get(site.url + icon) as response:
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+    page.context.close()
+
+
+def test_times_say_their_time_zone_and_history_names_people(browser, site):  # noqa: F811
+    referral = record_referral(site.app, site.network.beta, site.network.alpha,
+                               client="Time Zone Trading")
+    page = signed_in(browser, site, "alpha@example.com", viewport=PHONE)
+    page.goto(f"{site.url}/referrals/{referral}")
+    page.click("button:has-text('Accept')")
+    assert f"Referral #{referral} accepted." in flash(page)
+    sent = page.inner_text("dt:has-text('Sent') + dd")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", sent.strip()), sent
+    history = page.inner_text("ol.history")
+    # Who moved it, as a person reads it: not the stored actor strings.
+    assert "by alpha@example.com" in history
+    assert "user:" not in history
+    assert "by the service" in history  # the referral was recorded by the service itself
+    assert "system" not in history
+    page.context.close()
+
+
+def test_a_partner_on_a_head_office_page_is_told_plainly(browser, site):  # noqa: F811
+    page = signed_in(browser, site, "alpha@example.com")
+    response = page.goto(site.url + "/organizations")
+    assert response.status == 403
+    text = page.inner_text("main")
+    assert "This page is for head office" in text
+    assert "CRM" not in text
+    page.click("text=Back to the start")
+    page.wait_for_url("**/dashboard")
+    page.context.close()
