@@ -32,9 +32,9 @@ def test_no_page_asks_for_something_missing(browser, site, email):  # noqa: F811
     # Chromium asks for an icon for every page; the portal names one, so nothing is missing.
     assert failed == []
     icon = page.get_attribute("link[rel=icon]", "href")
-    with page.context.request.get(site.url + icon) as response:
-        assert response.status == 200
-        assert response.headers["content-type"].startswith("image/svg+xml")
+    response = page.context.request.get(site.url + icon)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
     page.context.close()
 
 
