@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -331,18 +332,36 @@ class KpiMonthSnapshot(Base):
 
 
 class KpiCorrection(Base):
-    """A later change to a closed month's figures, booked in the first open month."""
+    """A later change to a closed month's figures, booked in the first open month: the
+    difference for one row (an organization's, a department's or a person's) of that month."""
 
     __tablename__ = "kpi_corrections"
-    __table_args__ = (Index("ix_kpi_corrections_month", "month"),)
+    __table_args__ = (Index("ix_kpi_corrections_month", "month"),
+                      Index("ix_kpi_corrections_correction_of", "correction_of"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     month: Mapped[str] = mapped_column(String(7))  # the open month it lands in
     correction_of: Mapped[str] = mapped_column(ForeignKey("kpi_months.month"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    # The row corrected: its level, and the department's or person's id (None for a firm's).
+    level: Mapped[str] = mapped_column(String(12), server_default="organization")
+    row_id: Mapped[int | None] = mapped_column(Integer)
     referral_ids: Mapped[list[int]] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(Text)
     # The figures changed, by column name: {"new_client_credits": -1, ...}.
     deltas: Mapped[dict[str, int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
+
+
+class KpiMonthExport(Base):
+    """The export bytes of one level and format of a closed month, for every organization,
+    as made when it closed: what head office and the CRM are served (SPEC section 10)."""
+
+    __tablename__ = "kpi_month_exports"
+
+    month: Mapped[str] = mapped_column(ForeignKey("kpi_months.month"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(12), primary_key=True)
+    format: Mapped[str] = mapped_column(String(4), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))

@@ -21,8 +21,9 @@ class MonthlyKpi(MethodView):
 
     @blp.arguments(schemas.KpiArgsSchema(), location="query")
     @blp.response(200, schemas.KpiMonthSchema,
-                  description="JSON by default; format=csv (UTF-8 with BOM) or format=xlsx "
-                              "sends a file with the same columns.")
+                  description="JSON by default, with the month's `corrections` of closed "
+                              "months; format=csv (UTF-8 with BOM) sends the rows alone, "
+                              "format=xlsx the rows and, if any, a Corrections sheet.")
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -33,12 +34,16 @@ class MonthlyKpi(MethodView):
     def get(self, args):
         """The KPI of a month, one row per organization, department or person (level); a
         partner gets only its own organization's rows. A closed month (POST
-        /kpi/months/{month}/close) is served as stored when it closed, byte-identical for ever."""
+        /kpi/months/{month}/close) is served as stored when it closed, byte-identical for ever.
+        A later change to a closed month's figures (a conversion head office reversed, a late
+        expiry) is not written into it: it is a correction in the first open month after it,
+        listed in that month's `corrections` (JSON) and Corrections sheet (XLSX), not in its
+        CSV rows."""
         month, fmt, level = args["month"], args["format"], args["level"]
-        rows = kpi.monthly_kpi(session=read_session(), month=month, actor=current_principal(),
-                               organization_id=args.get("organization_id"), level=level)
-        response = Response(kpi.export(rows, fmt, month, level),
-                            content_type=kpi.CONTENT_TYPES[fmt])
+        body = kpi.monthly_export(session=read_session(), month=month, fmt=fmt, level=level,
+                                  actor=current_principal(),
+                                  organization_id=args.get("organization_id"))
+        response = Response(body, content_type=kpi.CONTENT_TYPES[fmt])
         if fmt != "json":
             response.headers["Content-Disposition"] = (
                 f'attachment; filename="{kpi.filename(month, fmt, level)}"')

@@ -100,7 +100,9 @@ class ReferralById(MethodView):
     @blp.arguments(schemas.ReferralMoveSchema())
     @blp.response(200, schemas.ReferralSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(403, response="FORBIDDEN",
+                      description="A move the caller's role may not make (a reversal of a "
+                                  "conversion by anyone but head office).")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT", description="A move the lifecycle forbids.")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
@@ -109,7 +111,13 @@ class ReferralById(MethodView):
              responses={200: {"links": links(REFERRAL_TARGETS, "referral_id"),
                               "headers": ETAG_HEADER}})
     def patch(self, data, referral_id):
-        """Move a referral through its lifecycle; a stale If-Match is refused with 412."""
+        """Move a referral through its lifecycle; a stale If-Match is refused with 412.
+
+        pending -> accepted | declined | withdrawn | expired; accepted -> converted | lost.
+        Head office (admin) alone may reverse a conversion made by mistake, converted -> lost,
+        and must give a `reason` (422 without one; 403 for crm and partner keys). A move that
+        alters a closed month's figures is booked as a correction in the first open month
+        (GET /kpi/monthly `corrections`)."""
         referral = referrals.move_referral(
             session=write_session(), referral_id=referral_id, status=data["status"],
             reason=data.get("reason"), actor=current_principal(),

@@ -75,11 +75,36 @@ class KpiRowSchema(Schema):
                                  "or none."})
 
 
+class KpiCorrectionSchema(Schema):
+    """A later change to one row of a closed month, booked in the first open month after it
+    (SPEC section 10)."""
+
+    correction_of = fields.String(metadata={"description": "The closed month corrected."})
+    organization_id = fields.Integer()
+    department_id = fields.Integer(metadata={"description": "Department level."})
+    person_id = fields.Integer(metadata={"description": "Person level."})
+    referral_ids = fields.List(fields.Integer(),
+                               metadata={"description": "The referrals whose change it is."})
+    reason = fields.String(metadata={"description": "Head office's reason for a reversal; "
+                                                    "'Expired after the month closed.' for "
+                                                    "a late expiry."})
+    deltas = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "What the row's figures changed by, by column name (only those that "
+                       "changed): the closed month's row + its corrections = the row "
+                       "recomputed now."})
+    created_at = fields.DateTime()
+    actor = fields.String()
+
+
 class KpiMonthSchema(Schema):
     """The KPI of one month."""
 
     month = fields.String()
     rows = fields.List(fields.Nested(KpiRowSchema))
+    corrections = fields.List(fields.Nested(KpiCorrectionSchema), metadata={
+        "description": "Corrections of closed months booked in this month (a partner: its "
+                       "own firm's), oldest first; part of this month's export once it "
+                       "closes."})
 
 
 class KpiTargetInSchema(StrictSchema):

@@ -124,7 +124,9 @@ class ReferralMoveSchema(StrictSchema):
     """The body of PATCH /referrals/{id}: one lifecycle move."""
 
     status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
-    reason = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=1000), metadata={
+        "description": "Why; required to reverse a conversion (converted -> lost, head office "
+                       "only)."})
     owner_person_id = WholeNumber(allow_none=True, validate=Id, metadata={
         "description": "With status accepted: who at the receiver owns the client (default: "
                        "the person accepting, when a person accepts in the portal)."})

@@ -19,6 +19,7 @@ statement per level built once: Python only turns the rows into dicts, never wal
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from sqlalchemy.orm import Session, aliased
 
 from models import (
     Department,
+    KpiCorrection,
     KpiTarget,
     KpiTargetProposal,
     Lead,
@@ -119,6 +121,13 @@ _SALES = (*ACTIVITY, "credits")
 
 def _within(column):
     return and_(column >= _START, column < _END)
+
+
+def _converted_within():
+    """A conversion counts in its month while it stands: one head office reversed
+    (converted -> lost, SPEC section 10) counts in no month's recomputed rows; a closed
+    month's shows it through a correction (services/months.py)."""
+    return and_(Referral.status == "converted", _within(Referral.converted_at))
 
 
 def _flag(condition):
@@ -205,7 +214,7 @@ def _organization_statement(*, one_organization: bool) -> Select:
     """
     r = Referral
     created, accepted, converted = (_within(r.created_at), _within(r.accepted_at),
-                                    _within(r.converted_at))
+                                    _converted_within())
     sides = _sides()
     as_referrer, as_receiver = sides.c.side == _ZERO, sides.c.side == _ONE
     referral_rows = (
@@ -283,7 +292,7 @@ def _people_parts(*, one_organization: bool):
         select(*_facts(case((as_referrer, r.referred_by_person_id),
                             else_=r.owner_person_id), credits=_ONE))
         .select_from(Referral).join(sides, true())
-        .where(_within(r.converted_at),
+        .where(_converted_within(),
                or_(and_(as_referrer, r.referred_by_person_id.is_not(None)),
                    and_(as_receiver, r.owner_person_id.is_not(None))))
     )
@@ -584,15 +593,77 @@ def set_target(
 # --------------------------------------------------------------------------------- exports
 
 
-def export(rows: list[dict[str, Any]], fmt: str, month: str, level: str = "organization"
-           ) -> bytes:
+def monthly_corrections(
+    *, session: Session, month: str, actor: Principal, organization_id: int | None = None,
+    level: str = "organization", department_id: int | None = None,
+) -> list[KpiCorrection]:
+    """Return the corrections of closed months booked in `month` at one level, oldest first,
+    narrowed as monthly_kpi narrows its rows (a partner: its own firm's)."""
+    if actor.is_partner:
+        organization_id = actor.organization_id
+    found = months.corrections_in(session=session, month=month, level=level,
+                                  organization_id=organization_id)
+    person_scoped = actor.person_id is not None and not actor.is_staff
+    if level == "organization" or not found or not (person_scoped or department_id):
+        return found
+    # The rows these corrections are of, narrowed by the functions that narrow the rows.
+    key = months.ROW_ID[level]
+    rows = [{key: correction.row_id} for correction in found]
+    if level == "person":
+        homes = dict(session.execute(select(Person.id, Person.department_id).where(
+            Person.id.in_([correction.row_id for correction in found]))).all())
+        rows = [{**row, "department_id": homes.get(row[key])} for row in rows]
+    if person_scoped:
+        rows = _seen_by_person(session, actor, level, rows)
+    if department_id is not None:
+        rows = _in_tree(session, department_id, level, rows)
+    kept = {row[key] for row in rows}
+    return [correction for correction in found if correction.row_id in kept]
+
+
+def monthly_export(
+    *, session: Session, month: str, actor: Principal, fmt: str,
+    organization_id: int | None = None, level: str = "organization",
+) -> bytes:
+    """Return GET /kpi/monthly's body: a month's rows of one level (monthly_kpi) and the
+    corrections booked in it, as JSON, CSV or XLSX. Staff asking for a closed month's every
+    organization get the bytes stored when it closed (services/months.py): no file is
+    written again."""
+    if actor.is_staff and organization_id is None:
+        stored = months.stored_export(session=session, month=month, level=level, fmt=fmt)
+        if stored is not None:
+            return stored
+    rows = monthly_kpi(session=session, month=month, actor=actor,
+                       organization_id=organization_id, level=level)
+    corrections = monthly_corrections(session=session, month=month, actor=actor,
+                                      organization_id=organization_id, level=level)
+    return export(rows, fmt, month, level, corrections=corrections)
+
+
+def correction_rows(corrections: list[KpiCorrection], level: str) -> list[dict[str, Any]]:
+    """Return corrections as the JSON export shows them: correction_of, organization_id, the
+    row's department_id or person_id (those levels), referral_ids, reason, deltas (by
+    column), created_at, actor."""
+    key = months.ROW_ID[level]
+    return [{"correction_of": c.correction_of, "organization_id": c.organization_id,
+             **({key: c.row_id} if key else {}), "referral_ids": c.referral_ids,
+             "reason": c.reason, "deltas": c.deltas,
+             "created_at": c.created_at.isoformat(), "actor": c.actor}
+            for c in corrections]
+
+
+def export(rows: list[dict[str, Any]], fmt: str, month: str, level: str = "organization",
+           *, corrections: Sequence[KpiCorrection] = ()) -> bytes:
     """Return a month's rows of one level as JSON, CSV or XLSX bytes (adapters/kpi_files.py
     writes them). The XLSX has the level's sheet, and with the department level a chart sheet
-    of credits against agreed targets by department."""
-    return export_levels({level: rows}, fmt, month)
+    of credits against agreed targets by department. The corrections booked in the month go
+    in the JSON (`corrections`) and, if any, in the XLSX's Corrections sheet; CSV rows stay
+    as they are."""
+    return export_levels({level: rows}, fmt, month, corrections={level: list(corrections)})
 
 
-def export_levels(levels: dict[str, list[dict[str, Any]]], fmt: str, month: str) -> bytes:
+def export_levels(levels: dict[str, list[dict[str, Any]]], fmt: str, month: str,
+                  corrections: dict[str, list[KpiCorrection]] | None = None) -> bytes:
     """Return a month's rows of one or more levels; several only as XLSX (one sheet each)."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"Unknown export format {fmt!r}.",
@@ -601,9 +672,27 @@ def export_levels(levels: dict[str, list[dict[str, Any]]], fmt: str, month: str)
         raise ValidationFailed("Only an XLSX export holds several levels.",
                                {"format": ["Use xlsx for every level at once."]})
     created = month_range(month)[0].replace(tzinfo=None)
+    corrections = corrections or {}
     if fmt == "xlsx":
         return kpi_files.write_sheets(
             [kpi_files.Sheet(level, LEVEL_COLUMNS[level], rows)
-             for level, rows in levels.items()], month, created=created)
+             for level, rows in levels.items()], month, created=created,
+            corrections=[_correction_sheet(level, corrections.get(level, []))
+                         for level in levels])
     ((level, rows),) = levels.items()
-    return kpi_files.write(rows, fmt, month, columns=LEVEL_COLUMNS[level], created=created)
+    return kpi_files.write(rows, fmt, month, columns=LEVEL_COLUMNS[level], created=created,
+                           corrections=correction_rows(corrections.get(level, []), level))
+
+
+def _correction_sheet(level: str, corrections: list[KpiCorrection]) -> kpi_files.Sheet:
+    """The corrections of one level as sheet rows: one column per figure changed."""
+    key = months.ROW_ID[level]
+    names = months.figures(level)
+    columns = ("correction_of", "organization_id", *((key,) if key else ()), "referral_ids",
+               "reason", "created_at", "actor", *names)
+    rows = [{"correction_of": c.correction_of, "organization_id": c.organization_id,
+             **({key: c.row_id} if key else {}),
+             "referral_ids": ", ".join(map(str, c.referral_ids)), "reason": c.reason,
+             "created_at": c.created_at.isoformat(), "actor": c.actor,
+             **{name: c.deltas.get(name) for name in names}} for c in corrections]
+    return kpi_files.Sheet(level, columns, rows)

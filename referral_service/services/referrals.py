@@ -16,7 +16,8 @@ Python. Recording a referral, in one transaction:
 
 On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
 that order (client row, then the receiver's count, then the lead; a move takes its referral,
-then the count; no path takes a count before a client or a referral, so there is no cycle),
+then the count, then the kpi_months rows of the closed months it corrects; no path takes a
+count before a client or a referral, so there is no cycle),
 and a deadlock or serialization failure on PostgreSQL reruns the whole transaction.
 
 The webhook payloads are the referral as the API shows it (schemas.referrals.ReferralSchema).
@@ -46,7 +47,15 @@ from models import (
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.referrals import dump_referral
-from referral_service.services import audit, clients, events, idempotency, places, unit_of_work
+from referral_service.services import (
+    audit,
+    clients,
+    events,
+    idempotency,
+    months,
+    places,
+    unit_of_work,
+)
 from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import (
     Conflict,
@@ -60,11 +69,14 @@ from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.pages import page_of
 
-# The lifecycle: every allowed move; the statuses not listed here are final.
+# The lifecycle: every allowed move; the statuses not listed here are final. A conversion made
+# by mistake is reversed by head office alone, with a reason (REVERSAL, SPEC section 10).
 MOVES: dict[str, tuple[str, ...]] = {
     "pending": ("accepted", "declined", "withdrawn", "expired"),
     "accepted": ("converted", "lost"),
+    "converted": ("lost",),
 }
+REVERSAL = ("converted", "lost")
 RECEIVER_MOVES = frozenset({"accepted", "declined", "converted", "lost"})
 REFERRER_MOVES = frozenset({"withdrawn"})
 STAFF_MOVES = frozenset({"accepted", "declined", "withdrawn", "expired", "converted", "lost"})
@@ -383,7 +395,8 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
 def allowed_moves(referral: Referral, actor: Principal) -> list[str]:
     """Return the statuses this actor may move the referral to now."""
     mine = _role_moves(referral, actor)
-    return [status for status in MOVES.get(referral.status, ()) if status in mine]
+    return [status for status in MOVES.get(referral.status, ()) if status in mine
+            and ((referral.status, status) != REVERSAL or actor.role == "admin")]
 
 
 def _role_moves(referral: Referral, actor: Principal) -> frozenset[str]:
@@ -402,6 +415,10 @@ def move_referral(
 ) -> Referral:
     """Move a referral to `status`; 409 if the lifecycle forbids it, 403 if the role does.
 
+    Reversing a conversion (converted -> lost) is head office's alone and needs a reason
+    (422 without one). A move that alters a closed month's figures books its corrections
+    in the same transaction (months.book_corrections).
+
     On acceptance the receiver names who owns the client (`owner_person_id`, a person of the
     receiver; by default the person accepting in the portal).
     """
@@ -410,7 +427,13 @@ def move_referral(
         referral = _locked(session, referral_id, actor)
         if expected_version is not None and referral.version != expected_version:
             raise PreconditionFailed("The referral changed since it was read (stale If-Match).")
-        if status in STAFF_MOVES and status not in _role_moves(referral, actor):
+        if (referral.status, status) == REVERSAL:
+            if actor.role != "admin":
+                raise Forbidden("Only head office may reverse a conversion.")
+            if not (reason or "").strip():
+                raise ValidationFailed("Reversing a conversion needs a reason.", {
+                    "reason": ["Say why the conversion is reversed."]})
+        elif status in STAFF_MOVES and status not in _role_moves(referral, actor):
             raise Forbidden(f"As {_role_name(referral, actor)} you may not move a referral "
                             f"to {status!r}.")
         if status not in MOVES.get(referral.status, ()):
@@ -421,10 +444,29 @@ def move_referral(
             )
         if status == "accepted":
             referral.owner_person_id = _owner(session, referral, actor, owner_person_id)
+        previous = referral.status
         _apply_move(session, referral, status, reason, actor, utcnow())
+        months.book_corrections(session=session, referrals=[referral],
+                                reason=_correction_reason(previous, status, reason),
+                                actor=actor)
         return referral
 
     return unit_of_work.run(session, work)
+
+
+def reason_required(referral: Referral, status: str) -> bool:
+    """Return whether moving the referral to `status` needs a reason (a reversal does)."""
+    return (referral.status, status) == REVERSAL
+
+
+def _correction_reason(previous: str, status: str, reason: str | None) -> str:
+    """The reason a closed month's correction carries: the reversal's own, a fixed text for
+    an expiry, else the move's reason or the move itself."""
+    if status == "expired":
+        return months.EXPIRED_AFTER_CLOSE
+    if (previous, status) == REVERSAL:
+        return (reason or "").strip()
+    return (reason or "").strip() or f"Moved from {previous} to {status} after the month closed."
 
 
 def _owner(
@@ -476,6 +518,8 @@ def _count_move(
         values["won"] = OrganizationStats.won + 1
     elif status in FAILED_STATUSES:
         values["failed"] = OrganizationStats.failed + 1
+    if previous == "converted":  # a reversal: the win was none
+        values["won"] = case((OrganizationStats.won > 0, OrganizationStats.won - 1), else_=0)
     session.execute(
         update(OrganizationStats).where(OrganizationStats.organization_id == receiver_id)
         .values(**values).execution_options(synchronize_session=False)
@@ -499,6 +543,9 @@ def expire_pending(*, session: Session, older_than_days: int, now: datetime | No
         # By receiver: two runs at once then lock the receivers' counts in the same order.
         for referral in sorted(rows, key=lambda r: (r.receiver_organization_id, r.id)):
             _apply_move(session, referral, "expired", reason, SYSTEM, now)
+        # A referral made in a month closed since: its month's figures, corrected if changed.
+        months.book_corrections(session=session, referrals=rows,
+                                reason=months.EXPIRED_AFTER_CLOSE, actor=SYSTEM)
         return len(rows)
 
     total = 0

@@ -159,6 +159,10 @@ class _LookupSteering:
         elif operation == "PATCH /api/v1/referrals/{referral_id}":
             # The owner must be a person of the receiver (pinned in tests/api/test_visits.py).
             body.pop("owner_person_id", None)
+            # Reversing a conversion needs a reason, which depends on the referral's state
+            # (a 422 pinned in tests/api/test_referral_reversal.py).
+            if body.get("status") == "lost" and not str(body.get("reason") or "").strip():
+                body["reason"] = "Fuzz: reversed"
         elif operation == "POST /api/v1/leads/{lead_id}/refer":
             # To the best match: a named firm must exist, be active and not the lead's own,
             # and a named person be the referrer's (pinned in tests/api/test_visits.py).

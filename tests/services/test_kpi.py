@@ -227,5 +227,6 @@ def test_the_formula_guard_leaves_plain_names_alone(cell):
     assert not kpi_files.formula_like(cell)
 
 
-def test_json_export_is_the_month_and_its_rows():
-    assert json.loads(kpi.export(ROWS, "json", MARCH)) == {"month": MARCH, "rows": ROWS}
+def test_json_export_is_the_month_its_rows_and_its_corrections():
+    assert json.loads(kpi.export(ROWS, "json", MARCH)) == {"month": MARCH, "rows": ROWS,
+                                                           "corrections": []}
