@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, render_template, request
+from jinja2 import pass_context
 from marshmallow import ValidationError
+from wtforms import Form
 
 from referral_service.db import read_session
 from referral_service.extensions import geocoder, match_index, match_weights
 from referral_service.portal.forms import (
     LogoutForm,
     attach_errors,
+    error_summary,
     field_resolver,
     has_errors,
     split_skills,
@@ -134,6 +137,20 @@ def nav_items() -> list[tuple[str, str]]:
     return items + [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),
                     ("portal.visit_list", "Visits"), ("portal.people_list", "People"),
                     ("portal.target_list", "Targets")]
+
+
+@blp.app_template_global()
+@pass_context
+def form_problems(context: Any) -> list[tuple[str, str]]:
+    """Return (field id, "Label: message") for every error of every form the page was given,
+    for the one summary at the top of every page (base.html)."""
+    problems: list[tuple[str, str]] = []
+    for value in context.get_all().values():
+        forms = value.values() if isinstance(value, dict) else (value,)
+        for form in forms:
+            if isinstance(form, Form):
+                problems += error_summary(form)
+    return problems
 
 
 @blp.app_template_filter()

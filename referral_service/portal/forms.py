@@ -470,3 +470,24 @@ class DepartmentForm(FlaskForm):
     head_person_id = SelectField("Head", coerce=optional_id)
     external_ref = StringField("CRM id", [Optional(), Length(max=100)], filters=STRIP)
     save = SubmitField("Save")
+
+
+def error_summary(form: Form) -> list[tuple[str, str]]:
+    """Return (field id, "Label: message") for every error on the form, in page order."""
+    return [(field.id, f"{label}: {message}") for field, label in labelled_fields(form)
+            for message in field.errors]
+
+
+def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]:
+    """Yield every field of a form, nested rows included, with a label naming its row
+    ("Lead 2, City", "Office 1, Country")."""
+    for field in form:
+        if isinstance(field, FieldList):
+            row = field.label.text.removesuffix("s")
+            for number, entry in enumerate(field.entries, start=1):
+                if isinstance(entry, FormField):
+                    yield from labelled_fields(entry.form, f"{prefix}{row} {number}, ")
+        elif isinstance(field, FormField):
+            yield from labelled_fields(field.form, prefix)
+        else:
+            yield field, prefix + field.label.text

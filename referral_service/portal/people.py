@@ -26,7 +26,7 @@ from referral_service.portal.forms import (
     field_resolver,
     has_errors,
 )
-from referral_service.portal.sales import chosen_organization, error_summary
+from referral_service.portal.sales import chosen_organization
 from referral_service.schemas.base import MAX_ID
 from referral_service.schemas.people import (
     DepartmentCreateSchema,
@@ -175,7 +175,7 @@ def person_input(form: PersonForm) -> dict[str, Any]:
 def person_page(form: PersonForm, general: list[str], **context: Any):
     """Render the person form (422 with errors)."""
     failed = bool(general) or has_errors(form)
-    return rendered("person.html", form=form, general=general, summary=error_summary(form),
+    return rendered("person.html", form=form, general=general,
                     firm=organization_names({context["organization_id"]}).get(
                         context["organization_id"]),
                     status=422 if failed else 200, **context)
@@ -254,7 +254,6 @@ def department_page(form: DepartmentForm, general: list[str], **context: Any):
     """Render the department form (422 with errors)."""
     failed = bool(general) or has_errors(form)
     return rendered("department.html", form=form, general=general,
-                    summary=error_summary(form),
                     firm=organization_names({context["organization_id"]}).get(
                         context["organization_id"]),
                     status=422 if failed else 200, **context)

@@ -138,7 +138,7 @@ def visit_new():
             "firm": organization_names({organization_id}).get(organization_id)
             if organization_id else None}
     if actor.is_staff and organization_id is None:
-        return rendered("visit_new.html", form=None, summary=[], general=[], **page)
+        return rendered("visit_new.html", form=None, general=[], **page)
     alone = actor.person_id is not None and [p for p, _ in choices] == [actor.person_id]
     if alone or not choices:
         del form.person_id
@@ -199,10 +199,9 @@ def conflict_message(error: Conflict) -> str:
 
 def visit_page(form: VisitForm, general: list[str], page: dict[str, Any], *,
                status: int | None = None):
-    """Render the visit form with its error summary (422 when it carries errors)."""
-    summary = error_summary(form)
-    failed = bool(general or summary)
-    return rendered("visit_new.html", form=form, general=general, summary=summary,
+    """Render the visit form (422 when it carries errors)."""
+    failed = bool(general) or has_errors(form)
+    return rendered("visit_new.html", form=form, general=general,
                     status=status or (422 if failed else 200), **page)
 
 
@@ -295,25 +294,6 @@ def visit_resolver(form: VisitForm, rows: list[int]) -> Callable[[tuple[str, ...
         return None
 
     return resolve
-
-
-def error_summary(form: Form) -> list[tuple[str, str]]:
-    """Return (field id, "Label: message") for every error on the form, in page order."""
-    return [(field.id, f"{label}: {message}") for field, label in labelled_fields(form)
-            for message in field.errors]
-
-
-def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]:
-    """Yield every field of a form, nested rows included, with a label naming its row."""
-    for field in form:
-        if isinstance(field, FieldList):
-            for number, entry in enumerate(field.entries, start=1):
-                if isinstance(entry, FormField):
-                    yield from labelled_fields(entry.form, f"{prefix}Lead {number}, ")
-        elif isinstance(field, FormField):
-            yield from labelled_fields(field.form, prefix)
-        else:
-            yield field, prefix + field.label.text
 
 
 # --- visits -------------------------------------------------------------------------------

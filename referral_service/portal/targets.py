@@ -17,7 +17,6 @@ from referral_service.db import read_session, write_session
 from referral_service.portal.auth import login_required
 from referral_service.portal.common import blp, principal, rendered
 from referral_service.portal.forms import attach_errors, field_resolver, has_errors
-from referral_service.portal.sales import error_summary
 from referral_service.schemas.base import MAX_ID, MONTH_PATTERN
 from referral_service.schemas.targets import (
     MAX_TARGET,
@@ -95,7 +94,7 @@ def target_list():
     mine = [] if actor.person_id is None else targets.agreed_targets(
         session=session, actor=actor, scope="person", scope_id=actor.person_id)
     proposals, _ = targets.list_(session=session, actor=actor, page=1, page_size=50)
-    return rendered("targets.html", form=form, general=general, summary=error_summary(form),
+    return rendered("targets.html", form=form, general=general,
                     can_propose=actor.is_staff or bool(scopes), waiting=waiting,
                     targets=mine, proposals=proposals, status=422 if failed else 200)
 
@@ -132,7 +131,7 @@ def target_detail(proposal_id: int):
         view = targets.get(session=read_session(), proposal_id=proposal_id, actor=actor)
     failed = bool(general) or has_errors(form)
     return rendered("target.html", view=view, form=form, general=general,
-                    summary=error_summary(form), allowed=_allowed(view, actor),
+                    allowed=_allowed(view, actor),
                     decisions=DECISIONS, status=422 if failed else 200)
 
 

@@ -66,3 +66,40 @@ def test_a_partner_on_a_head_office_page_is_told_plainly(browser, site):  # noqa
     page.click("text=Back to the start")
     page.wait_for_url("**/dashboard")
     page.context.close()
+
+
+def test_form_errors_are_summed_up_at_the_top_with_focus_on_them(browser, site):  # noqa: F811
+    page = signed_in(browser, site, "alpha@example.com", viewport=PHONE)
+    page.click("text=Our profile")
+    page.fill("#offices-0-city", "Taichungg")
+    page.fill("#offices-0-latitude", "")
+    page.fill("#offices-0-longitude", "")
+    page.click("text=Save profile")
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    # Focus is on the summary at the top, not on a field 1,000 px down.
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert page.evaluate("document.getElementById('error-summary')"
+                         ".getBoundingClientRect().top") < PHONE["height"]
+    link = summary.locator("a", has_text="Office 1, City")
+    assert "Taichungg" in link.inner_text()
+    link.click()
+    assert page.url.endswith("#offices-0-city")
+    # What was typed survives the error.
+    assert page.input_value("#offices-0-city") == "Taichungg"
+    page.context.close()
+
+
+def test_a_kpi_target_error_shows_at_the_top(browser, site):  # noqa: F811
+    page = signed_in(browser, site, "boss@example.com")
+    page.goto(site.url + "/kpi")
+    page.fill("#organization", "No Such Firm Anywhere")
+    page.fill("#new_clients", "3")
+    page.click("button:has-text('Set target')")
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    link = summary.locator("a", has_text="Firm (name or id)")
+    link.click()
+    assert page.url.endswith("#organization")
+    page.context.close()
