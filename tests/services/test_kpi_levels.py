@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from models import (
     Client,
@@ -262,7 +262,8 @@ def expected(session, ids: dict[str, list[int]], month: str) -> dict[str, dict[i
         referrer["referrals_made"] += within(referral.created_at)
         receiver["referrals_received"] += within(referral.created_at)
         receiver["accepted_received"] += within(referral.accepted_at)
-        if within(referral.converted_at):
+        # A conversion counts while it stands: one head office reversed counts nowhere.
+        if referral.status == "converted" and within(referral.converted_at):
             referrer["converted_made"] += 1
             receiver["converted_received"] += 1
             referrer["new_client_credits"] += 1
@@ -393,6 +394,81 @@ def test_every_level_equals_a_recount_of_the_raw_rows(session, world):
             assert observed(session, ids, month, level, organization_id=org) == {
                 key: row for key, row in want[level].items()
                 if key in _ids_of(session, level, org)}
+
+
+ADMIN = Principal(name="head office", role="admin")
+ROW_KEYS = {"organization": "organization_id", "department": "department_id",
+            "person": "person_id"}
+
+
+@settings(max_examples=10, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(world=worlds(), closing=st.sets(st.sampled_from(CHECKED), min_size=1),
+       conversions=st.lists(st.fixed_dictionaries({
+           "referrer": st.integers(0, 2), "receiver": st.integers(1, 2), "at": moment(),
+           "status": st.sampled_from(("converted", "pending")),
+           "accepted_after": st.integers(0, 10), "closed_after": st.integers(0, 10),
+           "by": st.one_of(st.none(), st.integers(0, 30)),
+           "owner": st.one_of(st.none(), st.integers(0, 30))}), min_size=1, max_size=4),
+       reversing=st.lists(st.booleans(), min_size=12, max_size=12), expiring=st.booleans())
+def test_closed_months_stay_and_their_corrections_add_up_to_a_recount(
+        session, world, closing, conversions, reversing, expiring):
+    """Random histories (with a few more conversions and pending referrals); some months
+    close; then conversions are reversed and referrals expire. Each closed month's rows stay
+    as they were, and its snapshot plus the corrections booked for it equal its rows
+    recounted from the raw rows now."""
+    from models import KpiCorrection, KpiMonth, KpiMonthExport, KpiMonthSnapshot
+    from referral_service.services import months, referrals
+
+    for model in (KpiCorrection, KpiMonthExport, KpiMonthSnapshot, KpiMonth):
+        session.execute(delete(model))  # each example closes its own months
+    session.commit()
+    world["referrals"] += [{**spec, "referrer": spec["referrer"] % world["orgs"]}
+                           for spec in conversions]
+    ids = build(session, world)
+    frozen = {}
+    for month in sorted(closing):
+        months.close(session=session, month=month, actor=ADMIN)
+        frozen[month] = {level: kpi.monthly_kpi(session=session, month=month, actor=SYSTEM,
+                                                level=level) for level in kpi.LEVELS}
+    converted = session.scalars(select(Referral.id).where(
+        Referral.referrer_organization_id.in_(ids["organization"]),
+        Referral.status == "converted").order_by(Referral.id)).all()
+    for referral_id, reverse in zip(converted, reversing, strict=False):
+        if reverse:
+            referrals.move_referral(session=session, referral_id=referral_id, status="lost",
+                                    reason=f"Reversed {referral_id}", actor=ADMIN)
+    if expiring:
+        referrals.expire_pending(session=session, older_than_days=14)
+    session.expire_all()
+    for month in sorted(closing):
+        want = expected(session, ids, month)
+        for level in kpi.LEVELS:
+            rows = kpi.monthly_kpi(session=session, month=month, actor=SYSTEM, level=level)
+            assert rows == frozen[month][level], (month, level)
+            names, key = months.figures(level), ROW_KEYS[level]
+            shown: dict[int, Counter] = {}
+            for row in rows:
+                if row["organization_id"] in ids["organization"]:
+                    shown[row[key]] = Counter({name: row[name] for name in names})
+            for correction in session.scalars(select(KpiCorrection).where(
+                    KpiCorrection.correction_of == month, KpiCorrection.level == level,
+                    KpiCorrection.organization_id.in_(ids["organization"]))):
+                assert correction.month not in closing or correction.month > month
+                row_id = correction.row_id if key != "organization_id" else (
+                    correction.organization_id)
+                shown.setdefault(row_id, Counter()).update(correction.deltas)
+            recount = {row_id: Counter({name: row[name] for name in names})
+                       for row_id, row in want[level].items()}
+            assert _nonzero(shown) == _nonzero(recount), (month, level)
+
+
+def _nonzero(rows: dict[int, Counter]) -> dict[int, dict[str, int]]:
+    """Each row's non-zero figures; rows with none left out."""
+    kept = {row_id: {name: value for name, value in figures.items() if value}
+            for row_id, figures in rows.items()}
+    return {row_id: figures for row_id, figures in kept.items() if figures}
 
 
 def _ids_of(session, level: str, org: int) -> set[int]:
