@@ -120,10 +120,14 @@ def kpi_level_page(month: str, level: str):
     rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal(),
                            level=level, organization_id=organization_id,
                            department_id=department_id)
-    names = organization_names({row["organization_id"] for row in rows})
+    corrections = kpi.monthly_corrections(
+        session=read_session(), month=month, actor=principal(), level=level,
+        organization_id=organization_id, department_id=department_id)
+    names = organization_names({row["organization_id"] for row in rows}
+                               | {c.organization_id for c in corrections})
     shown = rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     return rendered("kpi.html", month=month, level=level, level_rows=shown, total=len(rows),
-                    page=page, page_size=PAGE_SIZE, names=names,
+                    page=page, page_size=PAGE_SIZE, names=names, corrections=corrections,
                     organization_id=organization_id, department_id=department_id,
                     previous=neighbour(month, -1), next=neighbour(month, 1))
 
@@ -135,6 +139,7 @@ def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
     summary = figures.kpi_summary(session=session, month=month, actor=actor)
     rows = kpi.monthly_kpi(session=session, month=month, actor=actor, page=page,
                            page_size=PAGE_SIZE)
+    corrections = kpi.monthly_corrections(session=session, month=month, actor=actor)
     if targets_form is None:
         targets_form = TargetsForm(formdata=None, month=month, targets=[
             {"organization_id": row["organization_id"], "new_clients": row["target"]}
@@ -143,7 +148,8 @@ def kpi_page(month: str, *, targets_form: TargetsForm | None = None,
     inputs = {str(entry.form.organization_id.data): entry.form
               for entry in targets_form.targets.entries}
     return rendered("kpi.html", month=month, level="organization", rows=rows,
-                    total=summary["organizations"],
+                    total=summary["organizations"], corrections=corrections,
+                    names=organization_names({c.organization_id for c in corrections}),
                     page=page, page_size=PAGE_SIZE, summary=summary,
                     targets_form=targets_form, target_inputs=inputs, new_form=new_form,
                     previous=neighbour(month, -1), next=neighbour(month, 1), status=status)
@@ -209,9 +215,9 @@ def kpi_export():
     level = request.args.get("level", "organization")
     if month is None or fmt not in EXPORT_FORMATS or level not in kpi.LEVELS:
         raise NotFound("Unknown month, format or level.")
-    rows = kpi.monthly_kpi(session=read_session(), month=month, actor=principal(),
-                           level=level)
-    return Response(kpi.export(rows, fmt, month, level), content_type=kpi.CONTENT_TYPES[fmt],
+    body = kpi.monthly_export(session=read_session(), month=month, actor=principal(),
+                              fmt=fmt, level=level)
+    return Response(body, content_type=kpi.CONTENT_TYPES[fmt],
                     headers={"Content-Disposition":
                              f'attachment; filename="{kpi.filename(month, fmt, level)}"'})
 

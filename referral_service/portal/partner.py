@@ -38,7 +38,7 @@ from referral_service.portal.forms import (
 from referral_service.schemas.base import MAX_ID
 from referral_service.schemas.organizations import OrganizationPatchSchema
 from referral_service.services import dashboard as figures
-from referral_service.services import organizations, referrals
+from referral_service.services import kpi, organizations, referrals
 from referral_service.services.auth import Principal
 from referral_service.services.errors import (
     Conflict,
@@ -79,6 +79,9 @@ def dashboard():
         names=names_for([*waiting, *in_progress, *outcomes]), month=month,
         summary=figures.kpi_summary(session=session, month=month, actor=actor,
                                     organization_id=own),
+        # A firm's corrections of closed months booked this month (head office: KPI page).
+        corrections=(kpi.monthly_corrections(session=session, month=month, actor=actor,
+                                             organization_id=own) if own else []),
     )
 
 
@@ -137,9 +140,12 @@ def show_referral(referral_id: int, *, failed: tuple[str, MoveForm] | None = Non
     forms = move_forms(referral, actor)
     if failed is not None and failed[0] in forms:
         forms[failed[0]] = failed[1]
+    # Head office reversing a conversion (converted -> lost) must say why.
+    reversal = {move for move in forms if referrals.reason_required(referral, move)}
     return rendered("referral.html", referral=referral, forms=forms,
-                    names=names_for([referral]), reason_required=REASON_REQUIRED,
-                    reason_offered=REASON_OFFERED, status=422 if failed else 200)
+                    names=names_for([referral]), reason_required=REASON_REQUIRED | reversal,
+                    reversal=reversal, reason_offered=REASON_OFFERED,
+                    status=422 if failed else 200)
 
 
 @blp.post(f"/referrals/<int(max={MAX_ID}):referral_id>/status/<move>")
