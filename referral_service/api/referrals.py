@@ -50,7 +50,8 @@ class Referrals(MethodView):
     def get(self, args):
         """List referrals; a partner sees those where it is referrer or receiver."""
         filters = {key: args[key] for key in ("organization_id", "role", "status", "month",
-                                              "source_kind", "person_id") if key in args}
+                                              "source_kind", "person_id", "client", "sort")
+                   if key in args}
         items, total = referrals.list_(
             session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,

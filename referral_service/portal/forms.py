@@ -34,11 +34,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import ORGANIZATION_KINDS, REFERRAL_STATUSES
 from referral_service.schemas.base import MONTH_PATTERN
+from referral_service.schemas.referrals import REFERRAL_SORTS
 
 csrf = CSRFProtect()
 
@@ -250,6 +251,9 @@ class ReferralFilterForm(FlaskForm):
         SelectChoice(s, "won" if s == "converted" else s) for s in REFERRAL_STATUSES])
     month = StringField("Month", [Optional(), Regexp(MONTH_PATTERN, message="Use YYYY-MM.")],
                         filters=STRIP, render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    client = StringField("Client", [Optional(), Length(max=200)], filters=STRIP,
+                         render_kw={"type": "search", "placeholder": "Part of the name"})
+    sort = HiddenField(validators=[Optional(), AnyOf(REFERRAL_SORTS)])
 
 
 def split_skills(text: str | None) -> list[str]:

@@ -96,7 +96,8 @@ def referral_list():
     form = ReferralFilterForm(request.args)
     filters: dict[str, Any] = {}
     if form.validate():
-        filters = {name: getattr(form, name).data for name in ("role", "status", "month")
+        filters = {name: getattr(form, name).data
+                   for name in ("role", "status", "month", "client", "sort")
                    if getattr(form, name).data}
     organization_id = actor.organization_id
     if actor.is_staff:
@@ -113,6 +114,7 @@ def referral_list():
             if organization_id else None)
     return rendered("referrals.html", form=form, items=items, total=total, page=page,
                     page_size=PAGE_SIZE, names=names_for(items), firm=firm,
+                    sort=filters.get("sort", "-created_at"),
                     organization_id=organization_id,
                     status=422 if form.errors else 200)
 

@@ -3,13 +3,13 @@ their moves (won, lost, referred on from the ranked match list)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
-from wtforms import Field, FieldList, Form, FormField
+from wtforms import Field, Form
 
 from models import utcnow
 from referral_service.db import read_session, write_session

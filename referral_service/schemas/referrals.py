@@ -142,6 +142,11 @@ class ReferralMoveSchema(StrictSchema):
                                   "owner_person_id")
 
 
+# The orders GET /referrals offers: a column, "-" first for descending.
+REFERRAL_SORTS = tuple(f"{sign}{column}" for column in ("created_at", "updated_at", "status",
+                                                          "client") for sign in ("-", ""))
+
+
 class ReferralListArgsSchema(PageArgsSchema):
     """Filters of GET /referrals."""
 
@@ -156,6 +161,11 @@ class ReferralListArgsSchema(PageArgsSchema):
     source_kind = fields.String(validate=validate.OneOf(REFERRAL_SOURCE_KINDS))
     person_id = fields.Integer(validate=Id, metadata={
         "description": "Referred by this person, or owned by them at the receiver."})
+    client = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "Part of the client's name as its referrer named it, in any case."})
+    sort = fields.String(validate=validate.OneOf(REFERRAL_SORTS), load_default="-created_at",
+                         metadata={"description": "Order: a column, '-' first for newest or "
+                                                  "last first; ties by id the same way."})
 
 
 class ClientOutSchema(Schema):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,6 +81,9 @@ RECEIVER_MOVES = frozenset({"accepted", "declined", "converted", "lost"})
 REFERRER_MOVES = frozenset({"withdrawn"})
 STAFF_MOVES = frozenset({"accepted", "declined", "withdrawn", "expired", "converted", "lost"})
 TRANSITION_STATUSES = ("accepted", "declined", "withdrawn", "expired", "converted", "lost")
+# The orders of list_ (GET /referrals `sort`, the portal's column headers); "-" is descending.
+SORTS = {"created_at": Referral.created_at, "updated_at": Referral.updated_at,
+         "status": Referral.status, "client": func.lower(Referral.client_name)}
 # Closed referrals the performance score counts as failures (withdrawn counts for neither side).
 FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
 
@@ -586,8 +589,10 @@ def list_(
     *, session: Session, actor: Principal, page: int, page_size: int,
     organization_id: int | None = None, role: str | None = None, status: str | None = None,
     month: str | None = None, source_kind: str | None = None, person_id: int | None = None,
+    client: str | None = None, sort: str = "-created_at",
 ) -> tuple[list[Referral], int]:
-    """Return one page of the referrals the caller may see, newest first, and the total."""
+    """Return one page of the referrals the caller may see, in `sort` order (SORTS; newest
+    first by default), and the total; `client` finds the client's name as named, in any case."""
     query = select(Referral)
     if actor.is_partner:
         if organization_id not in (None, actor.organization_id):
@@ -611,4 +616,12 @@ def list_(
     if month is not None:
         start, end = month_range(month)
         query = query.where(Referral.created_at >= start, Referral.created_at < end)
-    return page_of(session, query, Referral.id.desc(), page=page, page_size=page_size)
+    if client:
+        query = query.where(func.lower(Referral.client_name).contains(client.lower(),
+                                                                      autoescape=True))
+    column = SORTS[sort.removeprefix("-")]
+    if sort.startswith("-"):
+        return page_of(session, query, column.desc(), Referral.id.desc(), page=page,
+                       page_size=page_size)
+    return page_of(session, query, column.asc(), Referral.id.asc(), page=page,
+                   page_size=page_size)

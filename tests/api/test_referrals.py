@@ -315,6 +315,47 @@ def test_list_filters_pages_and_partner_scope(client, admin_headers, make_key, p
         assert client.get(BASE + bad, headers=admin_headers).status_code == 422, bad
 
 
+def test_list_sorts_by_date_client_and_status_and_finds_a_client_by_name(
+        app, client, admin_headers, make_key, post, firms):
+    from referral_service.db import session_scope
+
+    a, b = firms["Alpha"], firms["Beta"]
+    made = {name: post(body(a, b, name)).get_json()["id"]
+            for name in ("Harbour Bikes", "acme 100% Steel", "Zenith Harbour Co")}
+    # Recorded out of date order, as an import of older referrals would be.
+    days = {"Harbour Bikes": 3, "acme 100% Steel": 1, "Zenith Harbour Co": 2}
+    with session_scope(app) as session:
+        for name, ago in days.items():
+            session.get(Referral, made[name]).created_at = utcnow() - timedelta(days=ago)
+        session.commit()
+    client.patch(f"{BASE}/{made['Zenith Harbour Co']}", json={"status": "accepted"},
+                 headers=admin_headers)
+
+    def names(query: str, headers=admin_headers) -> list[str]:
+        response = client.get(BASE + query, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return [item["client"]["name"] for item in response.get_json()["items"]]
+
+    newest_first = ["acme 100% Steel", "Zenith Harbour Co", "Harbour Bikes"]
+    assert names("") == newest_first  # by date, not by id
+    assert names("?sort=-created_at") == newest_first
+    assert names("?sort=created_at") == newest_first[::-1]
+    assert names("?sort=client") == ["acme 100% Steel", "Harbour Bikes", "Zenith Harbour Co"]
+    assert names("?sort=-client") == ["Zenith Harbour Co", "Harbour Bikes", "acme 100% Steel"]
+    assert names("?sort=status") == ["Zenith Harbour Co", "Harbour Bikes", "acme 100% Steel"]
+    assert names("?sort=-updated_at")[0] == "Zenith Harbour Co"
+    assert names("?client=harbour") == ["Zenith Harbour Co", "Harbour Bikes"]
+    assert names("?client=HARBOUR%20b") == ["Harbour Bikes"]
+    assert names("?client=100%25") == ["acme 100% Steel"]  # % is a character, not a pattern
+    assert names("?client=_") == []
+    assert names("?client=harbour&sort=client", make_key("partner", a)) == [
+        "Harbour Bikes", "Zenith Harbour Co"]
+    for bad in ("?sort=id", "?sort=--client", "?client=", "?client=" + "x" * 201):
+        response = client.get(BASE + bad, headers=admin_headers)
+        assert response.status_code == 422, bad
+        assert response.content_type == "application/problem+json"
+
+
 def test_unknown_referral_is_404(client, admin_headers):
     assert client.get(f"{BASE}/999", headers=admin_headers).status_code == 404
     assert client.patch(f"{BASE}/999", json={"status": "accepted"},

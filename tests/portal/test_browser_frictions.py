@@ -103,3 +103,30 @@ def test_a_kpi_target_error_shows_at_the_top(browser, site):  # noqa: F811
     link.click()
     assert page.url.endswith("#organization")
     page.context.close()
+
+
+def test_referrals_sort_by_column_and_find_a_client(browser, site):  # noqa: F811
+    network = site.network
+    for name in ("Sorting Yellow Ltd", "Sorting Blue Ltd", "Sorting Green Ltd"):
+        record_referral(site.app, network.beta, network.alpha, client=name)
+    page = signed_in(browser, site, "alpha@example.com")
+    page.goto(site.url + "/referrals")
+    page.fill("#client", "sorting")
+    page.click("button:has-text('Filter')")
+
+    def clients() -> list[str]:
+        return page.locator("table.list tbody td.title a").all_inner_texts()
+
+    assert clients() == ["Sorting Green Ltd", "Sorting Blue Ltd", "Sorting Yellow Ltd"]
+    page.click("th >> text=Client")
+    assert clients() == ["Sorting Blue Ltd", "Sorting Green Ltd", "Sorting Yellow Ltd"]
+    assert page.get_attribute("th:has-text('Client')", "aria-sort") == "ascending"
+    page.click("th >> text=Client")
+    assert clients() == ["Sorting Yellow Ltd", "Sorting Green Ltd", "Sorting Blue Ltd"]
+    page.click("th >> text=Sent")  # newest first, then oldest first
+    assert clients() == ["Sorting Green Ltd", "Sorting Blue Ltd", "Sorting Yellow Ltd"]
+    page.click("th >> text=Sent")
+    assert clients() == ["Sorting Yellow Ltd", "Sorting Blue Ltd", "Sorting Green Ltd"]
+    assert page.get_attribute("th:has-text('Sent')", "aria-sort") == "ascending"
+    assert page.input_value("#client") == "sorting"  # the search is kept while sorting
+    page.context.close()
