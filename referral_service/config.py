@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "MATCH_WEIGHT_LOCATION": 0.25,
     "MATCH_WEIGHT_PERFORMANCE": 0.1,
     "MATCH_WEIGHT_CAPACITY": 0.05,
+    # Relevance floor: firms whose skill fit is below it are not proposed (0 turns it off; at
+    # most 0.75, the skill fit of a firm with every required skill). POST /match may override
+    # it with min_skill_fit.
+    "MATCH_MIN_SKILL_FIT": 0.15,
     # How often, in seconds, a worker looks for profile changes made by other workers.
     "MATCH_INDEX_REFRESH_SECONDS": 1.0,
     # Pending referrals expire after this many days.

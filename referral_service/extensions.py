@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.extensions["match_index"] = MatchIndexKeeper(
         lambda: new_session(app, write=False),
         refresh_seconds=app.config["MATCH_INDEX_REFRESH_SECONDS"],
+        min_skill_fit=app.config["MATCH_MIN_SKILL_FIT"],
     )
 
 

@@ -4,18 +4,20 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
 (DEFAULT_WEIGHTS: skill 0.6, location 0.25, performance 0.1, capacity 0.05):
 
 - skill = 0.75 * (required skills the firm has / required skills) + 0.25 * text similarity,
-  or the text similarity alone when the need names no skill. Text similarity is the cosine
-  between the need's TF-IDF vector and the firm's profile (skills + description), on terms
-  that map British to American spelling and strip common suffixes; in large corpora, need
-  terms found in over 5% of the profiles are left out (scoring.text).
-- location = 1 / (1 + d / 50 km), d the geodesic distance to the firm's nearest office; 0 when
-  that office's service radius does not reach the client.
+  or the text similarity alone when the need names no skill. A required skill counts when the
+  firm has it in any spelling (anodising covers anodizing; plurals and inflections too).
+  Text similarity is the idf-weighted share of the need's terms (skills + description) found
+  in the firm's profile, on terms that map British to American spelling and are stemmed; it
+  is not divided by the profile's length, so a longer profile never scores lower (scoring.text).
+- location = the best over the firm's offices of 1 / (1 + d / 50 km), d the geodesic distance
+  to that office, 0 for an office whose own service radius does not reach the client.
 - performance = (won + 1) / (won + failed + 2): 0.5 for a newcomer, never 0 or 1.
 - capacity = 1 - open_referrals / capacity, 1 when unlimited.
 
-Inactive firms, firms at capacity, firms without an office, excluded ids, kinds not asked for
-and firms whose nearest office is beyond max_distance_km are never proposed. Ranking is by
-score descending, then organization id ascending.
+Inactive firms, firms at capacity, firms without an office, excluded ids, kinds not asked for,
+firms with no office within max_distance_km and firms whose skill fit is below the need's
+min_skill_fit (the relevance floor, default 0.15) are never proposed. Ranking is by score
+descending, then organization id ascending.
 
 With DEFAULT_WEIGHTS a firm with every required skill beats one with none even at the
 client's door: 0.6 * (0.75 - 0.25) > 0.25. A heavier location weight can break that.
@@ -28,7 +30,9 @@ from typing import TYPE_CHECKING
 
 from scoring.components import DEFAULT_SCALE_KM, EARTH_RADIUS_KM
 from scoring.model import (
+    DEFAULT_MIN_SKILL_FIT,
     DEFAULT_WEIGHTS,
+    MAX_MIN_SKILL_FIT,
     Candidate,
     Firm,
     Need,
@@ -58,8 +62,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_MIN_SKILL_FIT",
     "DEFAULT_SCALE_KM",
     "DEFAULT_WEIGHTS",
+    "MAX_MIN_SKILL_FIT",
     "EARTH_RADIUS_KM",
     "Candidate",
     "Firm",

@@ -4,12 +4,17 @@ Every component is in [0, 1]; the score is their weighted sum with weights summi
 
     skill       = 0.75 * matched / required + 0.25 * text    (need with skills)
                 = text                                       (need without skills)
-    location    = 1 / (1 + d / 50 km) if d <= radius of the nearest office, else 0
+    location    = max over offices of 1 / (1 + d / 50 km) if d <= that office's radius, else 0
     performance = (won + 1) / (won + failed + 2)
     capacity    = 1 - open_referrals / capacity               (1 when capacity is unlimited)
 
-where `text` is the TF-IDF cosine of scoring.text and d the geodesic (WGS-84, geopy) distance
-from the client to the firm's nearest office.
+where `matched` counts the required skills the firm has in any spelling (scoring.text.skill_key:
+anodising covers anodizing), `text` is the share of the need the profile covers
+(scoring.text) and d the geodesic (WGS-84, geopy) distance from the client to an office.
+A firm whose skill fit is below the need's min_skill_fit is not proposed. The office a
+candidate names is the one that gave its location fit: the nearest office that serves the
+client, else the nearest office; offices beyond max_distance_km do not count, and a firm with
+none within it is not proposed.
 """
 
 from __future__ import annotations
@@ -20,17 +25,17 @@ from dataclasses import replace
 
 from geopy.distance import geodesic
 
-from scoring.model import Candidate, Firm, Need, Office, Weights
-from scoring.text import TextQuery, profile_vector
+from scoring.model import SKILL_COVERAGE_SHARE, Candidate, Firm, Need, Office, Weights
+from scoring.text import TextQuery, profile_vector, skill_key
 
 # Mean Earth radius (IUGG), the one geopy's great_circle uses.
 EARTH_RADIUS_KM = 6371.0088
 # Distance at which the location fit has halved; a third at 100 km, a tenth at 450 km.
 DEFAULT_SCALE_KM = 50.0
-# Share of skill fit that comes from exact slug coverage. With DEFAULT_WEIGHTS a firm with every
-# required skill beats one with none, whatever their text similarity and distances:
-# skill weight * (0.75 - 0.25) = 0.30 exceeds the whole location weight 0.25.
-SKILL_COVERAGE_SHARE = 0.75
+# SKILL_COVERAGE_SHARE (scoring.model) is the share of skill fit that comes from exact coverage.
+# With DEFAULT_WEIGHTS a firm with every required skill beats one with none, whatever their text
+# similarity and distances: skill weight * (0.75 - 0.25) = 0.30 exceeds the whole location
+# weight 0.25.
 # Bound on |geodesic / spherical distance - 1| for geodetic coordinates taken as spherical:
 # the ellipsoid's radii of curvature stay within -0.56% / +0.46% of EARTH_RADIUS_KM.
 SPHERE_TOLERANCE = 0.0075
@@ -97,11 +102,24 @@ def can_be_proposed(firm: Firm, need: Need) -> bool:
     )
 
 
-def nearest_office(need: Need, offices: Sequence[Office]) -> tuple[float, Office]:
-    """Return the geodesic distance in km to the nearest office and that office (ties: lower id)."""
+def serving_office(need: Need, offices: Sequence[Office]) -> tuple[float, Office, float] | None:
+    """Return (distance km, office, location fit) of the office that serves the client best.
+
+    That is the office with the highest location fit, each judged against its own radius; of
+    equal fits the nearer, then the lower id, so the nearest office when none serves the
+    client. Offices beyond the need's max_distance_km do not count; None if no office is left.
+    """
     client = (need.latitude, need.longitude)
-    measured = [(geodesic_km(client, (o.latitude, o.longitude)), o) for o in offices]
-    return min(measured, key=lambda pair: (pair[0], pair[1].id))
+    best: tuple[tuple[float, float, int], float, Office, float] | None = None
+    for office in offices:
+        distance_km = geodesic_km(client, (office.latitude, office.longitude))
+        if need.max_distance_km is not None and distance_km > need.max_distance_km:
+            continue
+        fit = location_fit(distance_km, office.service_radius_km)
+        key = (-fit, distance_km, office.id)
+        if best is None or key < best[0]:
+            best = (key, distance_km, office, fit)
+    return None if best is None else best[1:]
 
 
 def score_firm(
@@ -117,21 +135,25 @@ def score_firm(
 
     `profile` defaults to the firm's profile vector and `text` to the query's similarity with
     it; `offices` defaults to all the firm's offices and may be narrowed to those that can be
-    the nearest. The returned rank is 0: ranking assigns it.
+    the nearest or serve the client. The returned rank is 0: ranking assigns it.
     """
     if not can_be_proposed(firm, need):
         return None
-    distance_km, office = nearest_office(need, firm.offices if offices is None else offices)
-    if need.max_distance_km is not None and distance_km > need.max_distance_km:
-        return None
-    owned = set(firm.skills)
-    matched = tuple(skill for skill in need.skills if skill in owned)
-    missing = tuple(skill for skill in need.skills if skill not in owned)
+    owned = {skill_key(skill) for skill in firm.skills}
+    matched = tuple(skill for skill in need.skills if skill_key(skill) in owned)
+    missing = tuple(skill for skill in need.skills if skill_key(skill) not in owned)
     if text is None:
         text = query.similarity(profile_vector(firm) if profile is None else profile)
+    skill = skill_fit(len(matched), len(need.skills), text)
+    if skill < need.min_skill_fit:
+        return None
+    served = serving_office(need, firm.offices if offices is None else offices)
+    if served is None:
+        return None
+    distance_km, office, location = served
     breakdown = {
-        "skill": skill_fit(len(matched), len(need.skills), text),
-        "location": location_fit(distance_km, office.service_radius_km),
+        "skill": skill,
+        "location": location,
         "performance": performance_fit(firm.won, firm.failed),
         "capacity": capacity_fit(firm.capacity, firm.open_referrals),
     }

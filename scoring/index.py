@@ -9,8 +9,9 @@ A query runs in two steps.
    the chord to each office that may serve the client (a chord is never longer than the
    great circle, which SPHERE_TOLERANCE relates to the geodesic).
 2. Refine: firms are scored exactly, in decreasing order of their bound, with the function
-   rank_naive uses (geodesic only to the offices that can be the nearest) until the next bound
-   falls below the `limit`-th exact score. The result is therefore exactly rank_naive's.
+   rank_naive uses (geodesic only to the offices that can be the nearest or serve the client)
+   until the next bound falls below the `limit`-th exact score. The result is therefore
+   exactly rank_naive's. Firms whose skill fit is below the need's floor are left out before.
 
 Updates never rebuild: slots are append-only, so upsert writes the firm into a new slot and
 masks the one it replaces, then publishes a new immutable snapshot. Queries read one snapshot
@@ -39,7 +40,6 @@ from sklearn.utils.validation import check_is_fitted
 from scoring.components import (
     DEFAULT_SCALE_KM,
     EARTH_RADIUS_KM,
-    SKILL_COVERAGE_SHARE,
     SPHERE_TOLERANCE,
     capacity_fit,
     performance_fit,
@@ -47,7 +47,15 @@ from scoring.components import (
     score_firm,
     spherical_km,
 )
-from scoring.model import DEFAULT_WEIGHTS, Candidate, Firm, Need, Office, Weights
+from scoring.model import (
+    DEFAULT_WEIGHTS,
+    SKILL_COVERAGE_SHARE,
+    Candidate,
+    Firm,
+    Need,
+    Office,
+    Weights,
+)
 from scoring.naive import check_unique_ids
 from scoring.text import (
     TextQuery,
@@ -55,6 +63,7 @@ from scoring.text import (
     common_term_threshold,
     need_terms,
     profile_vector,
+    skill_key,
 )
 
 # The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
@@ -64,6 +73,9 @@ PLANES = 2
 # SCORE_SLACK_PER_SKILL for each required skill (one float32 addition each).
 SCORE_SLACK = 1e-6
 SCORE_SLACK_PER_SKILL = 2e-7
+# A firm is left out before refinement only if its skill fit is below the floor by more than
+# this (float64 sums in another order than skill_fit's); score_firm applies the floor exactly.
+FIT_SLACK = 1e-9
 # Chords come from float32 unit vectors: off by at most ~4e-7 of the unit sphere (2.5 m)
 # absolute and 1e-6 relative, covered by these two slacks.
 DISTANCE_SLACK_KM = 0.005
@@ -259,7 +271,7 @@ class _Store:
             terms += vector
             term_values.extend(vector.values())
             term_counts.append(len(vector))
-            unique_skills = dict.fromkeys(firm.skills)
+            unique_skills = dict.fromkeys(map(skill_key, firm.skills))
             skills += unique_skills
             skill_counts.append(len(unique_skills))
         store.terms = _postings(terms, term_counts, term_values)
@@ -304,8 +316,8 @@ class _Store:
             self.n_extra = end
         for term, weight in vector.items():
             _append_posting(self.terms, term, slot, weight)
-        for skill in dict.fromkeys(firm.skills):
-            _append_posting(self.skills, skill, slot, None)
+        for key in dict.fromkeys(map(skill_key, firm.skills)):
+            _append_posting(self.skills, key, slot, None)
         self.firms.append(firm)
         self.n_slots = slot + 1
         return slot
@@ -577,18 +589,25 @@ class MatchIndex(BaseEstimator):
         bound += state.static_part(weights)
 
         # skill: text similarity summed exactly as TextQuery.similarity sums it (float64
-        # products added term by term in the same order) into `text`; coverage exact
+        # products added term by term in the same order) into `text`; coverage exact, counted
+        # by skill key (a variant spelling covers the skill)
         for weight, slots, values in rows:
             text[slots] += weight * values
-        if rows:
-            reached = np.unique(np.concatenate([slots for _, slots, _ in rows]))
-            text_share = weights.skill * (1.0 - SKILL_COVERAGE_SHARE if need.skills else 1.0)
-            bound[reached] += text_share * text[reached]
+        covered = scratch.get("covered", n)  # all zeros between queries
+        related_parts = [slots for _, slots, _ in rows]
+        for slug in need.skills:
+            slots = _visible(store.skills.get(skill_key(slug)), n)[0]
+            covered[slots] += 1.0
+            related_parts.append(slots)
+        related = np.unique(np.concatenate(related_parts)) if related_parts else _EMPTY_SLOTS
         if need.skills:
             # skill_fit: share * matched / required + (1 - share) * text
-            per_skill = weights.skill * SKILL_COVERAGE_SHARE / len(need.skills)
-            for slug in need.skills:
-                bound[_visible(store.skills.get(slug), n)[0]] += per_skill
+            fit = (SKILL_COVERAGE_SHARE * (covered[related] / len(need.skills))
+                   + (1.0 - SKILL_COVERAGE_SHARE) * text[related])
+        else:
+            fit = text[related]
+        covered[related] = 0.0
+        bound[related] += weights.skill * fit
 
         # who cannot be proposed
         np.logical_not(state.proposable, out=excluded)
@@ -603,6 +622,12 @@ class MatchIndex(BaseEstimator):
         if nearest is not None:
             # the nearest office is surely beyond max_distance_km
             np.greater(nearest, _chord_limit(np.array(need.max_distance_km)), out=flag)
+            excluded |= flag
+        if need.min_skill_fit > 0:
+            # below the relevance floor: every slot but those related to the need whose fit
+            # reaches it (a slot no term or skill reaches has a skill fit of 0)
+            flag.fill(True)
+            flag[related[fit >= need.min_skill_fit - FIT_SLACK]] = False
             excluded |= flag
         for firm_id in need.exclude_ids:
             slot = store.slot_of.get(firm_id)
@@ -644,14 +669,19 @@ def _text_query(
 def _exact(
     firm: Firm, need: Need, query: TextQuery, weights: Weights, text: float
 ) -> Candidate | None:
-    """Score one firm exactly, measuring geodesics only to offices that can be the nearest."""
+    """Score one firm exactly, measuring geodesics only to offices that can be the nearest or
+    serve the client."""
     offices = firm.offices
     if len(offices) > 1:
         client = (need.latitude, need.longitude)
         spherical = [spherical_km(client, (o.latitude, o.longitude)) for o in offices]
         # an office farther than this on the sphere is farther on the ellipsoid too
         reach = min(spherical) * (1 + SPHERE_TOLERANCE) / (1 - SPHERE_TOLERANCE) + DISTANCE_SLACK_KM
-        offices = tuple(o for o, d in zip(offices, spherical, strict=True) if d <= reach)
+        # the geodesic is at least (1 - tolerance) times the spherical distance
+        offices = tuple(
+            o for o, d in zip(offices, spherical, strict=True)
+            if d <= reach or d * (1 - SPHERE_TOLERANCE) - DISTANCE_SLACK_KM <= o.service_radius_km
+        )
     return score_firm(firm, need, query, weights, None, offices, clamp_similarity(text))
 
 

@@ -10,6 +10,13 @@ import unicodedata
 from dataclasses import dataclass, field
 
 MAX_LIMIT = 100
+# Share of skill fit that comes from exact coverage of the required skills (scoring.components).
+SKILL_COVERAGE_SHARE = 0.75
+# Relevance floor: a firm whose skill fit is below it is not proposed (SPEC section 8). A firm
+# with every required skill has a skill fit of at least SKILL_COVERAGE_SHARE, so no floor up
+# to that can drop it; 0 turns the floor off.
+DEFAULT_MIN_SKILL_FIT = 0.15
+MAX_MIN_SKILL_FIT = SKILL_COVERAGE_SHARE
 
 
 def slugify_skill(name: str) -> str:
@@ -112,6 +119,7 @@ class Need:
     max_distance_km: float | None = None
     kinds: frozenset[str] | None = None
     exclude_ids: frozenset[int] = field(default_factory=frozenset)
+    min_skill_fit: float = DEFAULT_MIN_SKILL_FIT
 
     def __post_init__(self) -> None:
         if not isinstance(self.skills, tuple):
@@ -144,6 +152,11 @@ class Need:
             )
         if self.kinds is not None and not self.kinds:
             raise ValueError("Need kinds must name at least one kind; pass None to allow any kind.")
+        floor = self.min_skill_fit
+        if not (0.0 <= floor <= MAX_MIN_SKILL_FIT):  # also rejects NaN
+            raise ValueError(
+                f"Need min_skill_fit must be from 0 to {MAX_MIN_SKILL_FIT}, got {floor!r}."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +194,7 @@ class Weights:
 
 # Skill first, then place: the skill weight must exceed the location weight enough that a firm
 # with every required skill outranks one with none even when the latter sits at the client's
-# door (see SKILL_COVERAGE_SHARE in scoring.components: 0.6 * (2 * 0.75 - 1) = 0.30 > 0.25).
+# door (see SKILL_COVERAGE_SHARE: 0.6 * (2 * 0.75 - 1) = 0.30 > 0.25).
 # Performance and capacity only separate firms that are otherwise close.
 DEFAULT_WEIGHTS = Weights(skill=0.6, location=0.25, performance=0.1, capacity=0.05)
 

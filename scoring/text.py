@@ -1,4 +1,4 @@
-"""Text side of skill fit: one analyzer for profiles and needs, TF-IDF weights and cosine.
+"""Text side of skill fit: one analyzer for profiles and needs, TF-IDF need weights, coverage.
 
 Terms: NFKC + casefold, words of letters and digits, function words dropped, British spellings
 mapped to American ones (aluminium -> aluminum, anodising -> anodizing, colour -> color,
@@ -13,21 +13,31 @@ tests/scoring/test_text.py (bench/bench_stemmer.py): pairs that must meet 182 of
 against 161, distinct words that must stay apart 31 of 40 against 28; stemming 0.6 us a word
 against 1.2 us (the spelling map, shared, costs about 9 us a word; _token_terms caches both).
 
-Similarity: the cosine between the need vector, (1 + ln tf) * idf with scikit-learn's smooth
-idf = ln((1 + n) / (1 + df)) + 1, and the firm's profile vector, 1 + ln tf. Both are L2
-normalised, so the result is in [0, 1]. The idf is applied on the need side only (as Lucene's
+Similarity: the share of the need that the profile covers. The need vector is (1 + ln tf) *
+idf^2 with scikit-learn's smooth idf = ln((1 + n) / (1 + df)) + 1 (squared, as a TF-IDF dot
+product with the idf on both sides weighs a term: the words that tell firms apart, "tax",
+"anodizing", count far more than "small" or "parts"), L1 normalised; a firm's profile vector
+is 1 for every term it contains. Their dot product, in [0, 1], is the
+idf-weighted share of the need's terms found in the profile: 1 when the profile has them all,
+whatever else it says. The profile side is not divided by its length, as a cosine would (SPEC
+section 8, no length bias): under a cosine a profile of one word had all its weight on that
+word and outranked a full profile with the same tags; here adding words to a profile never
+lowers its similarity to any need. The idf is applied on the need side only (as Lucene's
 classic similarity does): a firm's vector then depends on its own profile alone, which lets an
 index add or replace one firm without touching the others and still give exactly what a fresh
 build would. `sklearn.feature_extraction.text.TfidfVectorizer(analyzer=analyze,
-sublinear_tf=True)` gives the same need vector; the tests check the two agree. In corpora of
-over COMMON_TERM_MIN_PROFILES profiles, need terms found in more than COMMON_TERM_SHARE of
-them are left out of the need vector.
+sublinear_tf=True, norm=None)` times its idf_ once more, L1 normalised, gives the same need
+vector and `CountVectorizer(binary=True)` the profile's; the tests check they agree. In
+corpora of over COMMON_TERM_MIN_PROFILES profiles, need terms found in more than
+COMMON_TERM_SHARE of them are left out of the need vector.
+
+Skill tags meet by their terms too (`skill_key`): anodising, anodizing, Anodized and
+"anodization" are one skill for exact-tag coverage.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import re
 import threading
 import unicodedata
@@ -180,6 +190,16 @@ def _skill_terms(slug: str) -> tuple[str, ...]:
     return tuple(analyze(slug))
 
 
+@lru_cache(maxsize=1 << 14)
+def skill_key(slug: str) -> str:
+    """Return the key two spellings of one skill share: "anodising" and "anodized" -> "anod".
+
+    The slug's terms (British spelling folded, Snowball stem) in order; a slug with no terms
+    (only function words or single letters: "it", "c") is its own key.
+    """
+    return " ".join(_skill_terms(slug)) or slug
+
+
 def profile_terms(firm: Firm) -> list[str]:
     """Return the terms of a firm's profile: those of its skills, then its description's."""
     # the same terms as analyze(profile_text(firm)); skill slugs repeat across firms, so cache
@@ -189,18 +209,8 @@ def profile_terms(firm: Firm) -> list[str]:
 
 
 def profile_vector(firm: Firm) -> dict[str, float]:
-    """Return the firm's L2-normalised 1 + ln(tf) term weights."""
-    terms = profile_terms(firm)
-    counts = Counter(terms)
-    if len(counts) == len(terms):  # every term once: all weights 1 / sqrt(k), as below
-        return dict.fromkeys(counts, 1.0 / math.sqrt(len(counts))) if counts else {}
-    try:
-        raw = list(map(_SUBLINEAR.__getitem__, counts.values()))
-    except IndexError:  # a term repeated more than the table covers
-        raw = [_sublinear(count) for count in counts.values()]
-    # fsum is correctly rounded, so the weights do not depend on the order of the terms.
-    norm = math.sqrt(math.fsum(map(operator.mul, raw, raw)))
-    return dict(zip(counts, map(norm.__rtruediv__, raw), strict=True))
+    """Return the firm's profile vector: 1 for every term of its skills and description."""
+    return dict.fromkeys(profile_terms(firm), 1.0)
 
 
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
@@ -252,14 +262,15 @@ class TextQuery:
             kept = {term: df for df, term in known[:1]}
         raw: dict[str, float] = {}
         for term in sorted(kept):
-            # (1 + ln tf) * scikit-learn's smooth idf ln((1 + n) / (1 + df)) + 1
+            # (1 + ln tf) * idf^2, scikit-learn's smooth idf ln((1 + n) / (1 + df)) + 1
             idf = math.log((1 + n_documents) / (1 + kept[term])) + 1.0
-            raw[term] = _sublinear(counts[term]) * idf
-        norm = math.sqrt(math.fsum(value * value for value in raw.values()))
+            raw[term] = _sublinear(counts[term]) * idf * idf
+        # L1: the weights sum to 1, so a profile holding every term scores 1
+        norm = math.fsum(raw.values())
         return cls({term: value / norm for term, value in raw.items()} if norm > 0 else {})
 
     def similarity(self, profile: Mapping[str, float]) -> float:
-        """Return the cosine similarity in [0, 1] between the need and a profile vector."""
+        """Return the share in [0, 1] of the need's weight that a profile vector holds."""
         # A plain left-to-right sum in the need's (sorted) term order: MatchIndex adds the same
         # float64 products in the same order, so both get the same bits.
         total = 0.0
@@ -269,7 +280,7 @@ class TextQuery:
 
 
 def clamp_similarity(total: float) -> float:
-    """Return a cosine sum clamped to [0, 1]; both vectors are unit length, so only rounding."""
+    """Return a similarity sum clamped to [0, 1]; the need's weights sum to 1, so only rounding."""
     return min(1.0, max(0.0, total))
 
 

@@ -51,9 +51,14 @@ class MatchIndexKeeper:
 
     def __init__(
         self, session_factory: Callable[[], Session], *, refresh_seconds: float = 1.0,
-        warmup_wait_seconds: float = 5.0,
+        warmup_wait_seconds: float = 5.0, min_skill_fit: float = scoring.DEFAULT_MIN_SKILL_FIT,
     ) -> None:
+        if not 0.0 <= min_skill_fit <= scoring.MAX_MIN_SKILL_FIT:
+            raise ValueError(f"MATCH_MIN_SKILL_FIT must be from 0 to {scoring.MAX_MIN_SKILL_FIT}, "
+                             f"got {min_skill_fit!r}.")
         self.session_factory = session_factory
+        # the deployment's relevance floor, for needs that do not set their own
+        self.min_skill_fit = min_skill_fit
         self.refresh_seconds = refresh_seconds
         self.warmup_wait_seconds = warmup_wait_seconds
         self._index: MatchIndex | None = None

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models import ORGANIZATION_KINDS
 from referral_service.schemas.base import NAMED, Id, StrictSchema, WholeNumber, refused
 from referral_service.schemas.places import LocationSchema, PointSchema
+from scoring import MAX_MIN_SKILL_FIT
 
 WEIGHT_NAMES = ("skill", "location", "performance", "capacity")
 
@@ -53,6 +54,13 @@ class MatchRequestSchema(StrictSchema):
                                            validate=validate.Length(max=1000))
     referrer_organization_id = WholeNumber(allow_none=True, validate=Id)
     weights = fields.Nested(WeightsSchema)
+    min_skill_fit = fields.Float(
+        allow_nan=False, validate=validate.Range(min=0, max=MAX_MIN_SKILL_FIT),
+        metadata={"description": "Relevance floor: firms whose skill fit (breakdown.skill) is "
+                                 "below it are not proposed; 0 turns it off. Default: the "
+                                 "deployment's MATCH_MIN_SKILL_FIT (0.15). At most "
+                                 f"{MAX_MIN_SKILL_FIT}, the skill fit of a firm with every "
+                                 "required skill, so such a firm is never left out."})
 
     @validates_schema
     def _need_given(self, data: dict[str, Any], **_kwargs: Any) -> None:

@@ -27,6 +27,8 @@ WEIGHT_NAMES = ("skill", "location", "performance", "capacity")
 class IndexSource(Protocol):
     """Where the use case gets the worker's current index (adapters.match_index)."""
 
+    min_skill_fit: float  # the deployment's relevance floor (MATCH_MIN_SKILL_FIT)
+
     def current(self) -> MatchIndex: ...
 
 
@@ -57,6 +59,7 @@ def match(
         max_distance_km=request.get("max_distance_km"),
         kinds=frozenset(request["kinds"]) if request.get("kinds") else None,
         exclude_ids=frozenset(excluded),
+        min_skill_fit=request.get("min_skill_fit", index.min_skill_fit),
     )
     try:
         current = index.current()

@@ -36,8 +36,8 @@ def test_match_ranks_by_skill_then_distance(client, admin_headers, firms):
     assert response.status_code == 200
     body = response.get_json()
     names = [c["name"] for c in body["candidates"]]
-    assert names[:2] == ["Near Full", "Far Full"]
-    assert names.index("Near None") > 1
+    # the law firm at the client's door has no relation to the need: below the floor
+    assert names == ["Near Full", "Far Full"]
     first = body["candidates"][0]
     assert first["rank"] == 1
     assert first["matched_skills"] == ["cnc-machining", "anodizing"]
@@ -127,3 +127,74 @@ def test_partner_match_never_proposes_its_own_firm(client, make_key, firms):
     headers = make_key("partner", organization_id=firms["near_full"]["id"])
     body = client.post(MATCH, json=need(), headers=headers).get_json()
     assert "Near Full" not in [c["name"] for c in body["candidates"]]
+
+
+def test_relevance_floor_is_set_per_request_and_0_turns_it_off(client, admin_headers, firms):
+    off = client.post(MATCH, json=need(min_skill_fit=0), headers=admin_headers).get_json()
+    assert [c["name"] for c in off["candidates"]] == ["Near Full", "Far Full", "Near None"]
+    assert off["candidates"][-1]["breakdown"]["skill"] < 0.15
+    # a floor of 0.75 still keeps every firm with all the required skills
+    high = client.post(MATCH, json=need(min_skill_fit=0.75), headers=admin_headers).get_json()
+    assert [c["name"] for c in high["candidates"]] == ["Near Full", "Far Full"]
+    plain = client.post(MATCH, json={"description": "contracts and company law advice",
+                                     "location": KAOHSIUNG}, headers=admin_headers).get_json()
+    assert [c["name"] for c in plain["candidates"]] == ["Near None"]
+
+
+def test_deployment_floor_comes_from_configuration(database_url, client, admin_headers, firms):
+    from referral_service import create_app
+
+    other = create_app({"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "x",
+                        "RATELIMIT_ENABLED": False, "MATCH_MIN_SKILL_FIT": 0.0})
+    try:
+        body = other.test_client().post(MATCH, json=need(), headers=admin_headers).get_json()
+    finally:
+        other.extensions["db_engine"].dispose()
+    assert [c["name"] for c in body["candidates"]] == ["Near Full", "Far Full", "Near None"]
+    with pytest.raises(ValueError, match="MATCH_MIN_SKILL_FIT"):
+        create_app({"DATABASE_URL": database_url, "TESTING": True,
+                    "MATCH_MIN_SKILL_FIT": 0.9})
+
+
+@pytest.mark.parametrize("floor", [-0.1, 0.76, 1, "high", None])
+def test_bad_min_skill_fit_is_a_422_naming_the_field(client, admin_headers, floor):
+    response = client.post(MATCH, json=need(min_skill_fit=floor), headers=admin_headers)
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert "min_skill_fit" in response.get_json()["errors"]
+
+
+def test_min_skill_fit_and_its_range_are_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    request = document["components"]["schemas"]["MatchRequest"]["properties"]["min_skill_fit"]
+    assert (request["minimum"], request["maximum"]) == (0, 0.75)
+    assert "floor" in request["description"]
+
+
+def test_a_skill_spelled_differently_counts_as_the_skill(client, admin_headers, make_org):
+    # issue 12: an Osaka client asking for anodizing got Osaka's anodising firm at #9
+    osaka = {"latitude": 34.6937, "longitude": 135.5023}
+    make_org(name="Taichung Anodizing", skills=["Anodizing"],
+             offices=[{"latitude": 24.1477, "longitude": 120.6736, "service_radius_km": 3000}])
+    make_org(name="Osaka Anodising", skills=["Anodising"],
+             offices=[{"latitude": 34.70, "longitude": 135.50}])
+    body = client.post(MATCH, json={"skills": ["anodizing"], "location": osaka},
+                       headers=admin_headers).get_json()
+    first = body["candidates"][0]
+    assert first["name"] == "Osaka Anodising"
+    assert (first["matched_skills"], first["missing_skills"]) == (["anodizing"], [])
+
+
+def test_office_named_is_the_one_whose_radius_serves_the_client(client, admin_headers, make_org):
+    # issue 12: a Taichung studio (5 km) and a Tainan works (300 km); the client 30 km north
+    firm = make_org(name="Studio and Works", skills=["welding"], offices=[
+        {"label": "Studio", "latitude": 24.1477, "longitude": 120.6736, "service_radius_km": 5},
+        {"label": "Works", "latitude": 22.9999, "longitude": 120.2270, "service_radius_km": 300}])
+    client_place = {"latitude": 24.42, "longitude": 120.70}
+    body = client.post(MATCH, json={"skills": ["welding"], "location": client_place},
+                       headers=admin_headers).get_json()
+    first = body["candidates"][0]
+    works = next(o for o in firm["offices"] if o["label"] == "Works")
+    assert first["office_id"] == works["id"]
+    assert first["breakdown"]["location"] > 0
+    assert 150 < first["distance_km"] < 180

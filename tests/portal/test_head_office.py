@@ -40,12 +40,19 @@ def test_the_match_form_ranks_firms_with_their_reasons(admin, network):
     result = response.get_data(as_text=True)
     assert response.status_code == 200
     names = re.findall(r'<strong class="name">([^<]+)</strong>', result)
-    assert names[:2] == ["Beta Finishing", "Alpha Machining"]
+    # Gamma Plastics moulds plastics: no relation to anodizing, so below the relevance floor
+    assert names == ["Beta Finishing", "Alpha Machining"]
     assert "Lacks anodizing." not in result.split("Alpha Machining")[0]
+    assert "Served from an office" in result.split("Alpha Machining")[0]
     assert "<meter" in result
     only_affiliates = admin.client.post("/match", data={**data, "kinds": ["affiliate"]})
+    page = only_affiliates.get_data(as_text=True)
+    assert re.findall(r'<strong class="name">([^<]+)</strong>', page) == []
+    assert "No active firm with free capacity fits this need" in page
+    plastics = admin.client.post("/match", data={**data, "skills": "", "kinds": ["affiliate"],
+                                                 "description": "plastic injection moulding"})
     assert re.findall(r'<strong class="name">([^<]+)</strong>',
-                      only_affiliates.get_data(as_text=True)) == ["Gamma Plastics"]
+                      plastics.get_data(as_text=True)) == ["Gamma Plastics"]
 
 
 def test_the_match_form_rejects_bad_numbers_beside_the_field(admin):

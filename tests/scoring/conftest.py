@@ -29,14 +29,18 @@ def rank(request: pytest.FixtureRequest) -> Ranker:
 
 @pytest.fixture(scope="session")
 def make_firm() -> Callable[..., Firm]:
-    """Return a factory of firms with one office at a given place and sensible defaults."""
+    """Return a factory of firms with one office at a given place and sensible defaults.
+
+    A firm welds unless told otherwise: the examples ask for welding, and a firm with no
+    relation to the need would fall below the relevance floor.
+    """
     office_ids = count(1000)
 
     def factory(
         firm_id: int,
         at: tuple[float, float] = CLIENT,
         *,
-        skills: tuple[str, ...] = (),
+        skills: tuple[str, ...] = ("welding",),
         description: str = "",
         radius_km: float = 100.0,
         offices: tuple[Office, ...] | None = None,

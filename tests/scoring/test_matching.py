@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from geopy.distance import geodesic
@@ -40,11 +41,36 @@ def test_aluminium_anodising_need_finds_anodizing_firm_without_the_tag(rank, mak
 def test_british_and_american_spellings_match(rank, make_firm) -> None:
     firms = [
         make_firm(1, description="colour matching and injection moulding centre"),
-        make_firm(2, description="sheet metal bending"),
+        make_firm(2, AUGSBURG, description="injection molding of housings"),
     ]
     result = rank(firms, need_at(description="color injection molding center"))
     assert ids(result) == [1, 2]
-    assert result[0].breakdown["skill"] > 0.8
+    assert result[0].breakdown["skill"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("asked", "tagged"),
+    [
+        ("anodizing", "anodising"),
+        ("anodising", "anodized"),
+        ("translation", "translations"),
+        ("injection-molding", "injection-moulding"),
+        ("powder-coating", "powder-coatings"),
+        ("cnc-machining", "cnc-machined"),
+    ],
+)
+def test_a_variant_spelling_of_a_skill_counts_as_the_skill(rank, make_firm, asked, tagged) -> None:
+    # issue 12: an Osaka client asking for anodizing got Osaka's anodising firm at #9
+    firms = [
+        make_firm(1, skills=(tagged,)),
+        make_firm(2, BERLIN, skills=(asked,), radius_km=900.0),
+        make_firm(3, AUGSBURG, skills=("bakery",), description="bread"),
+    ]
+    result = rank(firms, need_at(skills=(asked,)))
+    assert ids(result) == [1, 2]
+    assert result[0].matched_skills == (asked,)
+    assert result[0].missing_skills == ()
+    assert result[0].breakdown["skill"] == result[1].breakdown["skill"] == pytest.approx(1.0)
 
 
 def test_firm_with_all_required_skills_beats_nearer_firm_with_none(rank, make_firm) -> None:
@@ -114,12 +140,42 @@ def test_firm_without_offices_is_never_proposed(rank, make_firm) -> None:
     assert ids(rank(firms, need_at(skills=("welding",)))) == [2]
 
 
-def test_location_is_zero_when_nearest_office_is_beyond_its_radius(rank, make_firm) -> None:
-    # the nearest office (Augsburg) serves 20 km only; the farther one would reach Munich
+def test_each_office_is_judged_against_its_own_radius(rank, make_firm) -> None:
+    # the nearest office (Augsburg) serves 20 km only; the farther one reaches Munich
     offices = (Office(10, *AUGSBURG, service_radius_km=20.0), Office(11, *NUREMBERG, 500.0))
     result = rank([make_firm(1, offices=offices)], need_at(skills=("welding",)))
-    assert result[0].office_id == 10
+    assert result[0].office_id == 11
+    assert 150 < result[0].distance_km < 152
+    assert result[0].breakdown["location"] == pytest.approx(
+        1 / (1 + result[0].distance_km / DEFAULT_SCALE_KM)
+    )
+
+
+def test_firm_reaching_the_client_from_a_far_office_beats_one_that_does_not(
+    rank, make_firm
+) -> None:
+    # issue 12: a studio nearby with a 5 km radius and works farther off that serve 300 km
+    firms = [
+        make_firm(1, offices=(Office(10, *AUGSBURG, 5.0), Office(11, *NUREMBERG, 300.0))),
+        make_firm(2, offices=(Office(20, *AUGSBURG, 5.0),)),
+    ]
+    result = rank(firms, need_at(skills=("welding",)))
+    assert ids(result) == [1, 2]
+    assert result[0].breakdown["location"] > 0.0 == result[1].breakdown["location"]
+
+
+def test_location_is_zero_and_office_the_nearest_when_no_office_serves(rank, make_firm) -> None:
+    offices = (Office(10, *NUREMBERG, 20.0), Office(11, *AUGSBURG, 20.0), Office(12, *BERLIN, 9.0))
+    result = rank([make_firm(1, offices=offices)], need_at(skills=("welding",)))
+    assert result[0].office_id == 11
     assert result[0].breakdown["location"] == 0.0
+
+
+def test_offices_beyond_max_distance_do_not_serve(rank, make_firm) -> None:
+    offices = (Office(10, *AUGSBURG, 20.0), Office(11, *NUREMBERG, 500.0))
+    need = need_at(skills=("welding",), max_distance_km=100)
+    result = rank([make_firm(1, offices=offices)], need)
+    assert (result[0].office_id, result[0].breakdown["location"]) == (10, 0.0)
 
 
 def test_location_fit_follows_the_documented_curve(rank, make_firm) -> None:
@@ -216,10 +272,58 @@ def test_location_only_weights_rank_by_distance(rank, make_firm) -> None:
 
 
 def test_need_without_skills_uses_text_similarity_as_skill_fit(rank, make_firm) -> None:
-    firms = [make_firm(1, description="powder coating"), make_firm(2, description="bakery")]
+    firms = [
+        make_firm(1, description="powder coating"),
+        make_firm(2, AUGSBURG, description="powder coating of steel racks"),
+    ]
     result = rank(firms, need_at(description="powder coating"))
-    assert result[0].breakdown["skill"] == pytest.approx(1.0)
+    assert ids(result) == [1, 2]
+    assert [c.breakdown["skill"] for c in result] == [pytest.approx(1.0)] * 2
     assert result[0].matched_skills == result[0].missing_skills == ()
+
+
+TAX = (24.30, 120.66)  # about 25 km north of Taichung
+TAICHUNG = (24.1477, 120.6736)
+
+
+def test_relevance_floor_leaves_out_firms_unrelated_to_a_plain_language_need(
+    rank, make_firm
+) -> None:
+    # issue 12: "tax advice for a small exporter" in Taichung got a CNC shop 1 km away first
+    firms = [
+        make_firm(1, TAICHUNG, skills=("cnc-machining", "welding"),
+                  description="CNC machining and welding of steel frames"),
+        make_firm(2, TAX, skills=("tax-advice", "bookkeeping"),
+                  description="tax returns and customs advice for exporters"),
+        make_firm(3, TAICHUNG, skills=("bakery",), description="bread and cakes"),
+    ]
+    need = need_at(TAICHUNG, description="tax advice for a small exporter")
+    result = rank(firms, need)
+    assert ids(result) == [2]
+    assert result[0].breakdown["skill"] >= need.min_skill_fit
+    # 0 turns the floor off: every firm with an office is listed again
+    assert set(ids(rank(firms, replace(need, min_skill_fit=0.0)))) == {1, 2, 3}
+
+
+def test_floor_keeps_a_firm_with_every_required_skill_whatever_its_text(rank, make_firm) -> None:
+    firms = [make_firm(1, skills=("welding", "painting"), description="")]
+    need = need_at(skills=("welding", "painting"), description="ships", min_skill_fit=0.75)
+    assert ids(rank(firms, need)) == [1]
+
+
+def test_one_word_profile_does_not_outrank_a_full_profile(rank, make_firm) -> None:
+    # issue 12: "machining" alone scored skill 0.993, a full profile with the same tags 0.965
+    tags = ("cnc-machining", "anodizing")
+    firms = [
+        make_firm(1, skills=tags, description="machining"),
+        make_firm(2, skills=tags, description="5-axis CNC machining of aluminium housings and "
+                  "brackets, hard anodising in house, 2000 pieces a month, ISO 9001"),
+    ]
+    need = need_at(skills=("cnc-machining",),
+                   description="5-axis machining of aluminium housings, 2000 pcs a month")
+    result = rank(firms, need)
+    assert ids(result) == [2, 1]
+    assert result[0].breakdown["skill"] > result[1].breakdown["skill"]
 
 
 def test_same_input_gives_the_same_output(rank, make_firm) -> None:

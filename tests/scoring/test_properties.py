@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from unittest import mock
 
 from geopy.distance import geodesic
@@ -70,6 +71,7 @@ def needs(draw: st.DrawFn) -> Need:
         max_distance_km=draw(st.none() | st.floats(1.0, 800.0)),
         kinds=draw(st.none() | st.sampled_from((frozenset({"partner"}), frozenset({"affiliate"})))),
         exclude_ids=frozenset(draw(st.lists(st.integers(1, 40), max_size=3))),
+        min_skill_fit=draw(st.sampled_from((0.0, 0.15, 0.3, 0.75))),
     )
 
 
@@ -151,7 +153,9 @@ def test_firm_with_every_required_skill_beats_nearer_firm_with_none(
         (ids[1], client, 100.0, others, none_description + " " + " ".join(required)),
         record,
     )
-    need = Need(client[0], client[1], skills=tuple(required), description=description, limit=2)
+    # no floor: the rival must rank second, not merely be left out
+    need = Need(client[0], client[1], skills=tuple(required), description=description, limit=2,
+                min_skill_fit=0.0)
     assert [c.organization_id for c in both(firms, need)] == ids
 
 
@@ -176,7 +180,8 @@ def test_nearer_firm_ranks_higher_when_profiles_are_equal(
         (ids[1], place(client, far, bearings[1]), radius, skills, description),
         record,
     )
-    need = Need(client[0], client[1], skills=("welding",), description="steel", limit=2)
+    need = Need(client[0], client[1], skills=("welding",), description="steel", limit=2,
+                min_skill_fit=0.0)
     result = both(firms, need)
     assert [c.organization_id for c in result] == ids
     assert result[0].distance_km < result[1].distance_km
@@ -245,3 +250,83 @@ def test_spherical_distance_is_within_tolerance_of_the_geodesic(a, b) -> None:
     exact = geodesic(a, b).km
     assume(exact > 1e-3)
     assert abs(spherical_km(a, b) / exact - 1.0) <= SPHERE_TOLERANCE
+
+
+# Spellings that must count as one skill (SPEC section 8): British/American, plurals and
+# inflections; hyphens, spaces and case already meet in the slug.
+SKILL_VARIANTS = {
+    "anodizing": ("anodising", "anodized", "anodised", "anodization"),
+    "welding": ("weld", "welded", "welds"),
+    "cnc-machining": ("cnc-machined", "cnc-machine"),
+    "painting": ("paint", "painted", "paints"),
+    "laser-cutting": ("laser-cut", "laser-cuts"),
+    "bending": ("bend", "bends"),
+}
+
+
+@SETTINGS
+@given(firms=worlds, need=needs(), data=st.data())
+def test_a_variant_of_a_tag_scores_as_the_tag(firms, need, data) -> None:
+    def respelled(firm: Firm) -> Firm:
+        skills = tuple(data.draw(st.sampled_from((s, *SKILL_VARIANTS[s]))) for s in firm.skills)
+        return Firm(**{**{f: getattr(firm, f) for f in Firm.__dataclass_fields__},
+                       "skills": tuple(dict.fromkeys(skills))})
+
+    assume(all(len(set(firm.skills)) == len(firm.skills) for firm in firms))
+    variant_world = [respelled(firm) for firm in firms]
+    assert both(variant_world, need) == both(firms, need)
+
+
+@SETTINGS
+@given(
+    firm=firm_strategy(1),
+    need=needs(),
+    distance=st.floats(0.0, 3000.0),
+    bearing=st.floats(0.0, 360.0),
+    spare=st.floats(0.0, 500.0),
+)
+def test_adding_an_office_that_serves_the_client_never_lowers_the_location_fit(
+    firm, need, distance, bearing, spare
+) -> None:
+    at = place((need.latitude, need.longitude), distance, bearing)
+    # a radius that surely reaches the client: geodesic distance plus a margin
+    office = Office(10**7, at[0], at[1], distance * 1.01 + 1.0 + spare)
+    bigger = Firm(**{**{f: getattr(firm, f) for f in Firm.__dataclass_fields__},
+                     "offices": (*firm.offices, office)})
+    unlimited = replace(need, limit=100, max_distance_km=None)
+    before = {c.organization_id: c for c in both([firm], unlimited)}
+    after = {c.organization_id: c for c in both([bigger], unlimited)}
+    assert set(before) <= set(after)
+    for firm_id, candidate in before.items():
+        assert after[firm_id].breakdown["location"] >= candidate.breakdown["location"]
+    if after:
+        assert after[1].breakdown["location"] > 0.0
+
+
+@SETTINGS
+@given(firms=worlds, need=needs(), floor=st.floats(0.0, 0.75))
+def test_the_floor_never_drops_a_firm_that_has_every_required_skill(firms, need, floor) -> None:
+    assume(need.skills)
+    unfloored = both(firms, replace(need, limit=100, min_skill_fit=0.0))
+    floored_need = replace(need, limit=100, min_skill_fit=floor)
+    floored = {c.organization_id for c in both(firms, floored_need)}
+    complete = {c.organization_id for c in unfloored if not c.missing_skills}
+    assert complete <= floored
+    assert all(c.breakdown["skill"] >= floor for c in unfloored if c.organization_id in floored)
+
+
+@SETTINGS
+@given(firms=worlds, need=needs(), extra=descriptions, data=st.data())
+def test_a_longer_profile_never_scores_a_lower_skill_fit(firms, need, extra, data) -> None:
+    assume(firms)
+    firm = data.draw(st.sampled_from(firms))
+    longer = Firm(**{**{f: getattr(firm, f) for f in Firm.__dataclass_fields__},
+                     "description": f"{firm.description} {extra}"})
+    # the same corpus on both sides, so that the idf is the same: the firm and its longer twin
+    others = [f for f in firms if f.id != firm.id]
+    twin = Firm(**{**{f: getattr(longer, f) for f in Firm.__dataclass_fields__}, "id": 10**6})
+    probe = replace(need, limit=100, min_skill_fit=0.0, exclude_ids=frozenset(),
+                    kinds=None, max_distance_km=None)
+    result = {c.organization_id: c for c in both([*others, firm, twin], probe)}
+    if firm.id in result:
+        assert result[10**6].breakdown["skill"] >= result[firm.id].breakdown["skill"]

@@ -1,10 +1,10 @@
-"""The text side of skill fit: analyzer, TF-IDF weights and cosine."""
+"""The text side of skill fit: analyzer, TF-IDF need weights, the share a profile covers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from scoring import Firm, Need
 from scoring.text import (
@@ -16,6 +16,7 @@ from scoring.text import (
     need_text,
     profile_text,
     profile_vector,
+    skill_key,
 )
 
 # The labelled set the stemmer is judged on; bench/bench_stemmer.py counts, on these pairs, how
@@ -201,7 +202,7 @@ def test_chinese_text_is_split_into_character_pairs() -> None:
     assert set(analyze("陽極處理")) <= set(analyze("提供鋁合金陽極處理服務"))
 
 
-def test_similarity_is_the_cosine_of_scikit_learn_tfidf_vectors() -> None:
+def test_similarity_is_the_idf_weighted_share_of_the_need_a_profile_holds() -> None:
     firms = [
         Firm(1, "A", "partner", ("anodizing",), "surface finishing of aluminum parts", ()),
         Firm(2, "B", "partner", ("welding",), "steel welding and steel assembly", ()),
@@ -210,18 +211,20 @@ def test_similarity_is_the_cosine_of_scikit_learn_tfidf_vectors() -> None:
     ]
     need = Need(0.0, 0.0, skills=("anodizing",), description="aluminium parts, anodised")
     corpus = [profile_text(firm) for firm in firms]
-    # the need side: sublinear tf * smooth idf, L2-normalised, over the corpus vocabulary
-    need_side = TfidfVectorizer(analyzer=analyze, sublinear_tf=True).fit(corpus)
-    # the profile side: sublinear tf, L2-normalised, no idf
-    profile_side = TfidfVectorizer(
-        analyzer=analyze, sublinear_tf=True, use_idf=False, vocabulary=need_side.vocabulary_
-    ).fit(corpus)
-    expected = (profile_side.transform(corpus) @ need_side.transform([need_text(need)]).T).toarray()
+    # the need side: sublinear tf * smooth idf, times the idf again, L1-normalised
+    need_side = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, norm=None).fit(corpus)
+    need_vector = need_side.transform([need_text(need)]).toarray().ravel() * need_side.idf_
+    need_vector /= need_vector.sum()
+    # the profile side: 1 for each term the profile holds, whatever its length
+    profile_side = CountVectorizer(analyzer=analyze, binary=True,
+                                   vocabulary=need_side.vocabulary_)
+    expected = profile_side.transform(corpus).toarray() @ need_vector
 
     profiles = [profile_vector(firm) for firm in firms]
     query = TextQuery.build(need_terms(need), document_frequency(profiles), len(firms))
     actual = [query.similarity(profile) for profile in profiles]
-    np.testing.assert_allclose(actual, expected.ravel(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+    assert actual[0] == pytest.approx(1.0)
     assert actual[0] > actual[2] > actual[1] == actual[3] == 0.0
 
 
@@ -238,7 +241,26 @@ def test_common_terms_are_left_out_of_large_corpora() -> None:
     assert list(query.weights) == ["aluminum", "anodiz"]
 
 
-def test_profile_vector_is_unit_length_and_empty_for_empty_text() -> None:
+def test_profile_vector_holds_each_term_once_and_is_empty_for_empty_text() -> None:
     vector = profile_vector(Firm(1, "A", "partner", ("welding",), "welding of steel", ()))
-    assert sum(value * value for value in vector.values()) == pytest.approx(1.0)
+    assert vector == {"weld": 1.0, "steel": 1.0}
     assert profile_vector(Firm(2, "B", "partner", (), "the and of", ())) == {}
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ("anodizing", "anodising", "anodized", "anodization"),
+        ("translation", "translations"),
+        ("injection-molding", "injection-moulding"),
+        ("colour-matching", "color-matching"),
+    ],
+)
+def test_spellings_of_a_skill_share_one_key(variants: tuple[str, ...]) -> None:
+    assert len({skill_key(slug) for slug in variants}) == 1
+
+
+def test_skills_with_no_terms_are_their_own_key_and_distinct_skills_stay_apart() -> None:
+    assert skill_key("it") == "it"
+    assert skill_key("c") == "c"
+    assert len({skill_key(s) for s in ("welding", "painting", "cnc-machining", "machining")}) == 4
