@@ -49,6 +49,11 @@ def _style(axes: Any) -> None:
 
 def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> bytes:
     """Draw each firm's new-client credits against its target for one month (top firms)."""
+    return _png(month_figure(rows, month, compact=compact))
+
+
+def month_figure(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> Any:
+    """The figure of month_chart."""
     chosen = sorted(rows, key=lambda r: (-(r["new_client_credits"] or 0), -(r["target"] or 0),
                                          r["organization_name"]))
     chosen = chosen[:MAX_FIRMS_COMPACT if compact else MAX_FIRMS]
@@ -61,16 +66,16 @@ def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False
         axes.text(0.5, 0.5, "No referrals or targets in this month yet.", ha="center",
                   va="center", transform=axes.transAxes, color=TEXT_COLOUR)
         axes.set_axis_off()
-        return _png(figure)
+        return figure
     # Top firm at the top: bar positions count down.
     positions = list(range(len(chosen)))[::-1]
     names = [_short(row["organization_name"], 18 if compact else 28) for row in chosen]
     credits = [row["new_client_credits"] or 0 for row in chosen]
     targets = [row["target"] or 0 for row in chosen]
-    axes.barh(positions, targets, height=0.75, color=TARGET_COLOUR, label="Target")
+    axes.barh(positions, targets, height=0.75, color=TARGET_COLOUR)
     colours = [MET_COLOUR if row["target"] and c >= row["target"] else CREDITS_COLOUR
                for row, c in zip(chosen, credits, strict=True)]
-    axes.barh(positions, credits, height=0.45, color=colours, label="Credits")
+    axes.barh(positions, credits, height=0.45, color=colours)
     for position, value in zip(positions, credits, strict=True):
         axes.text(value, position, f" {value}", va="center", fontsize=8, color=TEXT_COLOUR)
     axes.set_yticks(positions, names)
@@ -78,16 +83,44 @@ def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False
                     "New clients (credits = converted as referrer + as receiver)", fontsize=9,
                     color=TEXT_COLOUR)
     axes.xaxis.get_major_locator().set_params(integer=True)
-    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
-                frameon=False)
+    # Every colour explained: the green of a met target too (the bars' own labels would name
+    # only the first bar's colour).
+    keys = [("Target", TARGET_COLOUR), ("Credits", CREDITS_COLOUR)]
+    if MET_COLOUR in colours:
+        keys.append(("Credits, target met", MET_COLOUR))
+    _legend(figure, axes, keys, compact)
     if len(rows) > len(chosen):
         axes.text(1.0, -0.12 - 0.6 / len(chosen), f"Top {len(chosen)} of {len(rows)} firms",
                   ha="right", transform=axes.transAxes, fontsize=8, color=TEXT_COLOUR)
-    return _png(figure)
+    return figure
+
+
+def _legend(figure: Any, axes: Any, keys: list[tuple[str, str]], compact: bool,
+            marker: str | None = None) -> None:
+    """A legend of coloured swatches (a line for `marker`'s key) in a row of its own between
+    the title and the plot, so that it never covers either."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=colour, linewidth=2.5, label=label) if label == marker
+               else Patch(color=colour, label=label) for label, colour in keys]
+    axes.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+                ncol=len(handles) if not compact else min(len(handles), 2), fontsize=8,
+                frameon=False, borderaxespad=0.3, handlelength=1.2)
+    # The title goes above the legend: as many lines up as the legend has rows.
+    rows = -(-len(handles) // (2 if compact else len(handles)))
+    axes.title.set_y(1.0)
+    axes.set_title(axes.get_title(loc="left"), loc="left", fontsize=11, color=TEXT_COLOUR,
+                   pad=8 + 16 * rows)
 
 
 def history_chart(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> bytes:
     """Draw new-client credits per month, with the month's target as a marker."""
+    return _png(history_figure(points, compact=compact))
+
+
+def history_figure(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> Any:
+    """The figure of history_chart."""
     figure = _figure(3.0, compact)
     axes = figure.add_subplot()
     _style(axes)
@@ -95,24 +128,35 @@ def history_chart(points: list[tuple[str, int, int | None]], *, compact: bool = 
                    pad=22)
     positions = list(range(len(points)))
     credits = [credit for _month, credit, _target in points]
-    axes.bar(positions, credits, width=0.6, color=CREDITS_COLOUR, label="Credits")
+    axes.bar(positions, credits, width=0.6, color=CREDITS_COLOUR)
     with_target = [(x, target) for x, (_m, _c, target) in zip(positions, points, strict=True)
                    if target is not None]
     if with_target:
         axes.scatter([x for x, _t in with_target], [t for _x, t in with_target], marker="_",
                      s=300 if compact else 900, linewidths=2.5, color=TEXT_COLOUR,
-                     label="Target", zorder=3)
+                     zorder=3)
+    targets = dict(with_target)
+    top = max([*credits, *targets.values(), 1])
     for x, value in zip(positions, credits, strict=True):
-        axes.text(x, value, str(value), ha="center", va="bottom", fontsize=8,
-                  color=TEXT_COLOUR)
+        # Above the bar, unless the month's target marker sits there: then inside the bar's
+        # top (or above the marker, for a bar too short to hold it).
+        target = targets.get(x)
+        if target is None or not 0 <= target - value <= 0.09 * top:
+            axes.text(x, value, str(value), ha="center", va="bottom", fontsize=8,
+                      color=TEXT_COLOUR)
+        elif value >= 0.12 * top:
+            axes.text(x, value - 0.02 * top, str(value), ha="center", va="top", fontsize=8,
+                      color="white", fontweight="bold")
+        else:
+            axes.text(x, target + 0.03 * top, str(value), ha="center", va="bottom",
+                      fontsize=8, color=TEXT_COLOUR)
     labels = [month[2:] if compact else month for month, _c, _t in points]
     axes.set_xticks(positions, labels)
     axes.yaxis.get_major_locator().set_params(integer=True)
-    top = max([*credits, *[t for _x, t in with_target], 1])
     axes.set_ylim(0, top * 1.15 + 0.5)
-    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
-                frameon=False)
-    return _png(figure)
+    keys = [("Credits", CREDITS_COLOUR)] + ([("Target", TEXT_COLOUR)] if with_target else [])
+    _legend(figure, axes, keys, compact, marker="Target")
+    return figure
 
 
 def _short(name: str, width: int = 28) -> str:
