@@ -60,7 +60,7 @@ from referral_service.adapters import kpi_files
 
 # The formats offered and their names, for the API and the portal.
 from referral_service.adapters.kpi_files import CONTENT_TYPES, FORMATS, filename  # noqa: F401
-from referral_service.adapters.sql import plain_rows
+from referral_service.adapters.sql import dict_rows
 from referral_service.schemas.base import MONTH_MESSAGE, MONTH_PATTERN
 from referral_service.schemas.kpi import LEVELS
 from referral_service.services import audit, months, people
@@ -515,9 +515,7 @@ def monthly_kpi(
     else:
         if paged:
             statement = statement.limit(page_size).offset((page - 1) * page_size)
-        columns = LEVEL_COLUMNS[level]
-        rows = [dict(zip(columns, row, strict=True))
-                for row in plain_rows(session, statement, params)]
+        rows = dict_rows(session, statement, params, LEVEL_COLUMNS[level])
     if level != "organization" and actor.person_id is not None and not actor.is_staff:
         rows = _seen_by_person(session, actor, level, rows)
     if department_id is not None and level != "organization":

@@ -1,12 +1,14 @@
-"""insert_rows: a change's side rows, written together (one statement on PostgreSQL)."""
+"""insert_rows: a change's side rows, written together (one statement on PostgreSQL); dict_rows:
+the KPI's rows as dicts."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, literal, null, select
 from sqlalchemy.exc import IntegrityError
 
 from models import AuditEntry, OutboxEvent, utcnow
+from referral_service.adapters import sql
 from referral_service.adapters.sql import insert_rows
 from referral_service.db import new_session
 
@@ -62,3 +64,20 @@ def test_a_refused_row_leaves_none_of_them_behind(app):
     reader = new_session(app, write=False)
     assert reader.scalar(select(AuditEntry.id).where(AuditEntry.id > 2)) is None
     reader.close()
+
+
+
+def test_dict_rows_names_every_value_in_order_across_batches(app):
+    count = sql.SHAPE_BATCH * 2 + 3  # more than one batch, the last one short
+    numbers = select(literal(0).label("n")).cte("numbers", recursive=True)
+    numbers = numbers.union_all(select(numbers.c.n + 1).where(numbers.c.n < count - 1))
+    statement = select(numbers.c.n, literal("row").label("name"), null().label("blank")
+                       ).order_by(numbers.c.n)
+    session = new_session(app, write=False)
+    try:
+        rows = sql.dict_rows(session, statement, {}, ("number", "name", "blank"))
+        with pytest.raises(ValueError, match="3 columns, not 2"):
+            sql.dict_rows(session, statement, {}, ("number", "name"))
+    finally:
+        session.close()
+    assert rows == [{"number": n, "name": "row", "blank": None} for n in range(count)]
