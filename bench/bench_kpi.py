@@ -16,6 +16,8 @@ then times, for one month in the middle and each level, in the same run:
 - the bare aggregate: the KPI's SQL sent straight to the driver, rows fetched, nothing else;
 - the JSON, CSV and XLSX exports as the service builds them (kpi.monthly_kpi + kpi.export);
 - the JSON export through the HTTP API (Flask test client: auth, routing, response);
+- then the month before it closed: each level and format recomputed, written from the
+  snapshot rows, and served from the bytes stored at close;
 
 and prints each time (median of --repeat rounds) with its ratio to the bare aggregate run just
 before it in the same round (median of the rounds' ratios).
@@ -408,40 +410,60 @@ def time_kpi(app, backend: str, month: str, repeat: int, level: str) -> None:
 
 
 def time_closed(app, backend: str, month: str, repeat: int) -> None:
-    """Print a closed month's XLSX export of every level served from its snapshot next to
-    recomputing it (the month before `month`, closed here if it is not yet: SPEC section 10,
-    issue 14 asks for at least 10x)."""
+    """Print, per level and format, a closed month's export (every organization, as head
+    office gets it) served from the bytes stored at close (kpi.monthly_export) next to
+    recomputing it (the level's statement, then the file written) and to writing it from
+    the snapshot rows; the month before `month`, closed here if it is not yet (SPEC section
+    10, issue 14 asks for at least 10x)."""
     closed = (datetime.strptime(month, "%Y-%m") - timedelta(days=1)).strftime("%Y-%m")
     session = new_session(app)
     try:
         if months.frozen_rows(session=session, month=closed, level="organization") is None:
+            started = time.perf_counter()
             months.close(session=session, month=closed, actor=SYSTEM)
+            print(f"[{backend}] closing {closed} (every level's rows and exports stored): "
+                  f"{time.perf_counter() - started:.2f} s")
     finally:
         session.close()
 
-    def export(rows_of: Callable[[object, str], list]) -> Callable[[], bytes]:
+    def reading(work: Callable[[object], bytes]) -> Callable[[], bytes]:
         def run() -> bytes:
             session = new_session(app, write=False)
             try:
-                levels = {level: rows_of(session, level) for level in kpi.LEVELS}
+                return work(session)
             finally:
                 session.close()
-            return kpi.export_levels(levels, "xlsx", closed)
         return run
 
-    def recomputed(session, level: str) -> list:
-        statement, params = kpi.level_query(level, closed)
-        return [dict(zip(kpi.LEVEL_COLUMNS[level], row, strict=True))
-                for row in plain_rows(session, statement, params)]
+    for level in kpi.LEVELS:
+        for fmt in kpi.FORMATS:
+            def recomputed(session, level=level, fmt=fmt) -> bytes:
+                statement, params = kpi.level_query(level, closed)
+                rows = [dict(zip(kpi.LEVEL_COLUMNS[level], row, strict=True))
+                        for row in plain_rows(session, statement, params)]
+                booked = months.corrections_in(session=session, month=closed, level=level)
+                return kpi.export(rows, fmt, closed, level, corrections=booked)
 
-    def served(session, level: str) -> list:
-        return kpi.monthly_kpi(session=session, month=closed, actor=SYSTEM, level=level)
+            def from_snapshot(session, level=level, fmt=fmt) -> bytes:
+                rows = months.frozen_rows(session=session, month=closed, level=level)
+                booked = months.corrections_in(session=session, month=closed, level=level)
+                return kpi.export(rows, fmt, closed, level, corrections=booked)
 
-    fresh = statistics.median(timed(export(recomputed))[0] for _ in range(repeat))
-    frozen = statistics.median(timed(export(served))[0] for _ in range(repeat))
-    print(f"[{backend}] closed month {closed}, every level, XLSX: recomputed "
-          f"{fresh * 1000:.1f} ms, from its snapshot {frozen * 1000:.1f} ms "
-          f"({fresh / frozen:.1f}x faster)")
+            def stored(session, level=level, fmt=fmt) -> bytes:
+                return kpi.monthly_export(session=session, month=closed, actor=SYSTEM,
+                                          fmt=fmt, level=level)
+
+            fresh, snapshot, served = ([timed(reading(work)) for _ in range(repeat)]
+                                       for work in (recomputed, from_snapshot, stored))
+            body = served[0][1]
+            assert body == snapshot[0][1], (level, fmt)  # the same bytes, however served
+            fresh_s, snapshot_s, served_s = (statistics.median(t for t, _ in runs)
+                                             for runs in (fresh, snapshot, served))
+            print(f"[{backend}] closed {closed} {level:<12} {fmt:<4}: recomputed "
+                  f"{fresh_s * 1000:8.1f} ms, from its snapshot rows {snapshot_s * 1000:8.1f} "
+                  f"ms ({fresh_s / snapshot_s:4.1f}x), from its stored bytes "
+                  f"{served_s * 1000:6.2f} ms ({fresh_s / served_s:6.1f}x faster; "
+                  f"{len(body) / 1024:,.0f} KiB)")
 
 
 def timed(run: Callable[[], object]) -> tuple[float, object]:

@@ -3,8 +3,10 @@
 SPEC section 10 and issue 14: a closed month's export served from what was stored at close
 at least 10x faster than recomputing it. Writing the XLSX dominated serving it from the
 snapshot rows (1.2-1.3x), so closing now stores the bytes of every level and format
-(kpi_month_exports). A correction names the row it corrects: its level and the department's
-or person's id (kpi_corrections.level, row_id; none was written before this revision).
+(kpi_month_exports, zlib-compressed). A correction names the row it corrects: its level and
+the department's or person's id (kpi_corrections.level, row_id; none was written before this
+revision). A month closed before this revision has no stored bytes: it is still served from
+its snapshot rows, now with the JSON's `corrections` list (empty) added.
 
 Revision ID: 0010_closed_month_exports
 Revises: 0009_closed_months
@@ -28,7 +30,7 @@ def upgrade() -> None:
         sa.Column('month', sa.String(length=7), nullable=False),
         sa.Column('level', sa.String(length=12), nullable=False),
         sa.Column('format', sa.String(length=4), nullable=False),
-        sa.Column('body', sa.LargeBinary(), nullable=False),
+        sa.Column('body_zlib', sa.LargeBinary(), nullable=False),
         sa.Column('sha256', sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(['month'], ['kpi_months.month'],
                                 name=op.f('fk_kpi_month_exports_month_kpi_months')),

@@ -21,6 +21,7 @@ before it likewise, so a correction lands in it before it closes or in a later m
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,9 +103,10 @@ def frozen_rows(*, session: Session, month: str, level: str) -> list[dict[str, A
 def stored_export(*, session: Session, month: str, level: str, fmt: str) -> bytes | None:
     """Return a closed month's export of one level and format, every organization's, as made
     at close; None if the month is open (or closed before exports were stored)."""
-    return session.scalar(select(KpiMonthExport.body).where(
+    stored = session.scalar(select(KpiMonthExport.body_zlib).where(
         KpiMonthExport.month == month, KpiMonthExport.level == level,
         KpiMonthExport.format == fmt))
+    return None if stored is None else zlib.decompress(stored)
 
 
 def corrections_in(*, session: Session, month: str, level: str,
@@ -242,7 +244,8 @@ def close(*, session: Session, month: str, actor: Principal,
         booked = corrections_in(session=session, month=month, level=level)
         for fmt in kpi.FORMATS:
             body = kpi.export(rows, fmt, month, level, corrections=booked)
-            session.add(KpiMonthExport(month=month, level=level, format=fmt, body=body,
+            session.add(KpiMonthExport(month=month, level=level, format=fmt,
+                                       body_zlib=zlib.compress(body),
                                        sha256=hashlib.sha256(body).hexdigest()))
     audit.record(session=session, actor=actor, action="kpi_month.close",
                  object_type="kpi_month", object_id=month,

@@ -220,3 +220,27 @@ def _a_client(session) -> int:
     session.add(client)
     session.flush()
     return client.id
+
+
+def test_staff_are_served_the_bytes_stored_at_close(app, client, admin_headers, make_key,
+                                                    world):
+    """Closing stores every level and format; a staff request of the whole month gets those
+    bytes (their SHA-256 as stored), a partner's own-firm view is made from the rows."""
+    import hashlib
+
+    from models import KpiMonthExport, KpiMonthSnapshot
+
+    assert close(client, admin_headers, MARCH).status_code == 200
+    served = hashes(client, admin_headers)
+    with app.extensions["db_engine"].begin() as connection:
+        stored = {(row.level, row.format): row.sha256
+                  for row in connection.execute(select(KpiMonthExport))}
+        # The snapshot rows emptied behind the service: staff still get the stored bytes.
+        connection.execute(KpiMonthSnapshot.__table__.update().values(rows=[]))
+    assert stored == served
+    assert hashes(client, make_key("crm")) == served
+    assert monthly(client, admin_headers, MARCH).get_json()["rows"]
+    mine = world["organization"][0]
+    assert monthly(client, make_key("partner", mine), MARCH).get_json()["rows"] == []
+    body = monthly(client, admin_headers, MARCH, "person", "xlsx").get_data()
+    assert hashlib.sha256(body).hexdigest() == stored["person", "xlsx"]
