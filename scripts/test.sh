@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the tests need (venv, packages, Debian's Chromium) and run the whole suite
-# on SQLite and on PostgreSQL (a fresh database per run, created by the tests themselves).
+# Install everything the tests need (venv, packages, Debian's Chromium, axe-core from npm) and
+# run the whole suite on SQLite and on PostgreSQL (a fresh database per run, created by the
+# tests themselves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,6 +12,17 @@ if ! [ -x /usr/bin/chromium ]; then
   else
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
+fi
+# axe-core for the accessibility tests, from the npm registry, kept in .cache/axe.
+if ! [ -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    else
+      sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    fi
+  fi
+  npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4.11 >/dev/null
 fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
