@@ -6,13 +6,16 @@ import math
 from dataclasses import replace
 from unittest import mock
 
+import numpy as np
+import pytest
 from geopy.distance import geodesic
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import scoring.index
 from scoring import DEFAULT_WEIGHTS, Candidate, Firm, MatchIndex, Need, Office, Weights, rank_naive
-from scoring.components import SPHERE_TOLERANCE, spherical_km
+from scoring.components import SPHERE_TOLERANCE, score_firm, spherical_km
+from scoring.text import profile_vector
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -330,3 +333,21 @@ def test_a_longer_profile_never_scores_a_lower_skill_fit(firms, need, extra, dat
     result = {c.organization_id: c for c in both([*others, firm, twin], probe)}
     if firm.id in result:
         assert result[10**6].breakdown["skill"] >= result[firm.id].breakdown["skill"]
+
+
+@SETTINGS
+@given(firms=worlds, need=needs(), weights=weights_strategy)
+def test_the_index_bound_is_never_below_a_firms_exact_score(firms, need, weights) -> None:
+    # what lets MatchIndex stop early: every firm's bound is at least its exact score, with
+    # each office judged against its own radius and the floor applied
+    index = MatchIndex().fit(firms)
+    state, normalized = index.state_, weights.normalized()
+    query, rows = scoring.index._text_query(state, need)
+    text = np.zeros(state.n_slots)
+    bound, _ = index._upper_bounds(state, need, normalized, rows, text)
+    slack = scoring.index.SCORE_SLACK + scoring.index.SCORE_SLACK_PER_SKILL * len(need.skills)
+    for slot, firm in enumerate(state.store.firms):
+        exact = score_firm(firm, need, query, normalized, profile_vector(firm))
+        if exact is not None:
+            assert float(bound[slot]) + slack >= exact.score
+            assert text[slot] == pytest.approx(query.similarity(profile_vector(firm)), abs=1e-12)
