@@ -12,10 +12,12 @@ A later change to a closed month's figures (a conversion reversed, a late expiry
 correction rows in the first open month after it (`book_corrections`): the change's closed
 months are recomputed for the firms it touches, at every level, and whatever differs from the
 snapshot plus the corrections already booked for it becomes one row per organization,
-department or person. Lock order: the change's own rows (referral, counts), then the closed
-months' kpi_months rows (FOR UPDATE, in month order), so that two corrections of one month
-follow each other and the second sees the first; closing a month locks the closed months
-before it likewise, so a correction lands in it before it closes or in a later month.
+department or person. Lock order: the change's own rows (referral, counts), then the KPI
+months' gate (adapters/sql.kpi_month_gate: shared by bookings, exclusive for a closing, so a
+closing reads every change committed before it and a change committed after it sees the month
+closed and books its correction; a correction lands in a month before it closes or in a later
+one), then the closed months' kpi_months rows (FOR UPDATE, in month order), so that two
+corrections of one month follow each other and the second sees the first.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from models import (
     Visit,
     utcnow,
 )
-from referral_service.adapters.sql import plain_rows
+from referral_service.adapters.sql import kpi_month_gate, plain_rows
 from referral_service.schemas.kpi import LEVELS
 from referral_service.services import audit, kpi
 from referral_service.services.auth import Principal
@@ -141,6 +143,7 @@ def book_corrections(*, session: Session, referrals: Iterable[Referral], reason:
                 firms.setdefault(organization_id, set()).add(referral.id)
     if not touched:
         return []
+    kpi_month_gate(session, exclusive=False)
     closed = session.scalars(select(KpiMonth.month).where(KpiMonth.month.in_(touched))
                              .order_by(KpiMonth.month).with_for_update()).all()
     booked: list[KpiCorrection] = []
@@ -224,10 +227,8 @@ def close(*, session: Session, month: str, actor: Principal,
         raise Conflict(f"{month} is not over: a month closes from its last day (UTC) on.")
     if session.get(KpiMonth, month) is not None:
         raise Conflict(f"{month} is already closed.")
-    # A correction of an earlier closed month being booked now lands here before this
-    # month's rows are read, or in a later month (module docstring).
-    session.scalars(select(KpiMonth.month).where(KpiMonth.month < month)
-                    .order_by(KpiMonth.month).with_for_update()).all()
+    # No change is booking corrections while this month's rows are read (module docstring).
+    kpi_month_gate(session, exclusive=True)
     closed = KpiMonth(month=month, closed_at=now, closed_by=actor.name)
     try:
         with session.begin_nested():
