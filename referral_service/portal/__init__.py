@@ -6,8 +6,9 @@ only: the API authenticates every call with a bearer key and never reads the ses
 One blueprint (`portal`, in common.py) holds every page; the modules register on it by area:
 auth (sign-in, the session's user, CSRF), errors (error pages), partner (dashboard,
 referrals, refer, profiles), head_office (organizations, match, KPI, charts), sales (log a
-visit, visits, leads), people (an organization's people and departments) and targets
-(target proposals and decisions).
+visit, visits, leads), people (an organization's people and departments), targets
+(target proposals and decisions) and sign_ins (head office's sign-ins; a one-time link's
+password page).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from referral_service.portal import (  # noqa: F401
     partner,
     people,
     sales,
+    sign_ins,
     targets,
 )
 from referral_service.portal.common import blp

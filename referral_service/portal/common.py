@@ -131,7 +131,7 @@ def nav_items() -> list[tuple[str, str]]:
              ("portal.refer", "Refer a client")]
     if current.is_staff:
         items += [("portal.organization_list", "Organizations"), ("portal.match", "Match"),
-                  ("portal.kpi_month", "KPI")]
+                  ("portal.kpi_month", "KPI"), ("portal.sign_in_list", "Sign-ins")]
     else:
         items.append(("portal.profile", "Our profile"))
     return items + [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),

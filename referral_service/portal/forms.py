@@ -34,7 +34,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    AnyOf,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import ORGANIZATION_KINDS, REFERRAL_STATUSES
@@ -72,6 +80,42 @@ class LoginForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
     next = HiddenField()
     submit = SubmitField("Sign in")
+
+
+class InviteForm(FlaskForm):
+    """Head office invites someone to sign in: a partner's staff, or head office."""
+
+    email = StringField("E-mail", [InputRequired(), Length(max=254)], filters=STRIP,
+                        render_kw={"type": "email", "autocomplete": "off"})
+    name = StringField("Name", [Optional(), Length(max=200)], filters=STRIP,
+                       description="The person's name, as their colleagues know it.")
+    role = SelectField("Role", choices=[SelectChoice("partner", "A firm's staff (partner)"),
+                                        SelectChoice("admin", "Head office")])
+    organization = StringField("Firm (name or id)", [Optional(), Length(max=200)],
+                               filters=STRIP, description="For a firm's staff.")
+    invite = SubmitField("Invite")
+
+
+class SignInActionForm(FlaskForm):
+    """A button on one sign-in of head office's list: a new password link, or deactivate."""
+
+    user_id = HiddenField(validators=[InputRequired(), Regexp(r"^[0-9]{1,10}$")])
+    action = HiddenField(validators=[InputRequired(), AnyOf(("reset", "deactivate"))])
+
+
+class NewPasswordForm(FlaskForm):
+    """Choose a password from a one-time link."""
+
+    password = PasswordField("New password", [InputRequired(), Length(min=8, max=200)],
+                             render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField("The same again", [InputRequired(), Length(max=200)],
+                           render_kw={"autocomplete": "new-password"})
+    save = SubmitField("Set password")
+
+    def validate_repeat(self, field: Field) -> None:
+        """The two must be the same."""
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords differ.")
 
 
 class LogoutForm(FlaskForm):
@@ -495,3 +539,12 @@ def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]
             yield from labelled_fields(field.form, prefix)
         else:
             yield field, prefix + field.label.text
+
+
+class PreferencesForm(FlaskForm):
+    """The language and time zone switcher at the foot of every page (choices set by i18n)."""
+
+    language = SelectField("Language", validate_choice=True)
+    time_zone = SelectField("Time zone", validate_choice=True)
+    next = HiddenField()
+    apply = SubmitField("Apply")

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from referral_service.db import read_session, write_session
 from referral_service.extensions import geocoder
-from referral_service.portal.auth import login_required
+from referral_service.portal.auth import login_required, staff_required
 from referral_service.portal.common import (
     MOVES,
     NEED_ALIASES,
@@ -36,7 +36,10 @@ from referral_service.portal.forms import (
     split_skills,
 )
 from referral_service.schemas.base import MAX_ID
-from referral_service.schemas.organizations import OrganizationPatchSchema
+from referral_service.schemas.organizations import (
+    OrganizationCreateSchema,
+    OrganizationPatchSchema,
+)
 from referral_service.services import dashboard as figures
 from referral_service.services import kpi, organizations, referrals
 from referral_service.services.auth import Principal
@@ -274,8 +277,9 @@ def profile_form_data(organization: Any) -> dict[str, Any]:
 def profile_input(
     form: ProfileForm, actor: Principal, organization: Any
 ) -> tuple[dict[str, Any], list[int]]:
-    """Return the profile update and, per office sent, its row in the form."""
-    stored = {office.id: office for office in organization.offices}
+    """Return the profile update (or a new firm's profile, for no `organization`) and, per
+    office sent, its row in the form."""
+    stored = {office.id: office for office in organization.offices} if organization else {}
     offices, rows = [], []
     for row, entry in enumerate(form.offices.entries):
         office = entry.form
@@ -374,6 +378,36 @@ def organization(organization_id: int):
             flash("Profile saved.", "success")
             return redirect(url_for(".organization", organization_id=organization_id))
     return profile_page(organization, form, general)
+
+
+@blp.route("/organizations/new", methods=["GET", "POST"])
+@staff_required
+def organization_new():
+    """Head office adds a firm: the profile form, empty."""
+    actor = principal()
+    form = ProfileForm() if request.method == "POST" else ProfileForm(
+        data={"kind": "partner", "active": True, "offices": [{}]})
+    general: list[str] = []
+    if request.method == "POST" and form.add_office.data:
+        form.offices.append_entry()
+        return profile_page(None, form, general)
+    if request.method == "POST" and form.validate():
+        body, rows = profile_input(form, actor, None)
+        resolve = office_resolver(form, rows)
+        try:
+            created = organizations.create(
+                session=write_session(), data=OrganizationCreateSchema().load(body),
+                actor=actor, geocoder=geocoder())
+        except ValidationError as error:
+            general = attach_errors(error.messages, resolve)
+        except ValidationFailed as error:
+            general = attach_errors(error.errors, resolve)
+        except Conflict as error:
+            general = [error.detail]
+        else:
+            flash(f"{created.name} added.", "success")
+            return redirect(url_for(".organization", organization_id=created.id))
+    return profile_page(None, form, general)
 
 
 def profile_page(organization: Any, form: ProfileForm, general: list[str]):

@@ -130,3 +130,31 @@ def test_referrals_sort_by_column_and_find_a_client(browser, site):  # noqa: F81
     assert page.get_attribute("th:has-text('Sent')", "aria-sort") == "ascending"
     assert page.input_value("#client") == "sorting"  # the search is kept while sorting
     page.context.close()
+
+
+def test_head_office_invites_someone_who_then_signs_in_on_a_phone(browser, site):  # noqa: F811
+    page = signed_in(browser, site, "boss@example.com")
+    page.click("nav >> text=Sign-ins")
+    page.fill("#email", "phone.invite@beta.example")
+    page.fill("#name", "Phoebe Invite")
+    page.select_option("#role", "partner")
+    page.fill("#organization", "Beta Finishing")
+    page.click("button:has-text('Invite')")
+    link = page.input_value("#made-link")
+    assert "/welcome/" in link
+    page.context.close()
+    phone = browser.new_context(viewport=PHONE).new_page()
+    phone.goto(link)
+    assert "phone.invite@beta.example" in phone.inner_text("main")
+    phone.fill("#password", "phoebe-pass-2026")
+    phone.fill("#repeat", "phoebe-pass-2026")
+    phone.click("button:has-text('Set password')")
+    phone.wait_for_url("**/login")
+    phone.fill("#email", "phone.invite@beta.example")
+    phone.fill("#password", "phoebe-pass-2026")
+    phone.click("main button[type=submit]")
+    phone.wait_for_url("**/dashboard")
+    assert phone.inner_text("h1") == "Beta Finishing"
+    phone.goto(link)  # the link worked once
+    assert "has been used or replaced" in phone.inner_text("main")
+    phone.context.close()
