@@ -236,7 +236,11 @@ def test_only_the_lifecycles_moves_are_allowed(session, make_firm, refer):
                                             status=step, reason=None, actor=STAFF)
             assert moved.status == step and getattr(moved, f"{step}_at") is not None
         for target in set(paths) - allowed.get(start, set()):
-            with pytest.raises(InvalidTransition):
+            # converted -> lost is head office's reversal (SPEC section 10): the CRM's key
+            # may not make it (tests/api/test_referral_reversal.py).
+            refused = Forbidden if (start, target) == ("converted", "lost") else (
+                InvalidTransition)
+            with pytest.raises(refused):
                 referrals.move_referral(session=session, referral_id=referral.id,
                                         status=target, reason=None, actor=STAFF)
         assert session.get(Referral, referral.id, populate_existing=True).status == start
