@@ -18,7 +18,7 @@ from referral_service.schemas.base import (
     page_schema,
     refused,
 )
-from referral_service.schemas.compiled import compile_dump
+from referral_service.schemas.compiled import CompiledLoad, compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 
 ROLES = ("referrer", "receiver")
@@ -87,8 +87,9 @@ class SourceOutSchema(Schema):
     lead_id = fields.Integer()
 
 
-class ReferralCreateSchema(StrictSchema):
-    """The body of POST /referrals."""
+class ReferralCreateSchema(CompiledLoad, StrictSchema):
+    """The body of POST /referrals (loaded compiled when it plainly passes:
+    schemas.compiled.CompiledLoad)."""
 
     referrer_organization_id = WholeNumber(required=True, validate=Id)
     receiver_organization_id = WholeNumber(required=True, validate=Id)

@@ -18,7 +18,7 @@ from referral_service.schemas.base import (
     page_schema,
     refused,
 )
-from referral_service.schemas.compiled import compile_dump
+from referral_service.schemas.compiled import CompiledLoad, compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 from referral_service.schemas.referrals import ClientInSchema, ClientOutSchema
 
@@ -77,8 +77,9 @@ def _empty_report() -> dict[str, Any]:
     ]}
 
 
-class VisitCreateSchema(StrictSchema):
-    """The body of POST /visits: what a salesperson brought back from one client visit."""
+class VisitCreateSchema(CompiledLoad, StrictSchema):
+    """The body of POST /visits: what a salesperson brought back from one client visit
+    (loaded compiled when it plainly passes: schemas.compiled.CompiledLoad)."""
 
     document_rules = refused(_empty_report())
 

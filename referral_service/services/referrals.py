@@ -127,7 +127,8 @@ def record_referral(
     """
     place = _client_place(data, geocoder)
     referral, body = idempotency.once(
-        session=session, actor=actor, key=idempotency_key, digest=idempotency.request_hash(data),
+        session=session, actor=actor, key=idempotency_key,
+        digest=lambda: idempotency.request_hash(data),
         create=lambda: _create(session, data, actor, place, attribution_window_days),
         load=lambda referral_id: session.get(Referral, referral_id))
     return Recorded(referral, body)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Client, Lead, Person, Visit, utcnow
+from models import Client, Lead, Visit, utcnow
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.visits import dump_visit
@@ -73,7 +73,7 @@ def record_visit(
                    for i, lead in enumerate(data.get("leads") or ())]
     visit, body = idempotency.once(
         session=session, actor=actor, key=idempotency_key,
-        digest=idempotency.request_hash(data, "POST /visits"),
+        digest=lambda: idempotency.request_hash(data, "POST /visits"),
         create=lambda: _create(session, data, actor, visited, lead_places,
                                attribution_window_days),
         load=lambda visit_id: session.get(Visit, visit_id))
@@ -143,10 +143,6 @@ def _create(
     return visit, body
 
 
-_PERSON = select(Person.id, Person.organization_id, Person.active).where(
-    Person.id == bindparam("person_id"))
-
-
 def _lead_skills(lead_in: dict[str, Any], index: int) -> list[str]:
     try:
         return normalize_skills(lead_in.get("skills") or [])
@@ -196,7 +192,7 @@ def _refuse_held_leads(
 def _salesperson(session: Session, person_id: int, actor: Principal) -> Any:
     """Return (id, organization_id, active) of the active person the report is for, if the
     caller may report for them (a row, not the Person: a twelfth of a visit's CPU less)."""
-    person = session.execute(_PERSON, {"person_id": person_id}).first()
+    person = sql.person_row(session, person_id)
     scope = people.scope_of(session=session, actor=actor)
     if person is None or not scope.covers(person.organization_id, person.id):
         raise ValidationFailed("The report names a person you cannot report for.", {
