@@ -73,21 +73,32 @@ class NamedClient:
     and place the referral was made with (never another firm's spelling or place of it)."""
 
     id: int
-    name: str
+    name: str | None  # None for a reader the client's identity is withheld from
     external_ref: str | None
     latitude: float | None
     longitude: float | None
     city: str | None
     country: str | None
     address: str | None
+    withheld: bool = False
 
     @property
     def location(self) -> dict[str, Any] | None:
-        """The place as the referrer gave it, or None."""
+        """The place as the referrer gave it (only its city and country when withheld), or
+        None."""
+        if self.withheld:
+            return {"latitude": None, "longitude": None, "city": self.city,
+                    "country": self.country, "address": None}
         if self.latitude is None or self.longitude is None:
             return None
         return {"latitude": self.latitude, "longitude": self.longitude, "city": self.city,
                 "country": self.country, "address": self.address}
+
+    def withholding_identity(self) -> NamedClient:
+        """The client as a reader who may not know who it is sees it (SPEC section 11): the
+        city and country, no name, CRM id, address or coordinates."""
+        return NamedClient(self.id, None, None, None, None, self.city, self.country, None,
+                           withheld=True)
 
 
 class ClientAsNamed:
@@ -103,16 +114,22 @@ class ClientAsNamed:
     client_country: Mapped[str | None] = mapped_column(String(2))
     client_address: Mapped[str | None] = mapped_column(String(300))
 
+    # Set on a loaded row by the use case that hands it to a reader who may not know who the
+    # client is (services/referrals.withhold_identities); never stored.
+    identity_withheld = False
+
     @property
     def named_client(self) -> NamedClient:
         """The client as named here: what the API and the portal show."""
         if self.client_name is None:  # a row written before its migration filled them in
             client = self.client
-            return NamedClient(client.id, client.name, client.external_ref, client.latitude,
-                               client.longitude, client.city, client.country, client.address)
-        return NamedClient(self.client_id, self.client_name, self.client_external_ref,
-                           self.client_latitude, self.client_longitude, self.client_city,
-                           self.client_country, self.client_address)
+            named = NamedClient(client.id, client.name, client.external_ref, client.latitude,
+                                client.longitude, client.city, client.country, client.address)
+        else:
+            named = NamedClient(self.client_id, self.client_name, self.client_external_ref,
+                                self.client_latitude, self.client_longitude, self.client_city,
+                                self.client_country, self.client_address)
+        return named.withholding_identity() if self.identity_withheld else named
 
 
 class Referral(ClientAsNamed, Base):
@@ -195,6 +212,8 @@ class Referral(ClientAsNamed, Base):
         if kind == "client":
             return {"kind": kind, "client_id": self.source_client_id}
         if kind == "acquaintance":
+            if self.identity_withheld:  # who introduced the client says who it is
+                return {"kind": kind, "name": None}
             found = {"kind": kind, "name": self.source_name}
             return found if self.source_contact is None else {
                 **found, "contact": self.source_contact}

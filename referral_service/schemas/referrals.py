@@ -81,7 +81,8 @@ class SourceOutSchema(Schema):
 
     kind = fields.String()
     client_id = fields.Integer()
-    name = fields.String()
+    name = fields.String(allow_none=True, metadata={
+        "description": "The acquaintance; null for a receiver that has not accepted."})
     contact = fields.String()
     visit_id = fields.Integer()
     lead_id = fields.Integer()
@@ -175,7 +176,10 @@ class ClientOutSchema(Schema):
     same client is never shown (docs/SECURITY.md)."""
 
     id = fields.Integer()
-    name = fields.String()
+    name = fields.String(allow_none=True, metadata={
+        "description": "Null for a receiver until it accepts (need to know: it sees the "
+                       "need, the skills and the client's city and country; external_ref, "
+                       "address and coordinates are null too)."})
     external_ref = fields.String(allow_none=True)
     location = fields.Nested(PlaceOutSchema, allow_none=True)
 

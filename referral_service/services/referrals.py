@@ -25,11 +25,12 @@ The webhook payloads are the referral as the API shows it (schemas.referrals.Ref
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, false, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -455,7 +456,9 @@ def move_referral(
                                 actor=actor)
         return referral
 
-    return unit_of_work.run(session, work)
+    moved = unit_of_work.run(session, work)
+    withhold_identities([moved], actor)
+    return moved
 
 
 def reason_required(referral: Referral, status: str) -> bool:
@@ -568,7 +571,32 @@ def get(*, session: Session, referral_id: int, actor: Principal) -> Referral:
     referral = session.get(Referral, referral_id)
     if referral is None or not _visible(referral, actor):
         raise NotFound(f"Referral {referral_id} does not exist.")
+    withhold_identities([referral], actor)
     return referral
+
+
+def withhold_identities(referrals: Iterable[Referral], actor: Principal) -> None:
+    """Need to know (SPEC section 11): a receiver that has not accepted a referral sees the
+    need, the skills and the client's city and country, not who the client is (name, CRM id,
+    address, coordinates, the acquaintance who introduced them); once it accepts, all. The
+    referrer and head office always see all. Marks the loaded rows (named_client, source)."""
+    if not actor.is_partner:
+        return
+    for referral in referrals:
+        if (referral.receiver_organization_id == actor.organization_id
+                and referral.referrer_organization_id != actor.organization_id
+                and referral.accepted_at is None):
+            referral.identity_withheld = True
+
+
+def _withheld_sql(actor: Principal):
+    """withhold_identities's rule as SQL: true for the rows whose client the actor may not
+    know (never for staff)."""
+    if not actor.is_partner:
+        return false()
+    return and_(Referral.receiver_organization_id == actor.organization_id,
+                Referral.referrer_organization_id != actor.organization_id,
+                Referral.accepted_at.is_(None))
 
 
 def _locked(session: Session, referral_id: int, actor: Principal) -> Referral:
@@ -617,12 +645,19 @@ def list_(
     if month is not None:
         start, end = month_range(month)
         query = query.where(Referral.created_at >= start, Referral.created_at < end)
-    if client:
-        query = query.where(func.lower(Referral.client_name).contains(client.lower(),
-                                                                      autoescape=True))
-    column = SORTS[sort.removeprefix("-")]
-    if sort.startswith("-"):
-        return page_of(session, query, column.desc(), Referral.id.desc(), page=page,
-                       page_size=page_size)
-    return page_of(session, query, column.asc(), Referral.id.asc(), page=page,
-                   page_size=page_size)
+    withheld = _withheld_sql(actor)
+    if client:  # never found by a name the caller may not know
+        query = query.where(func.lower(Referral.client_name).contains(
+            client.lower(), autoescape=True), not_(withheld))
+    key = sort.removeprefix("-")
+    # A withheld name sorts as no name (last either way), so the order gives nothing away.
+    column = (case((withheld, None), else_=SORTS[key]) if key == "client" else SORTS[key])
+    descending = sort.startswith("-")
+    order = column.desc() if descending else column.asc()
+    if key == "client":  # dates and statuses are never null: keep their indexes' order
+        order = order.nulls_last()
+    found, total = page_of(session, query, order,
+                           Referral.id.desc() if descending else Referral.id.asc(),
+                           page=page, page_size=page_size)
+    withhold_identities(found, actor)
+    return found, total
