@@ -287,16 +287,24 @@ def kpi_export(month: str, fmt: str, level: str, output: str) -> None:
     levels = kpi.LEVELS if level == "all" else (level,)
     with session_scope(write=False) as session:
         try:
-            rows = {name: kpi.monthly_kpi(session=session, month=month, actor=SYSTEM,
-                                          level=name) for name in levels}
-            body = kpi.export_levels(rows, fmt, month)
+            if level != "all":  # a closed month: the bytes stored when it closed
+                body = kpi.monthly_export(session=session, month=month, actor=SYSTEM,
+                                          fmt=fmt, level=level)
+                written = f"the {level} rows"
+            else:
+                rows = {name: kpi.monthly_kpi(session=session, month=month, actor=SYSTEM,
+                                              level=name) for name in levels}
+                corrections = {name: kpi.monthly_corrections(
+                    session=session, month=month, actor=SYSTEM, level=name)
+                    for name in levels}
+                body = kpi.export_levels(rows, fmt, month, corrections)
+                written = ", ".join(f"{len(found)} {name} rows" for name, found in rows.items())
         except ServiceError as error:
             raise click.ClickException(error.detail) from None
     with click.open_file(output, "wb") as handle:
         handle.write(body)
     if output != "-":
-        counts = ", ".join(f"{len(found)} {name} rows" for name, found in rows.items())
-        click.echo(f"Wrote {counts} of {month} to {output}.", err=True)
+        click.echo(f"Wrote {written} of {month} to {output}.", err=True)
 
 
 @click.command("expire-referrals")

@@ -244,3 +244,26 @@ def test_staff_are_served_the_bytes_stored_at_close(app, client, admin_headers, 
     assert monthly(client, make_key("partner", mine), MARCH).get_json()["rows"] == []
     body = monthly(client, admin_headers, MARCH, "person", "xlsx").get_data()
     assert hashlib.sha256(body).hexdigest() == stored["person", "xlsx"]
+
+
+def test_the_kpi_export_command_carries_the_corrections_too(app, client, admin_headers, world,
+                                                            tmp_path):
+    assert close(client, admin_headers, MARCH).status_code == 200
+    assert reverse(client, admin_headers, converted_referral(app)).status_code == 200
+
+    def command(*args: str) -> bytes:
+        output = tmp_path / "kpi.out"
+        with app.app_context():
+            result = app.test_cli_runner().invoke(args=["kpi-export", "--month", APRIL,
+                                                        *args, "--output", str(output)])
+        assert result.exit_code == 0, result.output
+        return output.read_bytes()
+
+    for level in ("organization", "person"):
+        for fmt in ("json", "xlsx"):
+            assert command("--format", fmt, "--level", level) == monthly(
+                client, admin_headers, APRIL, level, fmt).get_data()
+    workbook = openpyxl.load_workbook(io.BytesIO(command("--format", "xlsx", "--level", "all")))
+    assert workbook.sheetnames == ["Organizations", "Departments", "People",
+                                   "Corrections, Organizations", "Corrections, Departments",
+                                   "Corrections, People"]
