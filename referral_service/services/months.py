@@ -141,6 +141,14 @@ def book_corrections(*, session: Session, referrals: Iterable[Referral], reason:
             for organization_id in (referral.referrer_organization_id,
                                     referral.receiver_organization_id):
                 firms.setdefault(organization_id, set()).add(referral.id)
+    return book_changes(session=session, touched=touched, reason=reason, actor=actor)
+
+
+def book_changes(*, session: Session, touched: dict[str, dict[int, set[int]]], reason: str,
+                 actor: Principal) -> list[KpiCorrection]:
+    """Book what a change altered in the figures of the closed months among `touched` (month
+    -> organization -> the ids of the referrals changed, maybe none); return the rows booked.
+    Any change to rows a closed month counts (a visit or a lead dated in it) goes here."""
     if not touched:
         return []
     kpi_month_gate(session, exclusive=False)

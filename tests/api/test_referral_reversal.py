@@ -267,3 +267,39 @@ def test_the_kpi_export_command_carries_the_corrections_too(app, client, admin_h
     assert workbook.sheetnames == ["Organizations", "Departments", "People",
                                    "Corrections, Organizations", "Corrections, Departments",
                                    "Corrections, People"]
+
+
+def test_any_change_dated_in_a_closed_month_can_be_booked(app, client, admin_headers, world):
+    """months.book_changes books the remainder for any rows dated in a closed month: here a
+    visit written into March after it closed (what a backdated visit report would call)."""
+    from models import Visit
+    from referral_service.db import new_session
+    from referral_service.services import months
+    from referral_service.services.auth import SYSTEM
+
+    assert close(client, admin_headers, MARCH).status_code == 200
+    receiver = world["organization"][0]
+    cy = world["person"][1]
+    session = new_session(app)
+    try:
+        session.add(Visit(organization_id=receiver, person_id=cy, client_id=_a_client(session),
+                          visited_at=at(30), created_by="test", commitment_description="Order"))
+        session.flush()
+        booked = months.book_changes(session=session, touched={MARCH: {receiver: set()}},
+                                     reason="Visit recorded after the month closed.",
+                                     actor=SYSTEM)
+        session.commit()
+        assert {(c.level, c.row_id): c.deltas for c in booked} == {
+            ("organization", None): {"visits": 1, "commitments": 1},
+            ("department", world["department"][0]): {"visits": 1, "commitments": 1},
+            ("person", cy): {"visits": 1, "commitments": 1},
+            ("person", world["person"][0]): {"visits": 1, "commitments": 1},  # Ann, the head
+        }
+        # Booked once: asked again, nothing remains.
+        assert months.book_changes(session=session, touched={MARCH: {receiver: set()}},
+                                   reason="again", actor=SYSTEM) == []
+    finally:
+        session.close()
+    april = monthly(client, admin_headers, APRIL).get_json()["corrections"]
+    assert [(c["organization_id"], c["referral_ids"], c["deltas"]) for c in april] == [
+        (receiver, [], {"visits": 1, "commitments": 1})]
