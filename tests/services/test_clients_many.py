@@ -60,3 +60,26 @@ def test_many_is_find_or_create_for_each_in_turn(app):
     assert [created for _, created in answer][3:6] == [True, False, True]
     assert {row[4] for row in rows} >= {"k-1", "k-2", "k-3"}
     assert [row[5] for row in rows if row[1] in ("Gamma", "Epsilon")] == ["Tainan", "Tainan"]
+
+
+def test_many_new_clients_are_stored_as_given(app):
+    """The new clients' one INSERT (one JSON document on PostgreSQL) stores every value as
+    given: text beyond ASCII, quotes and backslashes, places with whole-number coordinates,
+    and none at all."""
+    place = ResolvedPlace(latitude=25, longitude=121.5, city='Taipei "Da\\an"', country="TW",
+                          address=None)
+    wanted = [clients.Wanted("株式会社 Ünïcode \"Q\" \\ Ltd", "Ref-Ü", place),
+              clients.Wanted("Plain", None, None)]
+    with session_scope(app) as session:
+        found = clients.find_or_create_many(session=session, wanted=wanted)
+        session.commit()
+        assert [created for _, created in found] == [True, True]
+        ids = [client.id for client, _ in found]
+        session.expunge_all()
+        stored = [session.get(Client, client_id) for client_id in ids]
+    assert [(c.name, c.external_ref, c.external_ref_key, c.latitude, c.longitude, c.city,
+             c.country, c.address) for c in stored] == [
+        ("株式会社 Ünïcode \"Q\" \\ Ltd", "Ref-Ü", "ref-ü", 25.0, 121.5, 'Taipei "Da\\an"', "TW",
+         None),
+        ("Plain", None, None, None, None, None, None, None)]
+    assert all(c.created_at.tzinfo is not None for c in stored)
