@@ -21,6 +21,7 @@ from referral_service.portal import (  # noqa: F401
     auth,
     errors,
     head_office,
+    i18n,
     partner,
     people,
     sales,
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     # blueprints, health probes and docs never see a CSRF check.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
+    i18n.init_app(app)
     # Templates are the portal's alone: keep the HTML they write tidy.
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, flash, g, redirect, request, url_for
 from flask import session as web_session
+from flask_babel import gettext
 from werkzeug.exceptions import BadRequest
 
 from referral_service import limits
 from referral_service.db import read_session, write_session
+from referral_service.portal import i18n
 from referral_service.portal.common import blp, principal, rendered
 from referral_service.portal.forms import LoginForm, csrf
 from referral_service.services import auth
@@ -45,8 +47,10 @@ def load_user() -> Response | None:
     # an earlier epoch; cookies made before epochs existed say none, which was epoch 0.
     if (user is None or web_session.get("stamp") != password_stamp(user.password_hash)
             or web_session.get("epoch", 0) != user.session_epoch or not fresh):
+        kept = i18n.preferences()
         web_session.clear()
-        flash("Your session has ended; please sign in again.", "info")
+        web_session.update(kept)
+        flash(gettext("Your session has ended; please sign in again."), "info")
         return None
     g.user, g.principal = user, auth.principal_for_user(user)
     return None
@@ -86,8 +90,9 @@ def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(**kwargs: Any) -> Any:
         if not principal().is_staff:
             # The API's wording ("head office or the CRM") means nothing to a partner's staff.
-            raise Forbidden("This page is for head office. Your sign-in shows your own firm's "
-                            "pages: use the menu above, or ask head office to do this.")
+            raise Forbidden(gettext("This page is for head office. Your sign-in shows your own "
+                                    "firm's pages: use the menu above, or ask head office "
+                                    "to do this."))
         return view(**kwargs)
 
     return login_required(wrapped)
@@ -125,15 +130,16 @@ def login():
                                    password=form.password.data)
     if found is None:
         limits.record_failed_sign_in(form.email.data)
-        form.password.errors = ["That e-mail and password do not match an active account."]
+        form.password.errors = [gettext("That e-mail and password do not match an active account.")]
         return rendered("login.html", form=form, status=422)
     limits.forget_failed_sign_ins(form.email.data)
     user = auth.get_user(session=read_session(), user_id=found.user_id)
     # A new session on sign-in: nothing set before it (or planted by someone else) survives.
+    kept = i18n.preferences()
     web_session.clear()
-    web_session.update(user_id=user.id, stamp=password_stamp(user.password_hash),
+    web_session.update(kept, user_id=user.id, stamp=password_stamp(user.password_hash),
                        epoch=user.session_epoch, signed_in_at=time.time())
-    flash(f"Signed in as {user.email}.", "success")
+    flash(gettext("Signed in as %(email)s.", email=user.email), "success")
     return redirect(safe_next(form.next.data) or url_for(".dashboard"))
 
 
@@ -143,6 +149,8 @@ def logout():
     if g.user is not None:
         user_id, actor = g.user.id, principal()
         auth.end_sessions(session=write_session(), user_id=user_id, actor=actor)
+    kept = i18n.preferences()
     web_session.clear()
-    flash("You are signed out.", "success")
+    web_session.update(kept)
+    flash(gettext("You are signed out."), "success")
     return redirect(url_for(".login"))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from marshmallow import ValidationError
 from wtforms import Form
@@ -35,11 +37,11 @@ blp = Blueprint("portal", __name__, template_folder="templates", static_folder="
 PAGE_SIZE = 20
 # How a lifecycle move reads on a button, and in the message after it.
 MOVES = {
-    "accepted": ("Accept", "accepted"),
-    "declined": ("Decline", "declined"),
-    "converted": ("Mark won: the client signed", "marked won"),
-    "lost": ("Mark lost", "marked lost"),
-    "withdrawn": ("Withdraw", "withdrawn"),
+    "accepted": (_l("Accept"), _l("Referral #%(id)s accepted.")),
+    "declined": (_l("Decline"), _l("Referral #%(id)s declined.")),
+    "converted": (_l("Mark won: the client signed"), _l("Referral #%(id)s marked won.")),
+    "lost": (_l("Mark lost"), _l("Referral #%(id)s marked lost.")),
+    "withdrawn": (_l("Withdraw"), _l("Referral #%(id)s withdrawn.")),
 }
 # Where a service's or the shared schema's field name differs from the need form's.
 NEED_ALIASES = {"location": "city", "client": "client_name", "name": "client_name",
@@ -82,7 +84,7 @@ def find_organization(text: str, actor: Principal) -> tuple[int | None, str | No
         try:
             organizations.get(session=read_session(), organization_id=int(text), actor=actor)
         except NotFound:
-            return None, f"No firm has id {text}."
+            return None, gettext("No firm has id %(id)s.", id=text)
         return int(text), None
     found, total = organizations.list_(session=read_session(), actor=actor, page=1,
                                        page_size=10, q=text)
@@ -90,8 +92,9 @@ def find_organization(text: str, actor: Principal) -> tuple[int | None, str | No
     if len(exact) == 1 or total == 1:
         return (exact or found)[0].id, None
     if total == 0:
-        return None, f"No firm's name contains {text!r}."
-    return None, f"{total} firms match {text!r}; type more of the name, or the firm's id."
+        return None, gettext("No firm's name contains “%(text)s”.", text=text)
+    return None, gettext("%(count)s firms match “%(text)s”; type more of the name, or the "
+                         "firm's id.", count=total, text=text)
 
 
 def need_request(form: Any, **extra: Any) -> dict[str, Any]:
@@ -127,16 +130,17 @@ def nav_items() -> list[tuple[str, str]]:
     current = g.get("principal")
     if current is None:
         return []
-    items = [("portal.dashboard", "Dashboard"), ("portal.referral_list", "Referrals"),
-             ("portal.refer", "Refer a client")]
+    items = [("portal.dashboard", _l("Dashboard")), ("portal.referral_list", _l("Referrals")),
+             ("portal.refer", _l("Refer a client"))]
     if current.is_staff:
-        items += [("portal.organization_list", "Organizations"), ("portal.match", "Match"),
-                  ("portal.kpi_month", "KPI"), ("portal.sign_in_list", "Sign-ins")]
+        items += [("portal.organization_list", _l("Organizations")),
+                  ("portal.match", _l("Match")), ("portal.kpi_month", _l("KPI")),
+                  ("portal.sign_in_list", _l("Sign-ins"))]
     else:
-        items.append(("portal.profile", "Our profile"))
-    return items + [("portal.visit_new", "Log a visit"), ("portal.lead_list", "Leads"),
-                    ("portal.visit_list", "Visits"), ("portal.people_list", "People"),
-                    ("portal.target_list", "Targets")]
+        items.append(("portal.profile", _l("Our profile")))
+    return items + [("portal.visit_new", _l("Log a visit")), ("portal.lead_list", _l("Leads")),
+                    ("portal.visit_list", _l("Visits")), ("portal.people_list", _l("People")),
+                    ("portal.target_list", _l("Targets"))]
 
 
 @blp.app_template_global()
@@ -157,11 +161,11 @@ def form_problems(context: Any) -> list[tuple[str, str]]:
 def actor_label(actor: str | None) -> str:
     """Return who did something as a person reads it, from the actor stored with the change:
     "user:ann@firm.example" -> "ann@firm.example", "key:crm" -> "crm (API key)"."""
-    kind, _, name = (actor or "").partition(":")
+    kind, _sep, name = (actor or "").partition(":")
     if not name:
-        return "the service" if kind == "system" else kind
-    return {"user": name, "key": f"{name} (API key)", "demo": f"{name} (demo data)"}.get(
-        kind, actor or "")
+        return gettext("the service") if kind == "system" else kind
+    return {"user": name, "key": gettext("%(name)s (API key)", name=name),
+            "demo": gettext("%(name)s (demo data)", name=name)}.get(kind, actor or "")
 
 
 @blp.context_processor

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, NotFound
@@ -16,14 +18,14 @@ from referral_service.services.errors import ServiceError
 log = logging.getLogger(__name__)
 
 ERROR_MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You are signed in, but this page is not yours to see or change.",
-    404: "There is nothing here, or it is not yours to see.",
-    409: "Someone changed this at the same moment; reload the page and try again.",
-    413: "What was sent is larger than the service accepts; send less at a time.",
-    429: "Too many attempts; wait a moment and try again.",
-    500: "Something went wrong on our side. It has been logged; please try again.",
-    503: "The service is briefly unavailable; please try again in a moment.",
+    400: _l("The request could not be understood."),
+    403: _l("You are signed in, but this page is not yours to see or change."),
+    404: _l("There is nothing here, or it is not yours to see."),
+    409: _l("Someone changed this at the same moment; reload the page and try again."),
+    413: _l("What was sent is larger than the service accepts; send less at a time."),
+    429: _l("Too many attempts; wait a moment and try again."),
+    500: _l("Something went wrong on our side. It has been logged; please try again."),
+    503: _l("The service is briefly unavailable; please try again in a moment."),
 }
 
 
@@ -51,9 +53,9 @@ def handle_http_error(error: HTTPException):
     """An HTTP error inside the portal: an HTML page, not problem+json."""
     status = error.code or 500
     if status == 400 and "CSRF" in (error.description or ""):
-        return render_error(400, "This form has expired or did not come from this site. "
-                                 "Go back, reload the page and send it again.",
-                            title="Form expired")
+        return render_error(400, gettext("This form has expired or did not come from this "
+                                         "site. Go back, reload the page and send it again."),
+                            title=gettext("Form expired"))
     page = render_error(status, ERROR_MESSAGES.get(status) if status != 429
                         else error.description)
     retry_after = getattr(error, "retry_after", None)

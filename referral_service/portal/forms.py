@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import (
@@ -53,7 +55,16 @@ csrf = CSRFProtect()
 
 COUNTRY_PATTERN = "[A-Za-z]{2}"
 MAX_TARGET = 100_000
-KIND_CHOICES = [SelectChoice(kind, kind.capitalize()) for kind in ORGANIZATION_KINDS]
+# Stored words (statuses, kinds, sides) as the pages show them; "converted" reads "won".
+WORDS = {
+    "pending": _l("pending"), "accepted": _l("accepted"), "declined": _l("declined"),
+    "withdrawn": _l("withdrawn"), "expired": _l("expired"), "converted": _l("won"),
+    "lost": _l("lost"), "open": _l("open"), "referred": _l("referred"), "won": _l("won"),
+    "proposed": _l("proposed"), "agreed": _l("agreed"), "countered": _l("countered"),
+    "none": _l("none"), "affiliate": _l("affiliate"), "partner": _l("partner"),
+    "holder": _l("holder"), "counterpart": _l("counterpart"),
+}
+KIND_CHOICES = [SelectChoice("affiliate", _l("Affiliate")), SelectChoice("partner", _l("Partner"))]
 
 
 def _stripped(value: Any) -> Any:
@@ -73,27 +84,27 @@ class MultiCheckboxField(SelectMultipleField):
 class LoginForm(FlaskForm):
     """Sign in with e-mail and password."""
 
-    email = StringField("E-mail", [InputRequired(), Length(max=254)], filters=STRIP,
+    email = StringField(_l("E-mail"), [InputRequired(), Length(max=254)], filters=STRIP,
                         render_kw={"type": "email", "autocomplete": "username",
                                    "autofocus": True})
-    password = PasswordField("Password", [InputRequired(), Length(max=200)],
+    password = PasswordField(_l("Password"), [InputRequired(), Length(max=200)],
                              render_kw={"autocomplete": "current-password"})
     next = HiddenField()
-    submit = SubmitField("Sign in")
+    submit = SubmitField(_l("Sign in"))
 
 
 class InviteForm(FlaskForm):
     """Head office invites someone to sign in: a partner's staff, or head office."""
 
-    email = StringField("E-mail", [InputRequired(), Length(max=254)], filters=STRIP,
+    email = StringField(_l("E-mail"), [InputRequired(), Length(max=254)], filters=STRIP,
                         render_kw={"type": "email", "autocomplete": "off"})
-    name = StringField("Name", [Optional(), Length(max=200)], filters=STRIP,
-                       description="The person's name, as their colleagues know it.")
-    role = SelectField("Role", choices=[SelectChoice("partner", "A firm's staff (partner)"),
-                                        SelectChoice("admin", "Head office")])
-    organization = StringField("Firm (name or id)", [Optional(), Length(max=200)],
-                               filters=STRIP, description="For a firm's staff.")
-    invite = SubmitField("Invite")
+    name = StringField(_l("Name"), [Optional(), Length(max=200)], filters=STRIP,
+                       description=_l("The person's name, as their colleagues know it."))
+    role = SelectField(_l("Role"), choices=[SelectChoice("partner", _l("A firm's staff (partner)")),
+                                        SelectChoice("admin", _l("Head office"))])
+    organization = StringField(_l("Firm (name or id)"), [Optional(), Length(max=200)],
+                               filters=STRIP, description=_l("For a firm's staff."))
+    invite = SubmitField(_l("Invite"))
 
 
 class SignInActionForm(FlaskForm):
@@ -106,42 +117,43 @@ class SignInActionForm(FlaskForm):
 class NewPasswordForm(FlaskForm):
     """Choose a password from a one-time link."""
 
-    password = PasswordField("New password", [InputRequired(), Length(min=8, max=200)],
+    password = PasswordField(_l("New password"), [InputRequired(), Length(min=8, max=200)],
                              render_kw={"autocomplete": "new-password"})
-    repeat = PasswordField("The same again", [InputRequired(), Length(max=200)],
+    repeat = PasswordField(_l("The same again"), [InputRequired(), Length(max=200)],
                            render_kw={"autocomplete": "new-password"})
-    save = SubmitField("Set password")
+    save = SubmitField(_l("Set password"))
 
     def validate_repeat(self, field: Field) -> None:
         """The two must be the same."""
         if field.data != self.password.data:
-            raise ValidationError("The two passwords differ.")
+            raise ValidationError(_l("The two passwords differ."))
 
 
 class LogoutForm(FlaskForm):
     """The sign-out button (a POST, so that a link elsewhere cannot sign anyone out)."""
 
-    submit = SubmitField("Sign out")
+    submit = SubmitField(_l("Sign out"))
 
 
 class OfficeForm(Form):
     """One office row of the profile form."""
 
     id = HiddenField()
-    label = StringField("Label", [Optional(), Length(max=100)], filters=STRIP)
-    address = StringField("Address", [Optional(), Length(max=300)], filters=STRIP)
-    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    label = StringField(_l("Label"), [Optional(), Length(max=100)], filters=STRIP)
+    address = StringField(_l("Address"), [Optional(), Length(max=300)], filters=STRIP)
+    city = StringField(_l("City"), [Optional(), Length(max=100)], filters=STRIP)
     country = StringField(
-        "Country", [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
-                                       message="Use a two-letter code such as TW.")],
+        _l("Country"), [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
+                                       message=_l("Use a two-letter code such as TW."))],
         filters=STRIP, render_kw={"pattern": COUNTRY_PATTERN, "maxlength": 2,
-                                  "placeholder": "TW", "title": "Two-letter country code"},
+                                  "placeholder": "TW", "title": _l("Two-letter country code")},
     )
-    latitude = FloatField("Latitude", [Optional(), NumberRange(-90, 90)])
-    longitude = FloatField("Longitude", [Optional(), NumberRange(-180, 180)])
-    service_radius_km = FloatField("Service radius (km)", [Optional(), NumberRange(0.1, 20_000)],
+    latitude = FloatField(_l("Latitude"), [Optional(), NumberRange(-90, 90)])
+    longitude = FloatField(_l("Longitude"), [Optional(), NumberRange(-180, 180)])
+    service_radius_km = FloatField(_l("Service radius (km)"),
+                                   [Optional(), NumberRange(0.1, 20_000)],
                                    default=100.0)
-    remove = BooleanField("Remove this office")
+    remove = BooleanField(_l("Remove this office"))
 
     def is_blank(self) -> bool:
         """Return whether nothing that places an office was typed (an unused new row)."""
@@ -155,41 +167,42 @@ class ProfileForm(FlaskForm):
     """A firm's profile: what it offers, where, and how much it can take on."""
 
     version = HiddenField()
-    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
-    description = TextAreaField("What the firm offers", [Optional(), Length(max=5000)],
+    name = StringField(_l("Name"), [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    description = TextAreaField(_l("What the firm offers"), [Optional(), Length(max=5000)],
                                 render_kw={"rows": 4})
-    skills = TextAreaField("Skills", [Optional(), Length(max=5000)],
-                           description="One per line, or separated by commas.",
+    skills = TextAreaField(_l("Skills"), [Optional(), Length(max=5000)],
+                           description=_l("One per line, or separated by commas."),
                            render_kw={"rows": 3})
-    capacity = IntegerField("Capacity", [Optional(), NumberRange(0, 1_000_000)],
-                            description="Most referrals open at once; leave empty for no limit.")
+    capacity = IntegerField(_l("Capacity"), [Optional(), NumberRange(0, 1_000_000)],
+                            description=_l("Most referrals open at once; leave empty for no "
+                                           "limit."))
     offices = FieldList(FormField(OfficeForm), min_entries=1, max_entries=50)
     # Head office only: the rest of the profile is not the partner's to change.
-    kind = SelectField("Kind", choices=KIND_CHOICES)
-    group = StringField("Group", [Optional(), Length(max=100)], filters=STRIP)
-    active = BooleanField("Active (receives referrals and appears in matches)")
-    add_office = SubmitField("Add another office")
-    save = SubmitField("Save profile")
+    kind = SelectField(_l("Kind"), choices=KIND_CHOICES)
+    group = StringField(_l("Group"), [Optional(), Length(max=100)], filters=STRIP)
+    active = BooleanField(_l("Active (receives referrals and appears in matches)"))
+    add_office = SubmitField(_l("Add another office"))
+    save = SubmitField(_l("Save profile"))
 
 
 class NeedForm(FlaskForm):
     """What the client needs and where the client is: the input of a match."""
 
-    skills = TextAreaField("Skills needed", [Optional(), Length(max=2000)],
-                           description="One per line, or separated by commas.",
+    skills = TextAreaField(_l("Skills needed"), [Optional(), Length(max=2000)],
+                           description=_l("One per line, or separated by commas."),
                            render_kw={"rows": 2})
-    description = TextAreaField("Describe the need", [Optional(), Length(max=5000)],
+    description = TextAreaField(_l("Describe the need"), [Optional(), Length(max=5000)],
                                 render_kw={"rows": 3})
-    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
+    city = StringField(_l("City"), [Optional(), Length(max=100)], filters=STRIP)
     country = StringField(
-        "Country", [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
-                                       message="Use a two-letter code such as TW.")],
+        _l("Country"), [Optional(), Regexp(f"^{COUNTRY_PATTERN}$",
+                                       message=_l("Use a two-letter code such as TW."))],
         filters=STRIP, render_kw={"pattern": COUNTRY_PATTERN, "maxlength": 2,
-                                  "placeholder": "TW", "title": "Two-letter country code"},
+                                  "placeholder": "TW", "title": _l("Two-letter country code")},
     )
-    address = StringField("Or an address", [Optional(), Length(max=300)], filters=STRIP)
-    latitude = FloatField("Latitude", [Optional(), NumberRange(-90, 90)])
-    longitude = FloatField("Longitude", [Optional(), NumberRange(-180, 180)])
+    address = StringField(_l("Or an address"), [Optional(), Length(max=300)], filters=STRIP)
+    latitude = FloatField(_l("Latitude"), [Optional(), NumberRange(-90, 90)])
+    longitude = FloatField(_l("Longitude"), [Optional(), NumberRange(-180, 180)])
 
     def location(self) -> dict[str, Any]:
         """Return the place as the match request wants it: coordinates, city or address."""
@@ -208,27 +221,28 @@ class NeedForm(FlaskForm):
 class MatchForm(NeedForm):
     """Head office's match form."""
 
-    limit = IntegerField("How many firms", [Optional(), NumberRange(1, 100)], default=10)
-    max_distance_km = FloatField("Farthest office (km)", [Optional(), NumberRange(0.001, 25_000)])
-    kinds = MultiCheckboxField("Kinds", choices=KIND_CHOICES,
+    limit = IntegerField(_l("How many firms"), [Optional(), NumberRange(1, 100)], default=10)
+    max_distance_km = FloatField(_l("Farthest office (km)"),
+                                 [Optional(), NumberRange(0.001, 25_000)])
+    kinds = MultiCheckboxField(_l("Kinds"), choices=KIND_CHOICES,
                                default=list(ORGANIZATION_KINDS))
-    submit = SubmitField("Find firms")
+    submit = SubmitField(_l("Find firms"))
 
 
 class ReferForm(NeedForm):
     """Refer a client: the client, the need, then a receiver picked from the match list."""
 
-    referrer = StringField("Referring firm", [Optional(), Length(max=200)], filters=STRIP,
-                           description="Head office: the firm's name or id.")
-    client_name = StringField("Client name", [InputRequired(), Length(min=1, max=200)],
+    referrer = StringField(_l("Referring firm"), [Optional(), Length(max=200)], filters=STRIP,
+                           description=_l("Head office: the firm's name or id."))
+    client_name = StringField(_l("Client name"), [InputRequired(), Length(min=1, max=200)],
                               filters=STRIP)
-    client_ref = StringField("Client's CRM id", [Optional(), Length(max=100)], filters=STRIP,
-                             description="Optional; the same client is recognised by it.")
-    note = TextAreaField("Note for the receiving firm", [Optional(), Length(max=5000)],
+    client_ref = StringField(_l("Client's CRM id"), [Optional(), Length(max=100)], filters=STRIP,
+                             description=_l("Optional; the same client is recognised by it."))
+    note = TextAreaField(_l("Note for the receiving firm"), [Optional(), Length(max=5000)],
                          render_kw={"rows": 2})
-    receiver = RadioField("Receiving firm", coerce=int, validate_choice=False)
-    find = SubmitField("Find receiving firms")
-    record = SubmitField("Refer the client to the selected firm")
+    receiver = RadioField(_l("Receiving firm"), coerce=int, validate_choice=False)
+    find = SubmitField(_l("Find receiving firms"))
+    record = SubmitField(_l("Refer the client to the selected firm"))
 
 
 class MoveForm(FlaskForm):
@@ -236,7 +250,7 @@ class MoveForm(FlaskForm):
     is in the URL."""
 
     version = HiddenField()
-    reason = TextAreaField("Reason", [Optional(), Length(max=2000)], render_kw={"rows": 2})
+    reason = TextAreaField(_l("Reason"), [Optional(), Length(max=2000)], render_kw={"rows": 2})
     submit = SubmitField()
 
 
@@ -244,7 +258,7 @@ class TargetForm(Form):
     """One firm's target in the KPI table."""
 
     organization_id = HiddenField()
-    new_clients = IntegerField("Target", [Optional(), NumberRange(0, MAX_TARGET)],
+    new_clients = IntegerField(_l("Target"), [Optional(), NumberRange(0, MAX_TARGET)],
                                render_kw={"inputmode": "numeric"})
 
 
@@ -253,17 +267,17 @@ class TargetsForm(FlaskForm):
 
     month = HiddenField(validators=[InputRequired(), Regexp(MONTH_PATTERN)])
     targets = FieldList(FormField(TargetForm), max_entries=500)
-    save = SubmitField("Save targets")
+    save = SubmitField(_l("Save targets"))
 
 
 class NewTargetForm(FlaskForm):
     """Set a target for a firm that has no row in the month yet."""
 
     month = HiddenField(validators=[InputRequired(), Regexp(MONTH_PATTERN)])
-    organization = StringField("Firm (name or id)", [InputRequired(), Length(max=200)],
+    organization = StringField(_l("Firm (name or id)"), [InputRequired(), Length(max=200)],
                                filters=STRIP)
-    new_clients = IntegerField("Target", [InputRequired(), NumberRange(0, MAX_TARGET)])
-    add = SubmitField("Set target")
+    new_clients = IntegerField(_l("Target"), [InputRequired(), NumberRange(0, MAX_TARGET)])
+    add = SubmitField(_l("Set target"))
 
 
 class OrganizationFilterForm(FlaskForm):
@@ -272,14 +286,14 @@ class OrganizationFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Name", [Optional(), Length(max=200)], filters=STRIP,
+    q = StringField(_l("Name"), [Optional(), Length(max=200)], filters=STRIP,
                     render_kw={"type": "search"})
-    kind = SelectField("Kind", [Optional()], choices=[SelectChoice("", "Any kind"),
+    kind = SelectField(_l("Kind"), [Optional()], choices=[SelectChoice("", _l("Any kind")),
                                                            *KIND_CHOICES])
-    active = SelectField("Status", [Optional()], choices=[
-        SelectChoice("", "Active or not"), SelectChoice("true", "Active"),
-        SelectChoice("false", "Inactive")])
-    skill = StringField("Skill", [Optional(), Length(max=100)], filters=STRIP)
+    active = SelectField(_l("Status"), [Optional()], choices=[
+        SelectChoice("", _l("Active or not")), SelectChoice("true", _l("Active")),
+        SelectChoice("false", _l("Inactive"))])
+    skill = StringField(_l("Skill"), [Optional(), Length(max=100)], filters=STRIP)
 
 
 class ReferralFilterForm(FlaskForm):
@@ -288,15 +302,17 @@ class ReferralFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    role = SelectField("Side", [Optional()], choices=[
-        SelectChoice("", "Sent or received"), SelectChoice("receiver", "Received"),
-        SelectChoice("referrer", "Sent")])
-    status = SelectField("Status", [Optional()], choices=[SelectChoice("", "Any status")] + [
-        SelectChoice(s, "won" if s == "converted" else s) for s in REFERRAL_STATUSES])
-    month = StringField("Month", [Optional(), Regexp(MONTH_PATTERN, message="Use YYYY-MM.")],
+    role = SelectField(_l("Side"), [Optional()], choices=[
+        SelectChoice("", _l("Sent or received")), SelectChoice("receiver", _l("Received")),
+        SelectChoice("referrer", _l("Sent"))])
+    status = SelectField(_l("Status"), [Optional()], choices=[
+        SelectChoice("", _l("Any status")),
+        *(SelectChoice(status, WORDS[status]) for status in REFERRAL_STATUSES)])
+    month = StringField(_l("Month"),
+                        [Optional(), Regexp(MONTH_PATTERN, message=_l("Use YYYY-MM."))],
                         filters=STRIP, render_kw={"type": "month", "placeholder": "YYYY-MM"})
-    client = StringField("Client", [Optional(), Length(max=200)], filters=STRIP,
-                         render_kw={"type": "search", "placeholder": "Part of the name"})
+    client = StringField(_l("Client"), [Optional(), Length(max=200)], filters=STRIP,
+                         render_kw={"type": "search", "placeholder": _l("Part of the name")})
     sort = HiddenField(validators=[Optional(), AnyOf(REFERRAL_SORTS)])
 
 
@@ -373,8 +389,8 @@ def field_resolver(form: Form, aliases: dict[str, str] | None = None):
 # --- visits, leads, people (SPEC section 9) ----------------------------------------------
 
 COUNTRY_FIELD = {"pattern": COUNTRY_PATTERN, "maxlength": 2, "placeholder": "TW",
-                 "title": "Two-letter country code", "autocapitalize": "characters"}
-COUNTRY_RULE = Regexp(f"^{COUNTRY_PATTERN}$", message="Use a two-letter code such as TW.")
+                 "title": _l("Two-letter country code"), "autocapitalize": "characters"}
+COUNTRY_RULE = Regexp(f"^{COUNTRY_PATTERN}$", message=_l("Use a two-letter code such as TW."))
 CURRENCY_PATTERN = "[A-Za-z]{3}"
 # A visit form's lead rows: the API's limit (schemas.visits.MAX_LEADS).
 MAX_LEAD_ROWS = 50
@@ -390,17 +406,17 @@ def optional_id(value: Any) -> int | None:
 class LeadRowForm(Form):
     """One potential client on the visit form; a row left blank is no lead."""
 
-    name = StringField("Name", [Optional(), Length(max=200)], filters=STRIP)
-    contact = StringField("Contact", [Optional(), Length(max=300)], filters=STRIP,
-                          description="Phone or e-mail, and whom to ask for.")
-    skills = StringField("Skills they need", [Optional(), Length(max=2000)], filters=STRIP,
-                         description="Separated by commas.")
-    description = TextAreaField("What they need", [Optional(), Length(max=5000)],
+    name = StringField(_l("Name"), [Optional(), Length(max=200)], filters=STRIP)
+    contact = StringField(_l("Contact"), [Optional(), Length(max=300)], filters=STRIP,
+                          description=_l("Phone or e-mail, and whom to ask for."))
+    skills = StringField(_l("Skills they need"), [Optional(), Length(max=2000)], filters=STRIP,
+                         description=_l("Separated by commas."))
+    description = TextAreaField(_l("What they need"), [Optional(), Length(max=5000)],
                                 render_kw={"rows": 2})
-    city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
-    country = StringField("Country", [Optional(), COUNTRY_RULE], filters=STRIP,
+    city = StringField(_l("City"), [Optional(), Length(max=100)], filters=STRIP)
+    country = StringField(_l("Country"), [Optional(), COUNTRY_RULE], filters=STRIP,
                           render_kw=COUNTRY_FIELD)
-    relationship = StringField("How the client knows them", [Optional(), Length(max=300)],
+    relationship = StringField(_l("How the client knows them"), [Optional(), Length(max=300)],
                                filters=STRIP)
 
     def is_blank(self) -> bool:
@@ -411,34 +427,34 @@ class LeadRowForm(Form):
 class VisitForm(FlaskForm):
     """A visit report: the client, when, what came back (a commitment, leads or a reason)."""
 
-    person_id = SelectField("Salesperson", coerce=int)
-    client_name = StringField("Client visited", [InputRequired(), Length(min=1, max=200)],
+    person_id = SelectField(_l("Salesperson"), coerce=int)
+    client_name = StringField(_l("Client visited"), [InputRequired(), Length(min=1, max=200)],
                               filters=STRIP, render_kw={"autocomplete": "organization"})
-    client_ref = StringField("Client's CRM id", [Optional(), Length(max=100)], filters=STRIP,
-                             description="Optional; the same client is recognised by it.")
-    client_city = StringField("City", [Optional(), Length(max=100)], filters=STRIP)
-    client_country = StringField("Country", [Optional(), COUNTRY_RULE], filters=STRIP,
+    client_ref = StringField(_l("Client's CRM id"), [Optional(), Length(max=100)], filters=STRIP,
+                             description=_l("Optional; the same client is recognised by it."))
+    client_city = StringField(_l("City"), [Optional(), Length(max=100)], filters=STRIP)
+    client_country = StringField(_l("Country"), [Optional(), COUNTRY_RULE], filters=STRIP,
                                  render_kw=COUNTRY_FIELD)
-    visited_at = DateTimeLocalField("When (UTC)", [InputRequired()],
+    visited_at = DateTimeLocalField(_l("When (UTC)"), [InputRequired()],
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S",
                                             "%Y-%m-%d %H:%M"])
-    commitment_description = TextAreaField("What the client committed to",
+    commitment_description = TextAreaField(_l("What the client committed to"),
                                            [Optional(), Length(max=2000)],
                                            render_kw={"rows": 2})
-    commitment_amount = StringField("Amount", [Optional(), Length(max=20)], filters=STRIP,
+    commitment_amount = StringField(_l("Amount"), [Optional(), Length(max=20)], filters=STRIP,
                                     render_kw={"inputmode": "decimal"})
     commitment_currency = StringField(
-        "Currency", [Optional(), Regexp(f"^{CURRENCY_PATTERN}$",
-                                        message="Use a three-letter code such as TWD.")],
+        _l("Currency"), [Optional(), Regexp(f"^{CURRENCY_PATTERN}$",
+                                        message=_l("Use a three-letter code such as TWD."))],
         filters=STRIP, render_kw={"pattern": CURRENCY_PATTERN, "maxlength": 3,
                                   "placeholder": "TWD", "autocapitalize": "characters"})
-    commitment_expected_on = DateField("Expected on", [Optional()])
+    commitment_expected_on = DateField(_l("Expected on"), [Optional()])
     leads = FieldList(FormField(LeadRowForm), min_entries=1, max_entries=MAX_LEAD_ROWS)
-    notes = TextAreaField("Notes", [Optional(), Length(max=5000)], render_kw={"rows": 2})
-    empty_handed_reason = TextAreaField("Why nothing came back", [Optional(), Length(max=2000)],
+    notes = TextAreaField(_l("Notes"), [Optional(), Length(max=5000)], render_kw={"rows": 2})
+    empty_handed_reason = TextAreaField(_l("Why nothing came back"), [Optional(), Length(max=2000)],
                                         render_kw={"rows": 2})
-    add_lead = SubmitField("Add another lead")
-    save = SubmitField("Save the visit")
+    add_lead = SubmitField(_l("Add another lead"))
+    save = SubmitField(_l("Save the visit"))
 
 
 class VisitFilterForm(FlaskForm):
@@ -447,10 +463,10 @@ class VisitFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    person_id = SelectField("Salesperson", [Optional()], coerce=optional_id,
+    person_id = SelectField(_l("Salesperson"), [Optional()], coerce=optional_id,
                             validate_choice=False)
-    visited_from = DateField("From", [Optional()])
-    visited_to = DateField("To", [Optional()])
+    visited_from = DateField(_l("From"), [Optional()])
+    visited_to = DateField(_l("To"), [Optional()])
 
 
 class LeadFilterForm(FlaskForm):
@@ -459,30 +475,30 @@ class LeadFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField("Status", [Optional()], choices=[
-        SelectChoice("", "Any status"), SelectChoice("open", "Open"),
-        SelectChoice("referred", "Referred"), SelectChoice("won", "Won"),
-        SelectChoice("lost", "Lost")])
+    status = SelectField(_l("Status"), [Optional()], choices=[
+        SelectChoice("", _l("Any status")), SelectChoice("open", _l("Open")),
+        SelectChoice("referred", _l("Referred")), SelectChoice("won", _l("Won")),
+        SelectChoice("lost", _l("Lost"))])
 
 
 class LeadMoveForm(FlaskForm):
     """Mark a lead won or lost (the move is in the URL); the box confirms the final step."""
 
-    reason = TextAreaField("Reason", [Optional(), Length(max=1000)], render_kw={"rows": 2})
-    confirm = BooleanField("Yes, I am sure: this cannot be undone.")
+    reason = TextAreaField(_l("Reason"), [Optional(), Length(max=1000)], render_kw={"rows": 2})
+    confirm = BooleanField(_l("Yes, I am sure: this cannot be undone."))
     submit = SubmitField()
 
 
 class LeadReferForm(FlaskForm):
     """Refer a lead: a firm from the ranked list, or one named."""
 
-    receiver = RadioField("Receiving firm", coerce=optional_id, validate_choice=False)
-    firm = StringField("Or name a firm", [Optional(), Length(max=200)], filters=STRIP,
-                       description="Its id (head office: its name or id), if the firm you "
-                                   "want is not listed.")
-    note = TextAreaField("Note for the receiving firm", [Optional(), Length(max=5000)],
+    receiver = RadioField(_l("Receiving firm"), coerce=optional_id, validate_choice=False)
+    firm = StringField(_l("Or name a firm"), [Optional(), Length(max=200)], filters=STRIP,
+                       description=_l("Its id (head office: its name or id), if the firm you "
+                                      "want is not listed."))
+    note = TextAreaField(_l("Note for the receiving firm"), [Optional(), Length(max=5000)],
                          render_kw={"rows": 2})
-    submit = SubmitField("Refer the lead")
+    submit = SubmitField(_l("Refer the lead"))
 
 
 class OrganizationPickForm(FlaskForm):
@@ -491,7 +507,7 @@ class OrganizationPickForm(FlaskForm):
     class Meta:
         csrf = False
 
-    organization = StringField("Organization (name or id)", [Optional(), Length(max=200)],
+    organization = StringField(_l("Organization (name or id)"), [Optional(), Length(max=200)],
                                filters=STRIP)
 
 
@@ -499,31 +515,36 @@ class PersonForm(FlaskForm):
     """A member of staff: name, CRM id, department, manager, active."""
 
     version = HiddenField()
-    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
-    email = StringField("E-mail", [Optional(), Length(max=254)], filters=STRIP,
+    name = StringField(_l("Name"), [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    email = StringField(_l("E-mail"), [Optional(), Length(max=254)], filters=STRIP,
                         render_kw={"type": "email"})
-    external_ref = StringField("CRM id", [Optional(), Length(max=100)], filters=STRIP)
-    department_id = SelectField("Department", coerce=optional_id)
-    manager_id = SelectField("Manager", coerce=optional_id)
-    active = BooleanField("Active", default=True)
-    save = SubmitField("Save")
+    external_ref = StringField(_l("CRM id"), [Optional(), Length(max=100)], filters=STRIP)
+    department_id = SelectField(_l("Department"), coerce=optional_id)
+    manager_id = SelectField(_l("Manager"), coerce=optional_id)
+    active = BooleanField(_l("Active"), default=True)
+    save = SubmitField(_l("Save"))
 
 
 class DepartmentForm(FlaskForm):
     """A department: name, parent, head, CRM id."""
 
     version = HiddenField()
-    name = StringField("Name", [InputRequired(), Length(min=1, max=200)], filters=STRIP)
-    parent_id = SelectField("Part of", coerce=optional_id)
-    head_person_id = SelectField("Head", coerce=optional_id)
-    external_ref = StringField("CRM id", [Optional(), Length(max=100)], filters=STRIP)
-    save = SubmitField("Save")
+    name = StringField(_l("Name"), [InputRequired(), Length(min=1, max=200)], filters=STRIP)
+    parent_id = SelectField(_l("Part of"), coerce=optional_id)
+    head_person_id = SelectField(_l("Head"), coerce=optional_id)
+    external_ref = StringField(_l("CRM id"), [Optional(), Length(max=100)], filters=STRIP)
+    save = SubmitField(_l("Save"))
 
 
 def error_summary(form: Form) -> list[tuple[str, str]]:
     """Return (field id, "Label: message") for every error on the form, in page order."""
-    return [(field.id, f"{label}: {message}") for field, label in labelled_fields(form)
-            for message in field.errors]
+    return [(field.id, gettext("%(label)s: %(message)s", label=label, message=message))
+            for field, label in labelled_fields(form) for message in field.errors]
+
+
+# A row of a list of subforms, as the error summary names it.
+ROW_LABELS = {"offices": _l("Office %(number)s"), "leads": _l("Lead %(number)s"),
+              "targets": _l("Target %(number)s")}
 
 
 def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]:
@@ -531,10 +552,11 @@ def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]
     ("Lead 2, City", "Office 1, Country")."""
     for field in form:
         if isinstance(field, FieldList):
-            row = field.label.text.removesuffix("s")
+            row = str(ROW_LABELS.get(field.name, field.name + " %(number)s"))
             for number, entry in enumerate(field.entries, start=1):
                 if isinstance(entry, FormField):
-                    yield from labelled_fields(entry.form, f"{prefix}{row} {number}, ")
+                    yield from labelled_fields(entry.form,
+                                               prefix + row % {"number": number} + ", ")
         elif isinstance(field, FormField):
             yield from labelled_fields(field.form, prefix)
         else:
@@ -544,7 +566,7 @@ def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]
 class PreferencesForm(FlaskForm):
     """The language and time zone switcher at the foot of every page (choices set by i18n)."""
 
-    language = SelectField("Language", validate_choice=True)
-    time_zone = SelectField("Time zone", validate_choice=True)
+    language = SelectField(_l("Language"), validate_choice=True)
+    time_zone = SelectField(_l("Time zone"), validate_choice=True)
     next = HiddenField()
-    apply = SubmitField("Apply")
+    apply = SubmitField(_l("Apply"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
+from flask_babel import gettext, ngettext
 
 from referral_service.db import read_session, write_session
 from referral_service.portal import charts
@@ -101,7 +102,7 @@ def kpi_month():
     people)."""
     month = month_arg()
     if month is None:
-        flash("Give the month as YYYY-MM; here is the current one.", "error")
+        flash(gettext("Give the month as YYYY-MM; here is the current one."), "error")
         return redirect(url_for(".kpi_month"))
     level = request.args.get("level", "organization")
     if level not in kpi.LEVELS:
@@ -179,8 +180,9 @@ def save_targets():
         entry.new_clients.errors = [m for _p, m in flatten_errors(error.errors)]
         return kpi_page(month, targets_form=form, status=422)
     count = len(changed)
-    flash(f"{count} target{'s' if count != 1 else ''} saved for {month}." if count
-          else "No target changed.", "success" if count else "info")
+    flash(ngettext("%(num)s target saved for %(month)s.", "%(num)s targets saved for %(month)s.",
+                   count, month=month) if count else gettext("No target changed."),
+          "success" if count else "info")
     return redirect(url_for(".kpi_month", month=month, page=request.args.get("page")))
 
 
@@ -203,7 +205,8 @@ def add_target():
         form.new_clients.errors = [m for _p, m in flatten_errors(error.errors)]
         return kpi_page(month, new_form=form, status=422)
     name = organization_names({organization_id}).get(organization_id, f"#{organization_id}")
-    flash(f"Target for {name} in {month} set to {form.new_clients.data}.", "success")
+    flash(gettext("Target for %(firm)s in %(month)s set to %(num)s.", firm=name, month=month,
+                  num=form.new_clients.data), "success")
     return redirect(url_for(".kpi_month", month=month))
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 from marshmallow import ValidationError
 
 from referral_service.db import read_session, write_session
-from referral_service.extensions import geocoder
+from referral_service.extensions import geocoder, reoffers
 from referral_service.portal.auth import login_required, staff_required
 from referral_service.portal.common import (
     MOVES,
@@ -163,7 +164,7 @@ def move_referral(referral_id: int, move: str):
     valid = form.validate()
     reason = (form.reason.data or "").strip()
     if move in REASON_REQUIRED and not reason:
-        form.reason.errors = [*form.reason.errors, "Say why you decline it."]
+        form.reason.errors = [*form.reason.errors, gettext("Say why you decline it.")]
         valid = False
     if not valid:
         return show_referral(referral_id, failed=(move, form))
@@ -173,10 +174,11 @@ def move_referral(referral_id: int, move: str):
             session=write_session(), referral_id=referral_id, status=move, reason=reason or None,
             actor=principal(),
             expected_version=int(version) if version and version.isdigit() else None,
+            reoffers=reoffers(),
         )
     except PreconditionFailed:
-        flash("Someone else changed this referral while you were looking at it; "
-              "here it is as it is now.", "error")
+        flash(gettext("Someone else changed this referral while you were looking at it; "
+                      "here it is as it is now."), "error")
     except (Conflict, Forbidden) as error:
         flash(error.detail, "error")
     except ValidationFailed as error:
@@ -184,7 +186,7 @@ def move_referral(referral_id: int, move: str):
             form.reason.errors = [*form.reason.errors, message]
         return show_referral(referral_id, failed=(move, form))
     else:
-        flash(f"Referral #{referral_id} {MOVES[move][1]}.", "success")
+        flash(MOVES[move][1] % {"id": referral_id}, "success")
     return redirect(url_for(".referral_detail", referral_id=referral_id))
 
 
@@ -204,7 +206,7 @@ def refer():
     referrer_id = actor.organization_id
     if actor.is_staff:
         referrer_id, problem = (find_organization(form.referrer.data, actor) if form.referrer.data
-                                else (None, "Say which firm refers the client."))
+                                else (None, gettext("Say which firm refers the client.")))
         if problem:
             form.referrer.errors = [problem]
             return rendered("refer.html", form=form, result=None, general=general, status=422)
@@ -216,7 +218,7 @@ def refer():
     chosen = next((c for c in result["candidates"]
                    if c["organization_id"] == form.receiver.data), None)
     if chosen is None:
-        form.receiver.errors = ["Pick one of the firms listed below."]
+        form.receiver.errors = [gettext("Pick one of the firms listed below.")]
         return rendered("refer.html", form=form, result=result, general=general, status=422)
     client: dict[str, Any] = {"name": form.client_name.data, "location": form.location()}
     if form.client_ref.data:
@@ -233,18 +235,19 @@ def refer():
     try:
         referral = referrals.record_referral(
             session=write_session(), data=data, actor=actor, geocoder=geocoder(),
-            attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"])
+            attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
     except Conflict as error:
         existing = error.extra.get("existing_referral_id")
-        general = [error.detail + (f" (referral #{existing})" if existing else "")]
+        general = [error.detail + (gettext(" (referral #%(id)s)", id=existing) if existing else "")]
         return rendered("refer.html", form=form, result=result, general=general,
                         existing=existing, status=409)
     except (ValidationFailed, Forbidden) as error:
         errors = error.errors if isinstance(error, ValidationFailed) else [error.detail]
         general = attach_errors(errors, field_resolver(form, NEED_ALIASES))
         return rendered("refer.html", form=form, result=result, general=general, status=422)
-    flash(f"{form.client_name.data} was referred to {chosen['name']} (referral #{referral.id}).",
-          "success")
+    flash(gettext("%(client)s was referred to %(firm)s (referral #%(id)s).",
+                  client=form.client_name.data, firm=chosen["name"], id=referral.id), "success")
     return redirect(url_for(".referral_detail", referral_id=referral.id))
 
 
@@ -370,12 +373,13 @@ def organization(organization_id: int):
                                              organization_id=organization_id, actor=actor)
             # Saving again now overwrites the other change on purpose.
             form.version.data = str(organization.version)
-            general = ["Someone saved this profile after you opened it. Your changes are "
-                       "still below: save again to keep them, or reload to see theirs."]
+            general = [gettext("Someone saved this profile after you opened it. Your changes "
+                               "are still below: save again to keep them, or reload to see "
+                               "theirs.")]
         except (Conflict, Forbidden) as error:
             general = [error.detail]
         else:
-            flash("Profile saved.", "success")
+            flash(gettext("Profile saved."), "success")
             return redirect(url_for(".organization", organization_id=organization_id))
     return profile_page(organization, form, general)
 
@@ -405,7 +409,7 @@ def organization_new():
         except Conflict as error:
             general = [error.detail]
         else:
-            flash(f"{created.name} added.", "success")
+            flash(gettext("%(name)s added.", name=created.name), "success")
             return redirect(url_for(".organization", organization_id=created.id))
     return profile_page(None, form, general)
 

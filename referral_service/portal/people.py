@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
 from referral_service.db import read_session, write_session
@@ -45,8 +47,8 @@ from referral_service.services.errors import (
 
 # The most departments and people a select lists (an organization's whole staff).
 CHOICES = 1000
-STALE = ("Someone saved this after you opened it. Your changes are still below: save again "
-         "to keep them, or reload to see theirs.")
+STALE = _l("Someone saved this after you opened it. Your changes are still below: save again "
+           "to keep them, or reload to see theirs.")
 
 
 @blp.get("/people")
@@ -127,7 +129,7 @@ def person_new():
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = show_errors(form, error)
         else:
-            flash(f"{view.person.name} added.", "success")
+            flash(gettext("%(name)s added.", name=view.person.name), "success")
             return redirect(people_url(organization_id))
     return person_page(form, general, organization_id=organization_id, person=None)
 
@@ -155,11 +157,11 @@ def person_edit(person_id: int):
             form.version.data = str(people.get_person(session=read_session(),
                                                       person_id=person_id,
                                                       actor=actor).version)
-            general = [STALE]
+            general = [str(STALE)]
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = show_errors(form, error)
         else:
-            flash(f"{form.name.data} saved.", "success")
+            flash(gettext("%(name)s saved.", name=form.name.data), "success")
             return redirect(people_url(organization_id))
     return person_page(form, general, organization_id=organization_id, person=person)
 
@@ -205,7 +207,7 @@ def department_new():
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = show_errors(form, error)
         else:
-            flash(f"Department {department.name} added.", "success")
+            flash(gettext("Department %(name)s added.", name=department.name), "success")
             return redirect(people_url(organization_id))
     return department_page(form, general, organization_id=organization_id, department=None)
 
@@ -233,11 +235,11 @@ def department_edit(department_id: int):
         except PreconditionFailed:
             form.version.data = str(people.get_department(
                 session=read_session(), department_id=department_id, actor=actor).version)
-            general = [STALE]
+            general = [str(STALE)]
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = show_errors(form, error)
         else:
-            flash(f"Department {form.name.data} saved.", "success")
+            flash(gettext("Department %(name)s saved.", name=form.name.data), "success")
             return redirect(people_url(organization_id))
     return department_page(form, general, organization_id=organization_id,
                            department=department)

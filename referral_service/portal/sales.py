@@ -8,6 +8,8 @@ from datetime import UTC
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from wtforms import Field, Form
 
@@ -26,6 +28,7 @@ from referral_service.portal.common import (
 )
 from referral_service.portal.forms import (
     MAX_LEAD_ROWS,
+    WORDS,
     LeadFilterForm,
     LeadMoveForm,
     LeadReferForm,
@@ -50,13 +53,14 @@ from referral_service.services.errors import (
 )
 
 # How a lead's final move reads on its button and in the message after it.
-LEAD_MOVES = {"won": ("Won: now our client", "marked won"), "lost": ("Lost", "marked lost")}
+LEAD_MOVES = {"won": (_l("Won: now our client"), _l("Lead %(name)s marked won.")),
+              "lost": (_l("Lost"), _l("Lead %(name)s marked lost."))}
 # The most people a salesperson picker lists (a manager's team, a firm for head office).
 PEOPLE_CHOICES = 500
 # Firms offered for a lead on its refer page.
 REFER_CANDIDATES = 10
-UNAVAILABLE = ("The place could not be looked up just now, so nothing was saved. Everything "
-               "you typed is still here: send it again in a moment.")
+UNAVAILABLE = _l("The place could not be looked up just now, so nothing was saved. Everything "
+                "you typed is still here: send it again in a moment.")
 
 
 @blp.app_template_global()
@@ -155,8 +159,8 @@ def visit_new():
         return visit_page(form, [], page, status=200)
     general: list[str] = []
     if not choices and actor.person_id is None:
-        general = ["Nobody here can file a visit report: add the salesperson on the People "
-                   "page first."]
+        general = [gettext("Nobody here can file a visit report: add the salesperson on the "
+                           "People page first.")]
     if not form.validate() or general:
         return visit_page(form, general, page)
     person_id = form.person_id.data if form.person_id is not None else actor.person_id
@@ -177,16 +181,19 @@ def visit_new():
         held = error.extra.get("lead_index")  # the refused lead's place among those sent
         if held is not None and held < len(rows):
             row = form.leads.entries[rows[held]].form
-            row.name.errors = [*row.name.errors, "Another firm already holds this client."]
+            row.name.errors = [*row.name.errors,
+                               gettext("Another firm already holds this client.")]
     except Unavailable:
-        general, status = [UNAVAILABLE], 503
+        general, status = [str(UNAVAILABLE)], 503
     except Forbidden as error:
         general, status = [error.detail], 403
     else:
         visit = recorded.visit
-        flash(f"Visit to {visit.named_client.name} saved"
-              + (f" with {len(visit.leads)} lead{'s' if len(visit.leads) != 1 else ''}."
-                 if visit.leads else "."), "success")
+        client = visit.named_client.name
+        flash(ngettext("Visit to %(client)s saved with %(num)s lead.",
+                       "Visit to %(client)s saved with %(num)s leads.", len(visit.leads),
+                       client=client) if visit.leads
+              else gettext("Visit to %(client)s saved.", client=client), "success")
         return redirect(url_for(".visit_detail", visit_id=visit.id))
     return visit_page(form, general, page, status=status)
 
@@ -194,7 +201,7 @@ def visit_new():
 def conflict_message(error: Conflict) -> str:
     """Return a conflict's message, naming the referral that holds the client if any."""
     existing = error.extra.get("existing_referral_id")
-    return error.detail + (f" (referral #{existing})" if existing else "")
+    return error.detail + (gettext(" (referral #%(id)s)", id=existing) if existing else "")
 
 
 def visit_page(form: VisitForm, general: list[str], page: dict[str, Any], *,
@@ -386,7 +393,7 @@ def move_lead(lead_id: int, move: str):
     if not form.validate() or not form.confirm.data:
         # First press (or a confirmation left unticked): ask before the final step.
         if form.is_submitted() and request.form.get(f"{move}-confirming"):
-            form.confirm.errors = [*form.confirm.errors, "Tick the box to confirm."]
+            form.confirm.errors = [*form.confirm.errors, gettext("Tick the box to confirm.")]
         return lead_page(lead_id, move=move, form=form,
                          status=422 if has_errors(form) else 200)
     try:
@@ -396,7 +403,7 @@ def move_lead(lead_id: int, move: str):
     except Conflict as error:
         flash(error.detail, "error")
     else:
-        flash(f"Lead {lead.name} {LEAD_MOVES[move][1]}.", "success")
+        flash(LEAD_MOVES[move][1] % {"name": lead.name}, "success")
     return redirect(url_for(".lead_detail", lead_id=lead_id))
 
 
@@ -407,7 +414,8 @@ def refer_lead(lead_id: int):
     actor = principal()
     lead = visits.get_lead(session=read_session(), lead_id=lead_id, actor=actor)
     if lead.status != "open":
-        flash(f"This lead is {lead.status}: only an open lead is referred.", "error")
+        flash(gettext("This lead is %(status)s: only an open lead is referred.",
+                      status=WORDS.get(lead.status, lead.status)), "error")
         return redirect(url_for(".lead_detail", lead_id=lead_id))
     form = LeadReferForm()
     result, general = lead_candidates(lead, actor)
@@ -431,11 +439,11 @@ def refer_lead(lead_id: int):
         messages = error.errors if isinstance(error, ValidationFailed) else [error.detail]
         general = [message for _, message in flatten_errors(messages)]
     except Unavailable:
-        general, status = [UNAVAILABLE], 503
+        general, status = [str(UNAVAILABLE)], 503
     else:
-        flash(f"{lead.name} was referred to "
-              f"{organization_names({receiver}).get(receiver, f'firm #{receiver}')} "
-              f"(referral #{recorded.id}).", "success")
+        firm = organization_names({receiver}).get(receiver, f"#{receiver}")
+        flash(gettext("%(client)s was referred to %(firm)s (referral #%(id)s).",
+                      client=lead.name, firm=firm, id=recorded.id), "success")
         return redirect(url_for(".referral_detail", referral_id=recorded.id))
     return refer_page(lead, form, result, general, status=status)
 
@@ -444,10 +452,11 @@ def lead_candidates(lead: Any, actor: Principal) -> tuple[dict[str, Any] | None,
     """Return the ranked firms for the lead's need and place (as the API shows a match), or
     None with why there is no list."""
     if lead.location is None:
-        return None, ["This lead was recorded without a place, so there is no ranked list: "
-                      "name the firm below."]
+        return None, [gettext("This lead was recorded without a place, so there is no ranked "
+                              "list: name the firm below.")]
     if not lead.skills and not (lead.description or "").strip():
-        return None, ["This lead has no skills or need to match on: name the firm below."]
+        return None, [gettext("This lead has no skills or need to match on: name the firm "
+                              "below.")]
     try:
         ranking = matching.match(
             index=match_index(), actor=actor, geocoder=geocoder(),
@@ -472,9 +481,9 @@ def chosen_receiver(form: LeadReferForm, result: dict[str, Any] | None) -> int |
     if form.receiver.data in listed:
         return form.receiver.data
     if listed:
-        form.receiver.errors = ["Pick one of the firms listed, or name a firm."]
+        form.receiver.errors = [gettext("Pick one of the firms listed, or name a firm.")]
     else:
-        form.firm.errors = [*form.firm.errors, "Name the firm to refer the lead to."]
+        form.firm.errors = [*form.firm.errors, gettext("Name the firm to refer the lead to.")]
     return None
 
 
@@ -489,9 +498,9 @@ def named_firm(text: str) -> tuple[int | None, str | None]:
         return find_organization(text, actor)
     number = text.strip().lstrip("#")
     if not number.isdigit() or not 1 <= int(number) <= MAX_ID:
-        return None, "Give the firm's id (its number), or pick a firm from the list."
+        return None, gettext("Give the firm's id (its number), or pick a firm from the list.")
     if int(number) not in organization_names({int(number)}):
-        return None, f"No firm has id {number}."
+        return None, gettext("No firm has id %(id)s.", id=number)
     return int(number), None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 
 from referral_service.db import read_session, write_session
 from referral_service.portal.auth import staff_required
@@ -68,7 +69,7 @@ def invite():
     organization_id = None
     if form.role.data == "partner":
         if not form.organization.data:
-            form.organization.errors = ["Name the firm this person works for."]
+            form.organization.errors = [gettext("Name the firm this person works for.")]
             return _list_page(form, status=422)
         organization_id, problem = find_organization(form.organization.data, principal())
         if problem:
@@ -98,7 +99,8 @@ def sign_in_action():
                                        user_id=user_id)
         except ValidationFailed as error:
             return _list_page(general=[error.detail], status=422)
-        flash(f"{user.email} can no longer sign in; their sessions have ended.", "success")
+        flash(gettext("%(email)s can no longer sign in; their sessions have ended.",
+                      email=user.email), "success")
         return redirect(url_for(".sign_in_list"))
     user = sign_ins.reset(session=write_session(), actor=principal(), user_id=user_id)
     return _list_page(made={"email": user.email, "link": _link(user), "kind": "reset"})
@@ -118,9 +120,10 @@ def welcome(token: str):
                                  password=form.password.data)
     except NotFound as error:
         # Unlike other 404s, say why: the person can ask for a new link.
-        return render_error(404, error.detail, title="This link does not work")
+        return render_error(404, error.detail, title=gettext("This link does not work"))
     except ValidationFailed as error:
         general = attach_errors(error.errors, field_resolver(form))
         return rendered("welcome.html", form=form, general=general, email=None, status=422)
-    flash(f"Password set for {user.email}: sign in with it now.", "success")
+    flash(gettext("Password set for %(email)s: sign in with it now.", email=user.email),
+          "success")
     return redirect(url_for(".login"))

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, url_for
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError
 from wtforms import IntegerField, SelectField, StringField, SubmitField, TextAreaField
@@ -29,31 +31,36 @@ from referral_service.services import targets
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 MONTH_FIELD = {"pattern": MONTH_PATTERN.strip("^$"), "placeholder": "2026-03",
-               "title": "A month as YYYY-MM", "inputmode": "numeric"}
+               "title": _l("A month as YYYY-MM"), "inputmode": "numeric"}
+# A target's scope as head office picks it.
+SCOPE_LABELS = {"organization": _l("Organization"), "department": _l("Department"),
+                "person": _l("Person")}
 # How each decision reads on its button and in the message after it.
-DECISIONS = {"agree": ("Agree", "agreed"), "counter": ("Counter with this value", "countered"),
-             "decline": ("Decline", "declined"), "withdraw": ("Withdraw", "withdrawn")}
+DECISIONS = {"agree": (_l("Agree"), _l("Proposal agreed.")),
+             "counter": (_l("Counter with this value"), _l("Proposal countered.")),
+             "decline": (_l("Decline"), _l("Proposal declined.")),
+             "withdraw": (_l("Withdraw"), _l("Proposal withdrawn."))}
 
 
 class ProposeForm(FlaskForm):
     """A target proposed for a scope and month."""
 
-    scope = SelectField("For")
-    scope_id = IntegerField("Id", [Optional(), NumberRange(1, MAX_ID)],
-                            description="Head office: the firm's, department's or person's id.")
-    month = StringField("Month", [InputRequired(), Regexp(MONTH_PATTERN, message=(
+    scope = SelectField(_l("For"))
+    scope_id = IntegerField(_l("Id"), [Optional(), NumberRange(1, MAX_ID)],
+                            description=_l("Head office: the firm's, department's or person's id."))
+    month = StringField(_l("Month"), [InputRequired(), Regexp(MONTH_PATTERN, message=_l(
         "Use YYYY-MM, for example 2026-03."))], render_kw=MONTH_FIELD)
-    new_clients = IntegerField("New clients", [InputRequired(), NumberRange(0, MAX_TARGET)])
-    note = TextAreaField("Note", [Optional(), Length(max=NOTE_LENGTH)], render_kw={"rows": 2})
+    new_clients = IntegerField(_l("New clients"), [InputRequired(), NumberRange(0, MAX_TARGET)])
+    note = TextAreaField(_l("Note"), [Optional(), Length(max=NOTE_LENGTH)], render_kw={"rows": 2})
     propose = SubmitField("Propose")
 
 
 class DecisionForm(FlaskForm):
     """Agree, counter (with a value), decline or withdraw an open proposal."""
 
-    new_clients = IntegerField("Your value", [Optional(), NumberRange(0, MAX_TARGET)],
-                               description="Only to counter.")
-    note = TextAreaField("Note", [Optional(), Length(max=NOTE_LENGTH)], render_kw={"rows": 2})
+    new_clients = IntegerField(_l("Your value"), [Optional(), NumberRange(0, MAX_TARGET)],
+                               description=_l("Only to counter."))
+    note = TextAreaField(_l("Note"), [Optional(), Length(max=NOTE_LENGTH)], render_kw={"rows": 2})
     decision = SubmitField()  # the button pressed: its value names the decision
 
 
@@ -66,7 +73,7 @@ def target_list():
     form = ProposeForm()
     scopes = ([] if actor.is_staff
               else targets.proposable_scopes(session=session, actor=actor))
-    form.scope.choices = ([(scope, scope.capitalize()) for scope in TARGET_SCOPES]
+    form.scope.choices = ([(scope, SCOPE_LABELS[scope]) for scope in TARGET_SCOPES]
                           if actor.is_staff else
                           [(f"{scope}:{scope_id}", label) for scope, scope_id, label in scopes])
     general: list[str] = []
@@ -81,8 +88,9 @@ def target_list():
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = _show_errors(form, error, {} if actor.is_staff else {"scope_id": "scope"})
         else:
-            flash(f"Proposed {view.proposal.new_clients} new clients for "
-                  f"{view.proposal.month}.", "success")
+            flash(ngettext("Proposed %(num)s new client for %(month)s.",
+                           "Proposed %(num)s new clients for %(month)s.",
+                           view.proposal.new_clients, month=view.proposal.month), "success")
             return redirect(url_for(".target_detail", proposal_id=view.proposal.id))
     failed = bool(general) or has_errors(form)
     session = read_session()
@@ -113,8 +121,8 @@ def target_detail(proposal_id: int):
         try:
             if decision == "counter":
                 if form.new_clients.data is None:
-                    raise ValidationFailed("Give the value you propose instead.", {
-                        "new_clients": ["Required to counter."]})
+                    raise ValidationFailed(gettext("Give the value you propose instead."), {
+                        "new_clients": [gettext("Required to counter.")]})
                 data = TargetCounterSchema().load({"new_clients": form.new_clients.data,
                                                    "note": note})
                 done = targets.counter(session=write_session(), proposal_id=proposal_id,
@@ -126,7 +134,7 @@ def target_detail(proposal_id: int):
         except (ValidationError, ValidationFailed, Conflict, Forbidden) as error:
             general = _show_errors(form, error, {})
         else:
-            flash(f"Proposal {DECISIONS[decision][1]}.", "success")
+            flash(str(DECISIONS[decision][1]), "success")
             return redirect(url_for(".target_detail", proposal_id=done.proposal.id))
         view = targets.get(session=read_session(), proposal_id=proposal_id, actor=actor)
     failed = bool(general) or has_errors(form)
