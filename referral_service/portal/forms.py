@@ -435,7 +435,7 @@ class VisitForm(FlaskForm):
     client_city = StringField(_l("City"), [Optional(), Length(max=100)], filters=STRIP)
     client_country = StringField(_l("Country"), [Optional(), COUNTRY_RULE], filters=STRIP,
                                  render_kw=COUNTRY_FIELD)
-    visited_at = DateTimeLocalField(_l("When (UTC)"), [InputRequired()],
+    visited_at = DateTimeLocalField(_l("When"), [InputRequired()],
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S",
                                             "%Y-%m-%d %H:%M"])
     commitment_description = TextAreaField(_l("What the client committed to"),

@@ -204,6 +204,12 @@ def percent(value: float | None) -> str:
 
 
 @blp.app_template_global()
+def zone_label_now() -> str:
+    """Return how the user's time zone is named now ("GMT+8", "UTC")."""
+    return zone_label(datetime.now().astimezone(), get_timezone())
+
+
+@blp.app_template_global()
 def status_label(value: str | None) -> str:
     """Return a stored status, kind or side in the user's language."""
     return str(WORDS.get(value or "", value or ""))

@@ -8,7 +8,7 @@ from datetime import UTC
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import gettext, ngettext, to_user_timezone, to_utc
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from wtforms import Field, Form
@@ -149,7 +149,9 @@ def visit_new():
     else:
         form.person_id.choices = choices
     if not form.is_submitted():
-        form.visited_at.data = utcnow().replace(tzinfo=None, second=0, microsecond=0)
+        # The form speaks the user's time zone; the service stores UTC.
+        form.visited_at.data = to_user_timezone(utcnow()).replace(
+            tzinfo=None, second=0, microsecond=0)
         if actor.person_id is not None and form.person_id is not None:
             form.person_id.data = actor.person_id
         return visit_page(form, [], page)
@@ -223,7 +225,7 @@ def visit_input(form: VisitForm, person_id: int | None) -> tuple[dict[str, Any],
     body: dict[str, Any] = {
         "person_id": person_id,
         "client": client,
-        "visited_at": form.visited_at.data.replace(tzinfo=UTC).isoformat(),
+        "visited_at": to_utc(form.visited_at.data).replace(tzinfo=UTC).isoformat(),
         "notes": form.notes.data or "",
     }
     commitment = {

@@ -15,6 +15,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from tests.portal.conftest import KAOHSIUNG, add_org, csrf_token
+from tests.portal.test_visits import api_visit, post_visit, sam, team, visit_form, visit_id_of  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL = ROOT / "referral_service" / "portal"
@@ -224,3 +225,13 @@ def test_chinese_and_japanese_text_is_shown_and_matched(app, admin, network):
     assert '<strong class="name">台灣精密股份有限公司</strong>' in first
     assert "具備 陽極處理。" in first and "公里外的據點提供服務" in first
     assert f'href="/organizations/{taiwanese}"' in first and '<html lang="zh-TW">' in page
+
+
+def test_a_visit_is_logged_in_the_users_time_zone(app, sam, admin_headers):  # noqa: F811
+    _switch(sam.client, "zh_TW", "Asia/Taipei", back="/visits/new")
+    form = sam.text("/visits/new")
+    assert "您的時間，GMT+8。" in form
+    response = post_visit(sam, visit_form(visited_at="2025-11-03T09:30"))
+    body = api_visit(app.test_client(), admin_headers, visit_id_of(response))
+    assert body["visited_at"].startswith("2025-11-03T01:30")  # 09:30 in Taipei
+    assert "2025年11月3日 09:30 GMT+8" in sam.text(f"/visits/{body['id']}")
