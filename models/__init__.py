@@ -33,6 +33,7 @@ from models.referral import (
     KpiTargetProposal,
     Referral,
     ReferralEvent,
+    chains_of,
 )
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "OutboxEvent",
     "Referral",
     "ReferralEvent",
+    "chains_of",
     "User",
     "UTCDateTime",
     "WebhookAttempt",

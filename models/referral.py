@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -17,9 +18,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    or_,
+    select,
     text,
+    true,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from models.base import Base, UTCDateTime, utcnow
 
@@ -202,6 +207,29 @@ class Referral(ClientAsNamed, Base):
     source_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", use_alter=True))
     referred_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # Re-offer (SPEC section 11): the declined or expired referral this one refers the client
+    # on from. Unique: the database's own guard that a referral is re-offered at most once,
+    # even when two moves race. chain_root_id is the chain's first referral (None on the
+    # first itself), so a page of referrals reads its chains in one indexed query (chains_of).
+    previous_referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"),
+                                                             unique=True)
+    chain_root_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    # Whether a decline or an expiry re-offers the client (AUTO_REOFFER by default; rows
+    # written before migration 0011 true, the default).
+    auto_reoffer: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    # The chain's ids, first to last, set on loaded rows by the use case that reads them
+    # (services/referrals.attach_chains, one query a page); never stored.
+    chain_ids = None
+
+    @property
+    def chain(self) -> list[int]:
+        """The ids of the chain of re-offers this referral belongs to, first to last."""
+        if self.chain_ids is None:
+            session = object_session(self)
+            self.chain_ids = ([self.id] if session is None
+                              else chains_of(session, [self])[self.id])
+        return self.chain_ids
 
     client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
 
@@ -227,6 +255,26 @@ class Referral(ClientAsNamed, Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+def chains_of(session: Session, referrals: list[Referral]) -> dict[int, list[int]]:
+    """Return each referral's chain (ids, first to last) by referral id, in one query.
+
+    A re-offer is made after the referral it follows, so ids ascend along a chain.
+    """
+    roots = {referral.chain_root_id or referral.id for referral in referrals}
+    if not roots:
+        return {}
+    root = func.coalesce(Referral.chain_root_id, Referral.id)
+    members: dict[int, list[int]] = {}
+    for referral_id, root_id in session.execute(
+        select(Referral.id, root)
+        .where(or_(Referral.id.in_(roots), Referral.chain_root_id.in_(roots)))
+        .order_by(Referral.id)
+    ):
+        members.setdefault(root_id, []).append(referral_id)
+    return {referral.id: members.get(referral.chain_root_id or referral.id, [referral.id])
+            for referral in referrals}
 
 
 class ReferralEvent(Base):

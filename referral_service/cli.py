@@ -311,10 +311,12 @@ def kpi_export(month: str, fmt: str, level: str, output: str) -> None:
 @click.option("--days", type=click.IntRange(min=0), default=None,
               help="Age in days (default: REFERRAL_EXPIRY_DAYS).")
 def expire_referrals(days: int | None) -> None:
-    """Expire pending referrals older than the configured number of days."""
+    """Expire pending referrals older than the configured number of days; re-offer them."""
     days = current_app.config["REFERRAL_EXPIRY_DAYS"] if days is None else days
     with session_scope() as session:
-        count = referrals.expire_pending(session=session, older_than_days=days)
+        # Each one its referral allows is re-offered in the same transaction (SPEC section 11).
+        count = referrals.expire_pending(session=session, older_than_days=days,
+                                         reoffers=extensions.reoffers())
     click.echo(f"Expired {count} pending referrals older than {days} days.")
 
 

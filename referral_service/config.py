@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "REFERRAL_EXPIRY_DAYS": 14,
     # A client converted within this many days cannot be referred again (no double credit).
     "ATTRIBUTION_WINDOW_DAYS": 365,
+    # Re-offer (SPEC section 11): a declined or expired referral is referred on to the next
+    # best firm not yet tried, at most this many times a chain (0: never). AUTO_REOFFER is
+    # the default of a new referral's auto_reoffer (POST /referrals may say otherwise).
+    "REOFFER_MAX_HOPS": 2,
+    "AUTO_REOFFER": True,
     # Rate limit of each caller (an API key, else a client address) across all routes, in
     # Flask-Limiter syntax ("600 per minute", "10/second;1000/hour"); 429 with Retry-After.
     "RATELIMIT_DEFAULT": "600 per minute",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask, current_app
@@ -12,6 +13,7 @@ from referral_service.adapters.geocoding import Geocoder, build_geocoder
 from referral_service.adapters.match_index import MatchIndexKeeper
 from referral_service.db import new_session, session_scope
 from referral_service.services import unit_of_work
+from referral_service.services.referrals import Reoffers
 from scoring import Weights
 
 
@@ -69,6 +71,25 @@ def match_index(app: Flask | None = None) -> MatchIndexKeeper:
 def match_weights(app: Flask | None = None) -> Weights:
     """Return the deployment's default match weights."""
     return (app or current_app).extensions["match_weights"]
+
+
+# Tests only: a worker started with this set to "exit-before-reoffer" dies (os._exit) after
+# writing a decline or expiry and before its re-offer and commit (tests/live/test_reoffer_live).
+FAULT_VARIABLE = "REFERRAL_SERVICE_TEST_FAULT"
+
+
+def reoffers(app: Flask | None = None) -> Reoffers:
+    """Return how declines and expiries re-offer here (REOFFER_MAX_HOPS, the match index)."""
+    app = app or current_app
+    fault = os.environ.get(FAULT_VARIABLE) == "exit-before-reoffer"
+    return Reoffers(index=match_index(app), weights=match_weights(app), geocoder=geocoder(app),
+                    max_hops=app.config["REOFFER_MAX_HOPS"],
+                    attribution_window_days=app.config["ATTRIBUTION_WINDOW_DAYS"],
+                    after_move=_exit_now if fault else None)
+
+
+def _exit_now() -> None:
+    os._exit(1)  # a worker killed mid-transaction: nothing of it may be committed
 
 
 def warm_up_match_index(app: Any, *, wait_seconds: float) -> bool:

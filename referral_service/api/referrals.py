@@ -20,7 +20,7 @@ from referral_service.api.common import (
     page_body,
 )
 from referral_service.db import read_session, write_session
-from referral_service.extensions import geocoder
+from referral_service.extensions import geocoder, reoffers
 from referral_service.schemas import referrals as schemas
 from referral_service.services import referrals
 
@@ -75,6 +75,7 @@ class Referrals(MethodView):
             session=write_session(), data=data, actor=current_principal(), geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"),
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"],
         )
         # The referral as ReferralSchema shows it, dumped once by the use case for the
         # referral.created event (the same body); a repeat of an idempotent request gets the
@@ -118,11 +119,14 @@ class ReferralById(MethodView):
         Head office (admin) alone may reverse a conversion made by mistake, converted -> lost,
         and must give a `reason` (422 without one; 403 for crm and partner keys). A move that
         alters a closed month's figures is booked as a correction in the first open month
-        (GET /kpi/monthly `corrections`)."""
+        (GET /kpi/monthly `corrections`). A decline or an expiry of a referral with
+        `auto_reoffer` refers the client on to the next best firm not yet tried, in the same
+        transaction (a new referral: `previous_referral_id`, `chain`; webhook events
+        referral.created and referral.reoffered), up to REOFFER_MAX_HOPS a chain."""
         referral = referrals.move_referral(
             session=write_session(), referral_id=referral_id, status=data["status"],
             reason=data.get("reason"), actor=current_principal(),
             expected_version=expected_version("referral", referral_id),
-            owner_person_id=data.get("owner_person_id"),
+            owner_person_id=data.get("owner_person_id"), reoffers=reoffers(),
         )
         return referral, _etag(referral)

@@ -105,6 +105,10 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
     source = fields.Nested(SourceSchema, load_default=lambda: {"kind": "organization"})
     referred_by_person_id = WholeNumber(allow_none=True, validate=Id, metadata={
         "description": "Who at the referrer refers the client."})
+    auto_reoffer = fields.Boolean(metadata={
+        "description": "Whether a decline or an expiry refers the client on to the next best "
+                       "firm not yet tried (SPEC section 11), up to REOFFER_MAX_HOPS times a "
+                       "chain; default AUTO_REOFFER (true unless configured otherwise)."})
 
 
 class IdempotencyHeaderSchema(Schema):
@@ -219,6 +223,14 @@ class ReferralSummarySchema(Schema):
     source = fields.Nested(SourceOutSchema)
     referred_by_person_id = fields.Integer(allow_none=True)
     owner_person_id = fields.Integer(allow_none=True)
+    auto_reoffer = fields.Boolean(metadata={
+        "description": "Whether a decline or an expiry re-offers the client."})
+    previous_referral_id = fields.Integer(allow_none=True, metadata={
+        "description": "The declined or expired referral this one re-offers; null for the "
+                       "first of a chain."})
+    chain = fields.List(fields.Integer(), metadata={
+        "description": "The ids of the referral's chain of re-offers, first to last (this "
+                       "one among them): each re-offer follows the one before."})
     version = fields.Integer()
 
 

@@ -14,6 +14,15 @@ Python. Recording a referral, in one transaction:
 4. a referral handing on a visit's lead (source kind `visit`) then locks the lead and checks
    it is still open, so the same lead referred twice at once gives one referral and a 409.
 
+Re-offer (SPEC section 11): a decline or an expiry that the referral allows refers the client
+on to the next best firm in the same transaction as the move (`reoffer`), through the same
+creation path (`_create`), so no declined or expired referral is ever committed without the
+re-offer it was due. The unique previous_referral_id is the database's guard that a referral
+is re-offered once; the move's lock on the referral makes a second decline wait and find it
+declined (409). A decline that re-offers locks the client before the receiver's count (the
+order above), then takes the new receiver's count; two declines taking two firms' counts in
+opposite orders can deadlock on PostgreSQL, and the unit of work reruns the loser.
+
 On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
 that order (client row, then the receiver's count, then the lead; a move takes its referral,
 then the count, then the kpi_months rows of the closed months it corrects; no path takes a
@@ -25,7 +34,7 @@ The webhook payloads are the referral as the API shows it (schemas.referrals.Ref
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +52,7 @@ from models import (
     Person,
     Referral,
     ReferralEvent,
+    chains_of,
     utcnow,
 )
 from referral_service.adapters import sql
@@ -53,6 +63,7 @@ from referral_service.services import (
     clients,
     events,
     idempotency,
+    matching,
     months,
     places,
     unit_of_work,
@@ -69,6 +80,7 @@ from referral_service.services.errors import (
 from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.pages import page_of
+from scoring import Weights
 
 # The lifecycle: every allowed move; the statuses not listed here are final. A conversion made
 # by mistake is reversed by head office alone, with a reason (REVERSAL, SPEC section 10).
@@ -89,6 +101,26 @@ SORTS = {"created_at": Referral.created_at, "updated_at": Referral.updated_at,
 FAILED_STATUSES = frozenset({"declined", "lost", "expired"})
 
 EXPIRY_BATCH = 500
+# The moves after which a referral is re-offered (SPEC section 11), and how many of the best
+# firms a re-offer tries in rank order when one turns out full or gone since the index saw it.
+REOFFER_STATUSES = frozenset({"declined", "expired"})
+REOFFER_CANDIDATES = 10
+# Who a re-offer is made by, in its history and audit entries.
+REOFFERER = Principal(name="re-offer", role="admin")
+
+
+@dataclass(frozen=True)
+class Reoffers:
+    """How a decline or expiry re-offers (SPEC section 11): the worker's match index, the
+    default weights and geocoder, REOFFER_MAX_HOPS, the attribution window, and a test-only
+    fault hook run between the move and its re-offer (extensions.reoffers builds it)."""
+
+    index: matching.IndexSource
+    weights: Weights
+    geocoder: Geocoder
+    max_hops: int
+    attribution_window_days: int
+    after_move: Callable[[], None] | None = None
 
 
 def webhook_payload(referral: Referral) -> dict[str, Any]:
@@ -119,8 +151,11 @@ class Recorded:
 def record_referral(
     *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
     attribution_window_days: int, idempotency_key: str | None = None,
+    auto_reoffer_default: bool = True,
 ) -> Recorded:
     """Record a referral; 409 if the client is already attributed or the receiver is full.
+
+    `auto_reoffer` not given is `auto_reoffer_default` (AUTO_REOFFER).
 
     With an Idempotency-Key (per API key), a repeat with the same body creates nothing and
     gets the first response; the same key with another body is a 422. Only a success is
@@ -130,19 +165,21 @@ def record_referral(
     referral, body = idempotency.once(
         session=session, actor=actor, key=idempotency_key,
         digest=lambda: idempotency.request_hash(data),
-        create=lambda: _create(session, data, actor, place, attribution_window_days),
+        create=lambda: _create(session, {"auto_reoffer": auto_reoffer_default, **data},
+                               actor, place, attribution_window_days),
         load=lambda referral_id: session.get(Referral, referral_id))
     return Recorded(referral, body)
 
 
 def _create(
     session: Session, data: dict[str, Any], actor: Principal,
-    place: places.ResolvedPlace | None, window_days: int,
+    place: places.ResolvedPlace | None, window_days: int, previous: Referral | None = None,
 ) -> tuple[Referral, dict[str, Any]]:
     """Write the referral, its first history entry, audit entry and event.
 
     Return the referral and its JSON (the event's payload, and what a repeat of an idempotent
-    request gets).
+    request gets). A re-offer names the `previous` referral: its client, as named, its source
+    and who referred it are copied from it, and it joins its chain.
     """
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
@@ -155,23 +192,35 @@ def _create(
     now = utcnow()
     client_data = data["client"]
     # Lock order: the client's row, then the receiver's count (module docstring).
-    client, created = clients.find_or_create(session=session, name=client_data["name"],
-                                             external_ref=client_data.get("external_ref"),
-                                             place=place)
+    if previous is None:
+        client, created = clients.find_or_create(session=session, name=client_data["name"],
+                                                 external_ref=client_data.get("external_ref"),
+                                                 place=place)
+    else:
+        client, created = _locked_client(session, previous.client_id), False
     # A client created in this transaction has no referral anyone could see yet.
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
         raise _attribution_conflict(client, holder)
     _take_capacity(session, referrer_id, receiver_id, now)
-    source, lead = _source(session, data.get("source"), referrer_id, client)
+    if previous is None:
+        source, lead = _source(session, data.get("source"), referrer_id, client)
+        named = clients.as_named(client_data, place)
+        referred_by = _referred_by(session, data, actor, referrer_id, lead)
+        chain: dict[str, Any] = {"previous_referral_id": None, "chain_root_id": None}
+    else:
+        source = {column: getattr(previous, column) for column in _NO_SOURCE}
+        named, lead, referred_by = _named_of(previous), None, previous.referred_by_person_id
+        chain = {"previous_referral_id": previous.id,
+                 "chain_root_id": previous.chain_root_id or previous.id}
     values = {
         "referrer_organization_id": referrer_id, "receiver_organization_id": receiver_id,
-        "client_id": client.id, **clients.as_named(client_data, place), "skills": skills,
+        "client_id": client.id, **named, "skills": skills,
         "description": data.get("description") or "",
         "note": data.get("note") or "", "match_score": data.get("match_score"),
         "status": "pending", "created_at": now, "updated_at": now, "version": 1, **source,
-        "referred_by_person_id": _referred_by(session, data, actor, referrer_id, lead),
-        "owner_person_id": None,
+        "referred_by_person_id": referred_by, "owner_person_id": None, **chain,
+        "auto_reoffer": data.get("auto_reoffer", True),
     }
     if created:
         referral_id = sql.insert_referral(session, values)
@@ -188,10 +237,12 @@ def _create(
     # The object as a read would give it, without reading: the row's values, its client and
     # its history, which starts with "pending".
     first_values = {"referral_id": referral_id, "status": "pending", "at": now,
-                    "actor": actor.name, "reason": None}
+                    "actor": actor.name, "reason": None if previous is None else
+                    f"Re-offered: referral {previous.id} was {previous.status}."}
     first = sql.built(ReferralEvent, first_values)
     referral = sql.built(Referral, {"id": referral_id, **values, **_NOT_YET}, client=client,
                          history=[first])
+    referral.chain_ids = [referral_id] if previous is None else [*previous.chain, referral_id]
     body = webhook_payload(referral)
     # The history entry, the audit entry and the event go in together (one statement on
     # PostgreSQL); the entry goes last so that its id comes back.
@@ -200,7 +251,8 @@ def _create(
                     object_id=referral_id,
                     changes={"referrer_organization_id": referrer_id,
                              "receiver_organization_id": receiver_id, "client_id": client.id,
-                             "status": "pending"}),
+                             "status": "pending", **({} if previous is None else {
+                                 "previous_referral_id": previous.id})}),
         events.outbox_row(type_="referral.created", payload=body),
         (ReferralEvent, first_values),
     ])
@@ -214,6 +266,23 @@ def _create(
 
 _NO_SOURCE = {"source_kind": "organization", "source_client_id": None, "source_name": None,
               "source_contact": None, "source_visit_id": None, "source_lead_id": None}
+_NAMED_COLUMNS = ("name", "external_ref", "latitude", "longitude", "city", "country",
+                  "address")
+
+
+def _named_of(referral: Referral) -> dict[str, Any]:
+    """The client-as-named columns of a referral, for its re-offer (a row older than them:
+    the client's own)."""
+    if referral.client_name is None:
+        return {f"client_{name}": getattr(referral.client, name) for name in _NAMED_COLUMNS}
+    return {f"client_{name}": getattr(referral, f"client_{name}") for name in _NAMED_COLUMNS}
+
+
+def _locked_client(session: Session, client_id: int) -> Client:
+    """Return the client, locked for the rest of the transaction (the module's lock order)."""
+    return session.scalars(
+        select(Client).where(Client.id == client_id).with_for_update()
+        .execution_options(populate_existing=True)).one()
 
 
 def _source(
@@ -417,8 +486,12 @@ def _role_moves(referral: Referral, actor: Principal) -> frozenset[str]:
 def move_referral(
     *, session: Session, referral_id: int, status: str, reason: str | None, actor: Principal,
     expected_version: int | None = None, owner_person_id: int | None = None,
+    reoffers: Reoffers | None = None,
 ) -> Referral:
     """Move a referral to `status`; 409 if the lifecycle forbids it, 403 if the role does.
+
+    With `reoffers`, a decline or expiry the referral allows re-offers the client in the same
+    transaction (`reoffer`); a match index still warming up is then a 503, nothing moved.
 
     Reversing a conversion (converted -> lost) is head office's alone and needs a reason
     (422 without one). A move that alters a closed month's figures books its corrections
@@ -449,11 +522,18 @@ def move_referral(
             )
         if status == "accepted":
             referral.owner_person_id = _owner(session, referral, actor, owner_person_id)
+        reoffering = (reoffers is not None and status in REOFFER_STATUSES
+                      and referral.auto_reoffer)
+        if reoffering:
+            _locked_client(session, referral.client_id)  # before the count: the lock order
         previous = referral.status
+        referral.chain_ids = None  # read afresh: another transaction may have grown it
         _apply_move(session, referral, status, reason, actor, utcnow())
         months.book_corrections(session=session, referrals=[referral],
                                 reason=_correction_reason(previous, status, reason),
                                 actor=actor)
+        if reoffering:
+            reoffer(session=session, referral=referral, reoffers=reoffers)
         return referral
 
     moved = unit_of_work.run(session, work)
@@ -533,8 +613,12 @@ def _count_move(
     )
 
 
-def expire_pending(*, session: Session, older_than_days: int, now: datetime | None = None) -> int:
-    """Expire pending referrals created more than `older_than_days` ago; return how many."""
+def expire_pending(*, session: Session, older_than_days: int, now: datetime | None = None,
+                   reoffers: Reoffers | None = None) -> int:
+    """Expire pending referrals created more than `older_than_days` ago; return how many.
+
+    With `reoffers`, each one that allows it is re-offered in the same transaction.
+    """
     now = now or utcnow()
     cutoff = now - timedelta(days=older_than_days)
     reason = f"No answer within {older_than_days} days."
@@ -547,12 +631,17 @@ def expire_pending(*, session: Session, older_than_days: int, now: datetime | No
             .with_for_update(of=Referral, skip_locked=True)
             .execution_options(populate_existing=True)
         ).unique().all()
+        attach_chains(session, rows)
         # By receiver: two runs at once then lock the receivers' counts in the same order.
         for referral in sorted(rows, key=lambda r: (r.receiver_organization_id, r.id)):
             _apply_move(session, referral, "expired", reason, SYSTEM, now)
         # A referral made in a month closed since: its month's figures, corrected if changed.
         months.book_corrections(session=session, referrals=rows,
                                 reason=months.EXPIRED_AFTER_CLOSE, actor=SYSTEM)
+        if reoffers is not None:
+            for referral in rows:
+                if referral.auto_reoffer:
+                    reoffer(session=session, referral=referral, reoffers=reoffers)
         return len(rows)
 
     total = 0
@@ -563,6 +652,79 @@ def expire_pending(*, session: Session, older_than_days: int, now: datetime | No
             return total
 
 
+def reoffer(*, session: Session, referral: Referral, reoffers: Reoffers) -> Referral | None:
+    """Refer the client of a referral just declined or expired on to the next best firm not
+    yet tried (SPEC section 11), inside the caller's unit of work; return the new referral.
+
+    The match runs for the stored need (skills, description) and the client's place as
+    named, leaving out the referrer and every firm of the chain, best first; a firm full or
+    gone since the index saw it is passed over (its capacity is taken exactly as for any
+    referral). The new referral has the same referrer, source, referred_by_person_id and
+    client, the chain's previous_referral_id and chain_root_id, and emits referral.created
+    and referral.reoffered. None, with nothing written, when the chain ends: REOFFER_MAX_HOPS
+    re-offers made, no place, no firm left, or the client held by another referral.
+    """
+    chain = chains_of(session, [referral])[referral.id]
+    referral.chain_ids = chain
+    if chain[-1] != referral.id or len(chain) - 1 >= reoffers.max_hops:
+        return None
+    if reoffers.after_move is not None:
+        reoffers.after_move()
+    place = _stored_place(referral)
+    if place is None:
+        return None
+    tried = set(session.scalars(select(Referral.receiver_organization_id)
+                                .where(Referral.id.in_(chain))))
+    ranking = matching.match(
+        index=reoffers.index, actor=REOFFERER, geocoder=reoffers.geocoder,
+        default_weights=reoffers.weights, request={
+            "location": place.as_dict(), "skills": list(referral.skills or ()),
+            "description": referral.description or "", "limit": REOFFER_CANDIDATES,
+            "exclude_organization_ids": sorted(tried),
+            "referrer_organization_id": referral.referrer_organization_id})
+    data: dict[str, Any] = {
+        "referrer_organization_id": referral.referrer_organization_id, "client": {},
+        "skills": list(referral.skills or ()), "description": referral.description,
+        "note": referral.note, "auto_reoffer": True}
+    for candidate in ranking.candidates:
+        data.update(receiver_organization_id=candidate.organization_id,
+                    match_score=candidate.score)
+        try:
+            with session.begin_nested():
+                new, body = _create(session, data, REOFFERER, place,
+                                    reoffers.attribution_window_days, previous=referral)
+        except Conflict as error:
+            if "existing_referral_id" in error.extra:  # another referral holds the client
+                return None
+            continue  # full since the index looked
+        except ValidationFailed:
+            continue  # deactivated or removed since the index looked
+        events.emit(session=session, type_="referral.reoffered", payload=body)
+        referral.chain_ids = [*chain, new.id]
+        return new
+    return None
+
+
+def _stored_place(referral: Referral) -> places.ResolvedPlace | None:
+    """The client's place as the referral named it (else as the client row holds it)."""
+    if referral.client_latitude is not None and referral.client_longitude is not None:
+        return places.ResolvedPlace(referral.client_latitude, referral.client_longitude,
+                                    referral.client_city, referral.client_country,
+                                    referral.client_address)
+    client = referral.client
+    if client.latitude is None or client.longitude is None:
+        return None
+    return places.ResolvedPlace(client.latitude, client.longitude, client.city, client.country,
+                                client.address)
+
+
+def attach_chains(session: Session, referrals: list[Referral]) -> None:
+    """Set each referral's chain (ids, first to last) for its body, in one query."""
+    chains = chains_of(session, referrals)
+    for referral in referrals:
+        referral.chain_ids = chains[referral.id]
+
+
 # ---------------------------------------------------------------------------------- reads
 
 
@@ -571,6 +733,7 @@ def get(*, session: Session, referral_id: int, actor: Principal) -> Referral:
     referral = session.get(Referral, referral_id)
     if referral is None or not _visible(referral, actor):
         raise NotFound(f"Referral {referral_id} does not exist.")
+    attach_chains(session, [referral])
     withhold_identities([referral], actor)
     return referral
 
@@ -659,5 +822,6 @@ def list_(
     found, total = page_of(session, query, order,
                            Referral.id.desc() if descending else Referral.id.asc(),
                            page=page, page_size=page_size)
+    attach_chains(session, found)
     withhold_identities(found, actor)
     return found, total
