@@ -594,12 +594,17 @@ class MatchIndex(BaseEstimator):
         for weight, slots, values in rows:
             text[slots] += weight * values
         covered = scratch.get("covered", n)  # all zeros between queries
-        related_parts = [slots for _, slots, _ in rows]
+        mark = scratch.get("mark", n, bool)  # all False between queries
+        for _, slots, _ in rows:
+            mark[slots] = True
         for slug in need.skills:
             slots = _visible(store.skills.get(skill_key(slug)), n)[0]
             covered[slots] += 1.0
-            related_parts.append(slots)
-        related = np.unique(np.concatenate(related_parts)) if related_parts else _EMPTY_SLOTS
+            mark[slots] = True
+        # the slots some term or skill of the need reaches, ascending: a scan of n booleans
+        # costs ~0.05 ms at 100k slots, np.unique of the postings ~1.4 ms
+        related = np.flatnonzero(mark)
+        mark[related] = False
         if need.skills:
             # skill_fit: share * matched / required + (1 - share) * text
             fit = (SKILL_COVERAGE_SHARE * (covered[related] / len(need.skills))
