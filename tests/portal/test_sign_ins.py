@@ -147,7 +147,7 @@ def test_deactivated_sign_ins_end_and_head_office_cannot_lock_itself_out(app, ad
     "not-a-token",
     URLSafeTimedSerializer("another secret", salt="portal-password-link").dumps(
         {"user": 1, "fingerprint": "x"}),
-])
+], ids=["garbage", "signed-with-another-secret"])  # fixed ids: the token holds a time
 def test_a_forged_link_is_a_plain_404(client, network, token):
     response = client.get(f"/welcome/{token}", headers={"Accept": "text/html"})
     assert response.status_code == 404
