@@ -662,7 +662,8 @@ def reoffer(*, session: Session, referral: Referral, reoffers: Reoffers) -> Refe
     referral). The new referral has the same referrer, source, referred_by_person_id and
     client, the chain's previous_referral_id and chain_root_id, and emits referral.created
     and referral.reoffered. None, with nothing written, when the chain ends: REOFFER_MAX_HOPS
-    re-offers made, no place, no firm left, or the client held by another referral.
+    re-offers made, no place or no need to match on, no firm left, or the client held by
+    another referral.
     """
     chain = chains_of(session, [referral])[referral.id]
     referral.chain_ids = chain
@@ -671,8 +672,8 @@ def reoffer(*, session: Session, referral: Referral, reoffers: Reoffers) -> Refe
     if reoffers.after_move is not None:
         reoffers.after_move()
     place = _stored_place(referral)
-    if place is None:
-        return None
+    if place is None or not (referral.skills or (referral.description or "").strip()):
+        return None  # nothing to match on
     tried = set(session.scalars(select(Referral.receiver_organization_id)
                                 .where(Referral.id.in_(chain))))
     ranking = matching.match(
