@@ -1,0 +1,54 @@
+"""A decline in the portal re-offers the client (SPEC section 11); the referral page shows the
+chain, linking the referrals the reader may open."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models import Referral
+from tests.portal.conftest import KAOHSIUNG, Portal, add_org
+from tests.portal.test_referrals import move
+
+
+def _refer(app, referrer: int, receiver: int, client: str = "Harbour Cranes Ltd") -> int:
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    data = {"referrer_organization_id": referrer, "receiver_organization_id": receiver,
+            "client": {"name": client,
+                       "location": {"latitude": 22.63, "longitude": 120.30}},
+            "skills": ["Anodizing"], "description": "Anodised aluminium housings"}
+    with session_scope(app) as session:
+        return referrals.record_referral(
+            session=session, data=data, actor=SYSTEM, geocoder=app.extensions["geocoder"],
+            attribution_window_days=365).id
+
+
+def test_a_portal_decline_re_offers_and_the_pages_show_the_chain(app, network, partner, admin,
+                                                                session):
+    # Delta anodises next door to the client; Beta does too, 40 km away in Tainan.
+    delta = add_org(app, "Delta Anodising", KAOHSIUNG, skills=["Anodizing"],
+                    description="Anodising of aluminium.")
+    first = _refer(app, network.gamma, network.alpha)
+
+    response = move(partner, first, "declined", reason="No capacity this month.")
+
+    assert response.status_code == 302
+    second = session.scalars(select(Referral).where(
+        Referral.previous_referral_id == first)).one()
+    assert second.receiver_organization_id == delta
+    assert second.referrer_organization_id == network.gamma
+    # Alpha, the receiver that declined, sees the chain but opens only its own referral.
+    page = partner.text(f"/referrals/{first}")
+    assert "Re-offers" in page
+    assert f'<strong aria-current="page">#{first}</strong> → #{second.id}' in page
+    assert f'href="/referrals/{second.id}"' not in page
+    # Head office opens every referral of it.
+    page = admin.text(f"/referrals/{second.id}")
+    assert f'<a href="/referrals/{first}">#{first}</a> → ' in page
+    assert f'<strong aria-current="page">#{second.id}</strong>' in page
+    # A referral that was never re-offered shows no chain.
+    other = _refer(app, network.beta, network.alpha, client="Quiet Dock Co")
+    assert "Re-offers" not in Portal(app.test_client(), network.admin_user).text(
+        f"/referrals/{other}")
