@@ -45,7 +45,8 @@ def not_found(error: NotFound):
     """An unknown URL anywhere: an HTML page for a browser, problem+json for everyone else."""
     if request.path.startswith("/api/") or not wants_html():
         return handle_http_exception(error)
-    return render_error(error.code or 404, error.description)
+    # Werkzeug's own description is English and technical: the page says ours.
+    return render_error(error.code or 404)
 
 
 @blp.errorhandler(HTTPException)

@@ -19,7 +19,7 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
 from babel.dates import get_timezone as zone_named
 from babel.support import Translations
-from flask import Flask, redirect, request, url_for
+from flask import Flask, Response, redirect, request, url_for
 from flask import session as web_session
 from flask_babel import (
     Babel,
@@ -101,6 +101,13 @@ def wtforms_messages() -> None:
     not use (zh_TW): hand it the right catalogue through the attribute it caches them in.
     """
     request.wtforms_translations = _wtforms_catalogue(language_key())
+
+
+@blp.after_request
+def vary_by_language(response: Response) -> Response:
+    """Tell caches that a page differs by the browser's language."""
+    response.vary.add("Accept-Language")
+    return response
 
 
 @cache

@@ -105,8 +105,10 @@ def test_no_template_holds_text_outside_a_translation():
 
 
 def test_english_is_the_default_without_accept_language(client):
-    page = client.get("/login").get_data(as_text=True)
+    response = client.get("/login")
+    page = response.get_data(as_text=True)
     assert '<html lang="en">' in page and "<h1>Sign in</h1>" in page
+    assert "Accept-Language" in response.headers["Vary"]
 
 
 @pytest.mark.parametrize(("headers", "lang", "heading"), [
@@ -235,3 +237,10 @@ def test_a_visit_is_logged_in_the_users_time_zone(app, sam, admin_headers):  # n
     body = api_visit(app.test_client(), admin_headers, visit_id_of(response))
     assert body["visited_at"].startswith("2025-11-03T01:30")  # 09:30 in Taipei
     assert "2025年11月3日 09:30 GMT+8" in sam.text(f"/visits/{body['id']}")
+
+
+def test_error_pages_speak_the_users_language(client):
+    page = client.get("/no-such-page", headers={"Accept": "text/html", **JA})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 404 and '<html lang="ja">' in text
+    assert "<h1>見つかりません</h1>" in text and "閲覧権限がありません" in text
