@@ -98,11 +98,13 @@ def test_a_worker_killed_between_decline_and_re_offer_leaves_the_referral_pendin
                              **{FAULT_VARIABLE: "exit-before-reoffer"}))
     try:
         for referral_id in made:
-            with pytest.raises(requests.RequestException):
+            with pytest.raises(requests.ConnectionError) as died:  # the worker is gone
                 requests.patch(f"{dying.url}/api/v1/referrals/{referral_id}",
                                headers=admin_headers, json={"status": "declined"}, timeout=30)
+            assert not isinstance(died.value, requests.Timeout)
     finally:
         dying.stop()
+    assert dying.log_text().count("exited with code 1") == len(made), dying.log_text()
     session.rollback()
     assert _declines_without_reoffer(session) == 0
     assert set(session.scalars(select(Referral.status))) == {"pending"}
