@@ -16,5 +16,10 @@ def test_the_referral_page_shows_the_clients_place(app, partner, network):
             data={"referrer_organization_id": network.beta,
                   "receiver_organization_id": network.alpha,
                   "client": {"name": "Placed Co", "location": place}}).id
+    # The receiver sees the city before it accepts (need to know), the address after.
     page = partner.text(f"/referrals/{referral_id}")
-    assert "1 Harbour Rd, Tainan, TW" in page
+    assert "Tainan, TW" in page and "1 Harbour Rd" not in page
+    accepted = partner.post(f"/referrals/{referral_id}/status/accepted", {},
+                            token_from="/dashboard")
+    assert accepted.status_code == 302
+    assert "1 Harbour Rd, Tainan, TW" in partner.text(f"/referrals/{referral_id}")

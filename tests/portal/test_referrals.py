@@ -28,7 +28,8 @@ def test_the_dashboard_shows_what_waits_for_the_firm(partner, network, refer_to)
     waiting = refer_to(network.beta, network.alpha, client="Waiting Client Ltd")
     refer_to(network.beta, network.gamma, client="Someone Elses Client")
     page = partner.text("/dashboard")
-    assert "Waiting Client Ltd" in page
+    # Named once Alpha accepts (need to know: test_need_to_know_pages).
+    assert "Waiting Client Ltd" not in page and "Client named once you accept" in page
     assert f"/referrals/{waiting}" in page
     assert "Beta Finishing → Alpha Machining" in page
     assert "Someone Elses Client" not in page
@@ -120,11 +121,12 @@ def test_the_referral_list_filters_and_pages(partner, network, refer_to):
     refer_to(network.alpha, network.gamma, client="Sent By Alpha Inc")
     first = partner.text("/referrals")
     assert "Page 1 of 2" in first and "24 in all" in first
-    assert "Client 22 GmbH" in first  # newest first
+    # Received and not accepted: unnamed (need to know); sent by Alpha: named, and newest.
+    assert "Sent By Alpha Inc" in first and "Client 22 GmbH" not in first
     second = partner.text("/referrals?page=2")
-    assert "Client 00 GmbH" in second
+    assert "Client named once you accept" in second
     sent = partner.text("/referrals?role=referrer")
-    assert "Sent By Alpha Inc" in sent and "Client 05 GmbH" not in sent
+    assert "Sent By Alpha Inc" in sent and "Client named once you accept" not in sent
     bad = partner.get("/referrals?month=2026-13")
     assert bad.status_code == 422
     assert "Use YYYY-MM." in bad.get_data(as_text=True)
