@@ -29,6 +29,7 @@ from referral_service.portal.forms import (
     TargetsForm,
     flatten_errors,
 )
+from referral_service.schemas.base import MAX_PAGE
 from referral_service.services import dashboard as figures
 from referral_service.services import kpi, organizations
 from referral_service.services.errors import NotFound, ValidationFailed
@@ -183,7 +184,10 @@ def save_targets():
     flash(ngettext("%(num)s target saved for %(month)s.", "%(num)s targets saved for %(month)s.",
                    count, month=month) if count else gettext("No target changed."),
           "success" if count else "info")
-    return redirect(url_for(".kpi_month", month=month, page=request.args.get("page")))
+    # "Save and go to the next page" (the table's pager): saved first, then the other page.
+    go = request.form.get("go", type=int)
+    page = go if go is not None and 1 <= go <= MAX_PAGE else request.args.get("page")
+    return redirect(url_for(".kpi_month", month=month, page=page))
 
 
 @blp.post("/kpi/targets/new")

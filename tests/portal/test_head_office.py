@@ -170,3 +170,34 @@ def test_a_bad_month_falls_back_to_the_current_one(admin):
     response = admin.get("/kpi?month=2026-13")
     assert response.status_code == 302
     assert "Give the month as YYYY-MM" in admin.text(response.headers["Location"])
+
+
+def test_paging_the_targets_table_saves_what_was_typed_first(app, admin, network):
+    """Issue 16: 'Next' was a plain link, so targets typed on page 1 were lost."""
+    from referral_service.db import session_scope
+    from referral_service.services import kpi
+    from referral_service.services.auth import SYSTEM
+
+    firms = [add_org(app, f"Paged {number:02d} Works", KAOHSIUNG) for number in range(22)]
+    with session_scope(app) as session:
+        for firm in firms:  # a row each in the month's table
+            kpi.set_target(session=session, organization_id=firm, month=MONTH,
+                           new_clients=1, actor=SYSTEM)
+    page = admin.text(f"/kpi?month={MONTH}")
+    assert "Save and go to the next page" in page
+    assert 'rel="next" href' not in page[page.index('name="targets-0'):]  # no bare link
+    fields = dict(re.findall(r'name="(targets-\d+-(?:organization_id|new_clients))"[^>]*?'
+                             r'value="([^"]*)"', page))
+    first_key = sorted(k for k in fields if k.endswith("new_clients"))[0]
+    first_firm = int(fields[first_key.replace("new_clients", "organization_id")])
+    fields[first_key] = "7"
+    response = admin.client.post("/kpi/targets", data={
+        **fields, "month": MONTH, "go": "2", "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert "page=2" in response.headers["Location"]
+    second = admin.text(response.headers["Location"])
+    assert "1 target saved for" in second and "Page 2 of 2" in second
+    from models import KpiTarget
+
+    with session_scope(app, write=False) as session:
+        assert session.get(KpiTarget, ("organization", first_firm, MONTH)).new_clients == 7
