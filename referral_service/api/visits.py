@@ -147,6 +147,7 @@ class LeadReferral(MethodView):
             session=write_session(), lead_id=lead_id, data=data, actor=current_principal(),
             index=match_index(), geocoder=geocoder(), default_weights=match_weights(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
-            idempotency_key=headers.get("idempotency_key"))
+            idempotency_key=headers.get("idempotency_key"),
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
         return created(recorded.body, "referrals.ReferralById", etag_kind="referral",
                        referral_id=recorded.body["id"])

@@ -434,7 +434,8 @@ def refer_lead(lead_id: int):
             session=write_session(), lead_id=lead_id, actor=actor, index=match_index(),
             data={"receiver_organization_id": receiver, "note": (form.note.data or "").strip()},
             geocoder=geocoder(), default_weights=match_weights(),
-            attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"])
+            attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
     except Conflict as error:
         general, status = [conflict_message(error)], 409
     except (ValidationFailed, Forbidden) as error:

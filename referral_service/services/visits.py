@@ -313,6 +313,7 @@ def refer_lead(
     *, session: Session, lead_id: int, data: dict[str, Any], actor: Principal,
     index: matching.IndexSource, geocoder: Geocoder, default_weights: Any,
     attribution_window_days: int, idempotency_key: str | None = None,
+    auto_reoffer_default: bool = True,
 ) -> referrals.Recorded:
     """Refer an open lead to the firm that fits its need and place best (or to the one named),
     recording a referral whose source is the visit and the lead; the lead becomes referred.
@@ -343,7 +344,8 @@ def refer_lead(
     }
     return referrals.record_referral(
         session=session, data=body, actor=actor, geocoder=geocoder,
-        attribution_window_days=attribution_window_days, idempotency_key=idempotency_key)
+        attribution_window_days=attribution_window_days, idempotency_key=idempotency_key,
+        auto_reoffer_default=auto_reoffer_default)
 
 
 def _best_firm(

@@ -209,3 +209,31 @@ def test_the_referrer_keeps_the_credit_of_the_chains_conversion(
         "client": {"name": "Kaohsiung Shipyards Ltd", "external_ref": "CRM-7"}})
     assert again.status_code == 409
     assert again.get_json()["existing_referral_id"] == second
+
+
+def test_a_lead_referral_re_offers_with_its_visit_source_and_salesperson(
+    app, client, admin_headers, make_org, session
+):
+    from tests.api.test_visits import add_person, visit_body
+
+    ours = make_org(name="Harbor Precision", kind="affiliate", skills=["Logistics"])["id"]
+    near = make_org(name="Blue Anodizing", skills=["Anodizing"],
+                    description="Hard anodising of aluminium parts.")["id"]
+    farther = _firm(make_org, "Red Anodizing", 40, skills=("anodizing",))
+    seller = add_person(app, ours, "Kenji Sato")
+    visit = client.post("/api/v1/visits", json=visit_body(seller),
+                        headers=admin_headers).get_json()
+    lead_id = visit["leads"][0]["id"]
+    first = client.post(f"/api/v1/leads/{lead_id}/refer", json={},
+                        headers=admin_headers).get_json()
+    assert first["receiver_organization_id"] == near
+
+    _move(client, admin_headers, first["id"], "declined")
+
+    second = client.get(f"/api/v1/referrals/{_next(session, first['id']).id}",
+                        headers=admin_headers).get_json()
+    assert second["receiver_organization_id"] == farther
+    assert second["source"] == first["source"] == {
+        "kind": "visit", "visit_id": visit["id"], "lead_id": lead_id}
+    assert second["referred_by_person_id"] == seller
+    assert second["client"] == first["client"]
