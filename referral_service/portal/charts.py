@@ -2,13 +2,22 @@
 
 A `Figure` is built per request and dropped with it; pyplot is never used, since it keeps
 every figure alive in a global registry across requests.
+
+Chart words are in the user's language when the machine has a font that draws Chinese and
+Japanese (Debian: fonts-noto-cjk), else in English: boxes in place of words help nobody. The
+same font, when present, draws CJK firm names.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from typing import Any
+
+from flask_babel import force_locale, gettext
 
 CREDITS_COLOUR = "#2463a6"
 TARGET_COLOUR = "#c7d3e0"
@@ -20,6 +29,28 @@ WIDTH_INCHES = 7.5
 # A phone's screen: drawn narrower rather than shrunk, so the text stays readable.
 COMPACT_WIDTH_INCHES = 4.0
 DPI = 100
+# Fonts with Chinese and Japanese glyphs, tried after DejaVu Sans for each character.
+CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK SC", "Source Han Sans",
+             "IPAGothic", "IPAexGothic", "Droid Sans Fallback", "WenQuanYi Zen Hei")
+
+
+@cache
+def cjk_font() -> str | None:
+    """Return the name of an installed font that draws CJK text, if any."""
+    from matplotlib import font_manager
+
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+@contextmanager
+def _words() -> Iterator[None]:
+    """Write the chart in the user's language if it can be drawn, else in English."""
+    if cjk_font() is not None:
+        yield
+        return
+    with force_locale("en"):
+        yield
 
 
 def _figure(height_inches: float, compact: bool = False):
@@ -29,6 +60,11 @@ def _figure(height_inches: float, compact: bool = False):
     width = COMPACT_WIDTH_INCHES if compact else WIDTH_INCHES
     figure = Figure(figsize=(width, height_inches), dpi=DPI)
     figure.patch.set_facecolor("white")
+    if cjk_font() is not None:
+        # A font list: a character DejaVu Sans lacks is drawn by the CJK font.
+        from matplotlib import rcParams
+
+        rcParams["font.family"] = ["DejaVu Sans", cjk_font()]
     return figure
 
 
@@ -49,7 +85,8 @@ def _style(axes: Any) -> None:
 
 def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> bytes:
     """Draw each firm's new-client credits against its target for one month (top firms)."""
-    return _png(month_figure(rows, month, compact=compact))
+    with _words():
+        return _png(month_figure(rows, month, compact=compact))
 
 
 def month_figure(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> Any:
@@ -60,10 +97,10 @@ def month_figure(rows: list[dict[str, Any]], month: str, *, compact: bool = Fals
     figure = _figure(1.4 + 0.38 * max(len(chosen), 2), compact)
     axes = figure.add_subplot()
     _style(axes)
-    axes.set_title(f"Credits against target, {month}", fontsize=11, color=TEXT_COLOUR,
-                   loc="left", pad=22)
+    axes.set_title(gettext("Credits against target, %(month)s", month=month), fontsize=11,
+                   color=TEXT_COLOUR, loc="left", pad=22)
     if not chosen:
-        axes.text(0.5, 0.5, "No referrals or targets in this month yet.", ha="center",
+        axes.text(0.5, 0.5, gettext("No referrals or targets in this month yet."), ha="center",
                   va="center", transform=axes.transAxes, color=TEXT_COLOUR)
         axes.set_axis_off()
         return figure
@@ -79,18 +116,19 @@ def month_figure(rows: list[dict[str, Any]], month: str, *, compact: bool = Fals
     for position, value in zip(positions, credits, strict=True):
         axes.text(value, position, f" {value}", va="center", fontsize=8, color=TEXT_COLOUR)
     axes.set_yticks(positions, names)
-    axes.set_xlabel("New clients" if compact else
-                    "New clients (credits = converted as referrer + as receiver)", fontsize=9,
-                    color=TEXT_COLOUR)
+    axes.set_xlabel(gettext("New clients") if compact else
+                    gettext("New clients (credits = converted as referrer + as receiver)"),
+                    fontsize=9, color=TEXT_COLOUR)
     axes.xaxis.get_major_locator().set_params(integer=True)
     # Every colour explained: the green of a met target too (the bars' own labels would name
     # only the first bar's colour).
-    keys = [("Target", TARGET_COLOUR), ("Credits", CREDITS_COLOUR)]
+    keys = [(gettext("Target"), TARGET_COLOUR), (gettext("Credits"), CREDITS_COLOUR)]
     if MET_COLOUR in colours:
-        keys.append(("Credits, target met", MET_COLOUR))
+        keys.append((gettext("Credits, target met"), MET_COLOUR))
     _legend(figure, axes, keys, compact)
     if len(rows) > len(chosen):
-        axes.text(1.0, -0.12 - 0.6 / len(chosen), f"Top {len(chosen)} of {len(rows)} firms",
+        axes.text(1.0, -0.12 - 0.6 / len(chosen),
+                  gettext("Top %(shown)s of %(total)s firms", shown=len(chosen), total=len(rows)),
                   ha="right", transform=axes.transAxes, fontsize=8, color=TEXT_COLOUR)
     return figure
 
@@ -116,7 +154,8 @@ def _legend(figure: Any, axes: Any, keys: list[tuple[str, str]], compact: bool,
 
 def history_chart(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> bytes:
     """Draw new-client credits per month, with the month's target as a marker."""
-    return _png(history_figure(points, compact=compact))
+    with _words():
+        return _png(history_figure(points, compact=compact))
 
 
 def history_figure(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> Any:
@@ -124,8 +163,8 @@ def history_figure(points: list[tuple[str, int, int | None]], *, compact: bool =
     figure = _figure(3.0, compact)
     axes = figure.add_subplot()
     _style(axes)
-    axes.set_title("New-client credits by month", fontsize=11, color=TEXT_COLOUR, loc="left",
-                   pad=22)
+    axes.set_title(gettext("New-client credits by month"), fontsize=11, color=TEXT_COLOUR,
+                   loc="left", pad=22)
     positions = list(range(len(points)))
     credits = [credit for _month, credit, _target in points]
     axes.bar(positions, credits, width=0.6, color=CREDITS_COLOUR)
@@ -154,8 +193,11 @@ def history_figure(points: list[tuple[str, int, int | None]], *, compact: bool =
     axes.set_xticks(positions, labels)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_ylim(0, top * 1.15 + 0.5)
-    keys = [("Credits", CREDITS_COLOUR)] + ([("Target", TEXT_COLOUR)] if with_target else [])
-    _legend(figure, axes, keys, compact, marker="Target")
+    target_key = gettext("Target")
+    keys = [(gettext("Credits"), CREDITS_COLOUR)]
+    if with_target:
+        keys.append((target_key, TEXT_COLOUR))
+    _legend(figure, axes, keys, compact, marker=target_key)
     return figure
 
 

@@ -244,3 +244,22 @@ def test_error_pages_speak_the_users_language(client):
     text = page.get_data(as_text=True)
     assert page.status_code == 404 and '<html lang="ja">' in text
     assert "<h1>見つかりません</h1>" in text and "閲覧権限がありません" in text
+
+
+@pytest.mark.parametrize(("font", "legend"), [
+    (None, ["Target", "Credits", "Credits, target met"]),  # no CJK font: English, not boxes
+    ("DejaVu Sans", ["目標", "実績", "実績（目標達成）"]),
+])
+def test_chart_words_follow_the_language_when_they_can_be_drawn(app, monkeypatch, font, legend):
+    import matplotlib
+
+    from referral_service.portal import charts
+
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", matplotlib.rcParams["font.family"])
+    monkeypatch.setattr(charts, "cjk_font", lambda: font)
+    rows = [{"organization_name": "東洋メッキ工業株式会社", "new_client_credits": 3, "target": 2}]
+    with app.test_request_context("/kpi/chart.png", headers=JA), charts._words():
+        figure = charts.month_figure(rows, "2026-03")
+    axes = figure.axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == legend
+    assert axes.get_title(loc="left").startswith("Credits" if font is None else "2026-03")
