@@ -240,6 +240,10 @@ class ReferForm(NeedForm):
                              description=_l("Optional; the same client is recognised by it."))
     note = TextAreaField(_l("Note for the receiving firm"), [Optional(), Length(max=5000)],
                          render_kw={"rows": 2})
+    # Ticked by default when AUTO_REOFFER is on (SPEC section 11); the view sets it on the
+    # first view, and a submitted form keeps what the user chose.
+    auto_reoffer = BooleanField(_l("If the firm declines or does not answer in time, offer "
+                                   "the client to the next best firm"))
     receiver = RadioField(_l("Receiving firm"), coerce=int, validate_choice=False)
     find = SubmitField(_l("Find receiving firms"))
     record = SubmitField(_l("Refer the client to the selected firm"))

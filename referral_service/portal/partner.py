@@ -200,6 +200,8 @@ def refer():
     actor = principal()
     form = ReferForm()
     result, general = None, []
+    if not form.is_submitted():
+        form.auto_reoffer.data = current_app.config["AUTO_REOFFER"]
     if not form.is_submitted() or not form.validate():
         return rendered("refer.html", form=form, result=None, general=general,
                         status=422 if form.errors else 200)
@@ -230,7 +232,7 @@ def refer():
         "skills": split_skills(form.skills.data),
         "description": (form.description.data or "").strip(),
         "note": (form.note.data or "").strip(),
-        "match_score": chosen["score"],
+        "match_score": chosen["score"], "auto_reoffer": bool(form.auto_reoffer.data),
     }
     try:
         referral = referrals.record_referral(

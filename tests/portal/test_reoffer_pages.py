@@ -3,6 +3,8 @@ chain, linking the referrals the reader may open."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from models import Referral
@@ -52,3 +54,28 @@ def test_a_portal_decline_re_offers_and_the_pages_show_the_chain(app, network, p
     other = _refer(app, network.beta, network.alpha, client="Quiet Dock Co")
     assert "Re-offers" not in Portal(app.test_client(), network.admin_user).text(
         f"/referrals/{other}")
+
+
+def test_the_refer_form_offers_re_offer_ticked_by_default_and_keeps_the_choice(
+    app, partner, network, client, admin_headers
+):
+    from tests.portal.test_refer import find, record
+
+    page = partner.text("/refer")
+    assert re.search(r'<input[^>]*checked[^>]*name="auto_reoffer"|'
+                     r'<input[^>]*name="auto_reoffer"[^>]*checked', page)
+    app.config["AUTO_REOFFER"] = False
+    assert not re.search(r'name="auto_reoffer"[^>]*checked', partner.text("/refer"))
+
+    found = find(partner, auto_reoffer="y")  # ticked by the user
+    response = record(partner, found.get_data(as_text=True), network.beta, auto_reoffer="y")
+    referral_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert client.get(f"/api/v1/referrals/{referral_id}",
+                      headers=admin_headers).get_json()["auto_reoffer"] is True
+
+    found = find(partner, client_name="Another Bikes Co")  # left unticked
+    response = record(partner, found.get_data(as_text=True), network.beta,
+                      client_name="Another Bikes Co")
+    referral_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert client.get(f"/api/v1/referrals/{referral_id}",
+                      headers=admin_headers).get_json()["auto_reoffer"] is False
