@@ -43,6 +43,8 @@ MOVES = {
     "lost": (_l("Mark lost"), _l("Referral #%(id)s marked lost.")),
     "withdrawn": (_l("Withdraw"), _l("Referral #%(id)s withdrawn.")),
 }
+# The moves that cannot be undone: each asks for a confirmation first.
+FINAL_MOVES = frozenset({"declined", "converted", "lost", "withdrawn"})
 # Where a service's or the shared schema's field name differs from the need form's.
 NEED_ALIASES = {"location": "city", "client": "client_name", "name": "client_name",
                 "external_ref": "client_ref", "receiver_organization_id": "receiver",

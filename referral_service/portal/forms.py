@@ -255,6 +255,8 @@ class MoveForm(FlaskForm):
 
     version = HiddenField()
     reason = TextAreaField(_l("Reason"), [Optional(), Length(max=2000)], render_kw={"rows": 2})
+    # Ticked on the confirmation step of a final move (common.FINAL_MOVES).
+    confirm = BooleanField(_l("Yes, I am sure: this cannot be undone."))
     submit = SubmitField()
 
 

@@ -13,6 +13,7 @@ from referral_service.db import read_session, write_session
 from referral_service.extensions import geocoder, reoffers
 from referral_service.portal.auth import login_required, staff_required
 from referral_service.portal.common import (
+    FINAL_MOVES,
     MOVES,
     NEED_ALIASES,
     PAGE_SIZE,
@@ -139,19 +140,23 @@ def referral_detail(referral_id: int):
     return show_referral(referral_id)
 
 
-def show_referral(referral_id: int, *, failed: tuple[str, MoveForm] | None = None):
-    """Render a referral; `failed` is a submitted (move, form) to show with its errors."""
+def show_referral(referral_id: int, *, failed: tuple[str, MoveForm] | None = None,
+                  confirming: str | None = None):
+    """Render a referral; `failed` is a submitted (move, form) to show with its errors, or,
+    with `confirming`, to confirm (a final move's second step)."""
     actor = principal()
     referral = referrals.get(session=read_session(), referral_id=referral_id, actor=actor)
     forms = move_forms(referral, actor)
     if failed is not None and failed[0] in forms:
         forms[failed[0]] = failed[1]
+    if confirming not in forms:
+        confirming = None
     # Head office reversing a conversion (converted -> lost) must say why.
     reversal = {move for move in forms if referrals.reason_required(referral, move)}
-    return rendered("referral.html", referral=referral, forms=forms,
+    return rendered("referral.html", referral=referral, forms=forms, confirming=confirming,
                     names=names_for([referral]), reason_required=REASON_REQUIRED | reversal,
                     reversal=reversal, reason_offered=REASON_OFFERED,
-                    status=422 if failed else 200)
+                    status=422 if failed and has_errors(failed[1]) else 200)
 
 
 @blp.post(f"/referrals/<int(max={MAX_ID}):referral_id>/status/<move>")
@@ -168,6 +173,11 @@ def move_referral(referral_id: int, move: str):
         valid = False
     if not valid:
         return show_referral(referral_id, failed=(move, form))
+    if move in FINAL_MOVES and not form.confirm.data:
+        # The first press of a final move asks before it is made (what was typed is kept).
+        if request.form.get(f"{move}-confirming"):
+            form.confirm.errors = [*form.confirm.errors, gettext("Tick the box to confirm.")]
+        return show_referral(referral_id, failed=(move, form), confirming=move)
     version = form.version.data
     try:
         referrals.move_referral(

@@ -116,13 +116,22 @@ def test_a_partner_accepts_a_referral_from_the_dashboard(browser, site):
     referral = record_referral(site.app, site.network.beta, site.network.alpha,
                                client="Dashboard Client Ltd")
     page = signed_in(browser, site, "alpha@example.com")
-    page.click("text=Dashboard Client Ltd")
+    # Not named before Alpha accepts (need to know): opened by its number.
+    assert "Dashboard Client Ltd" not in page.inner_text("main")
+    page.click(f"td.id a[href$='/referrals/{referral}']")
     page.wait_for_url(f"**/referrals/{referral}")
     page.click("button:has-text('Accept')")
     assert f"Referral #{referral} accepted." in flash(page)
+    assert "Dashboard Client Ltd" in page.inner_text("h1")
     assert site.api(f"/referrals/{referral}")["status"] == "accepted"
     page.fill("#lost-reason", "Client went elsewhere")
     page.click("button:has-text('Mark lost')")
+    # Final: the page asks first, keeping the reason typed.
+    assert "Confirm: mark it lost?" in page.inner_text("main")
+    assert page.input_value("#lost-reason") == "Client went elsewhere"
+    assert site.api(f"/referrals/{referral}")["status"] == "accepted"
+    page.check("#lost-confirm")
+    page.click("button:has-text('Yes, mark it lost')")
     assert "marked lost" in flash(page)
     history = site.api(f"/referrals/{referral}")["history"]
     assert history[-1] == {**history[-1], "status": "lost", "reason": "Client went elsewhere"}

@@ -7,7 +7,9 @@ import re
 from tests.portal.conftest import csrf_token
 
 
-def move(portal, referral_id: int, status: str, reason: str = "", version: str | None = None):
+def move(portal, referral_id: int, status: str, reason: str = "", version: str | None = None,
+         confirm: bool = True):
+    """Make a move as the page's form does; a final move confirmed (its second step)."""
     page = portal.text(f"/referrals/{referral_id}")
     if version is None:
         found = re.search(rf'id="{status}-version" name="{status}-version" type="hidden" '
@@ -15,6 +17,8 @@ def move(portal, referral_id: int, status: str, reason: str = "", version: str |
         version = found.group(1) if found else ""
     data = {f"{status}-reason": reason, f"{status}-version": version,
             "csrf_token": csrf_token(page)}
+    if confirm:
+        data.update({f"{status}-confirming": "1", f"{status}-confirm": "y"})
     response = portal.client.post(f"/referrals/{referral_id}/status/{status}", data=data)
     response.close()
     return response
@@ -137,3 +141,28 @@ def test_head_office_sees_and_moves_any_referral(admin, network, refer_to):
     assert "Beta Finishing → Gamma Plastics" in admin.text("/referrals")
     assert move(admin, referral, "accepted").status_code == 302
     assert "accepted" in admin.text(f"/referrals?organization_id={network.gamma}")
+
+
+def test_a_final_move_asks_for_a_confirmation_first(partner, network, refer_to, client,
+                                                     admin_headers):
+    """Issue 16: won, lost and decline are final but asked nothing."""
+    referral = refer_to(network.beta, network.alpha)
+    first = move(partner, referral, "declined", reason="Fully booked", confirm=False)
+    assert first.status_code == 200
+    page = first.get_data(as_text=True)
+    assert "Confirm: mark it declined?" in page and "Yes, mark it declined" in page
+    assert "Fully booked" in page  # the reason typed is kept for the second step
+    assert ">Accept</button>" not in page  # only the move being confirmed
+    assert status_of(client, admin_headers, referral)["status"] == "pending"
+    unticked = partner.client.post(f"/referrals/{referral}/status/declined", data={
+        "declined-reason": "Fully booked", "declined-confirming": "1",
+        "csrf_token": csrf_token(page)})
+    assert unticked.status_code == 422
+    assert "Tick the box to confirm." in unticked.get_data(as_text=True)
+    assert status_of(client, admin_headers, referral)["status"] == "pending"
+    done = move(partner, referral, "declined", reason="Fully booked")
+    assert done.status_code == 302
+    assert status_of(client, admin_headers, referral)["status"] == "declined"
+    # Accepting can be undone in effect (won or lost later): no confirmation step.
+    other = refer_to(network.beta, network.alpha, client="Quick Accept Ltd")
+    assert move(partner, other, "accepted", confirm=False).status_code == 302
