@@ -153,8 +153,14 @@ def write_session() -> Session:
     SQLite a write transaction must take the write lock at BEGIN, not upgrade a read one.
     """
     if "db_session" in g and not g.db_session_writes:
-        g.pop("db_session").close()
+        unused = not g.db_session.in_transaction()
+        if unused and g.db_session.get_bind().dialect.name == "postgresql":
+            g.db_session_writes = True
+        else:
+            g.pop("db_session").close()
     if "db_session" not in g:
+    One that was never used (the key came from the cache) is, on PostgreSQL, the same as a
+    new write session: it becomes the write session (about 30 us of CPU less a write).
         g.db_session, g.db_session_writes = new_session(write=True), True
     return g.db_session
 
