@@ -151,6 +151,8 @@ def write_session() -> Session:
 
     A read session opened earlier in the request (the API key's lookup) is closed first: on
     SQLite a write transaction must take the write lock at BEGIN, not upgrade a read one.
+    One that was never used (the key came from the cache) is, on PostgreSQL, the same as a
+    new write session: it becomes the write session (about 30 us of CPU less a write).
     """
     if "db_session" in g and not g.db_session_writes:
         unused = not g.db_session.in_transaction()
@@ -159,8 +161,6 @@ def write_session() -> Session:
         else:
             g.pop("db_session").close()
     if "db_session" not in g:
-    One that was never used (the key came from the cache) is, on PostgreSQL, the same as a
-    new write session: it becomes the write session (about 30 us of CPU less a write).
         g.db_session, g.db_session_writes = new_session(write=True), True
     return g.db_session
 
