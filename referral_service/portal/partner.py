@@ -203,6 +203,20 @@ def move_referral(referral_id: int, move: str):
 # --- refer a client -----------------------------------------------------------------------
 
 
+def refer_again_data(referral_id: int, actor: Principal) -> dict[str, Any]:
+    """The refer form filled from a referral that went nowhere ("Refer this client to another
+    firm"): the client as named and placed, the need; nothing the caller may not see."""
+    referral = referrals.get(session=read_session(), referral_id=referral_id, actor=actor)
+    named = referral.named_client
+    data: dict[str, Any] = {"skills": "\n".join(referral.skills or []),
+                            "description": referral.description or ""}
+    if not named.withheld:
+        data.update(client_name=named.name, city=named.city, country=named.country,
+                    address=named.address, latitude=named.latitude,
+                    longitude=named.longitude)
+    return data
+
+
 @blp.route("/refer", methods=["GET", "POST"])
 @login_required
 def refer():
@@ -210,6 +224,9 @@ def refer():
     actor = principal()
     form = ReferForm()
     result, general = None, []
+    onwards = request.args.get("from_referral", type=int)
+    if not form.is_submitted() and onwards is not None and 1 <= onwards <= MAX_ID:
+        form = ReferForm(formdata=None, data=refer_again_data(onwards, actor))
     if not form.is_submitted():
         form.auto_reoffer.data = current_app.config["AUTO_REOFFER"]
     if not form.is_submitted() or not form.validate():

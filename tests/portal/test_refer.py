@@ -134,3 +134,41 @@ def test_head_office_refers_on_behalf_of_a_firm(admin, network, client, admin_he
     unknown = find(admin, referrer="Nobody at all")
     assert unknown.status_code == 422
     assert "No firm&#39;s name contains" in unknown.get_data(as_text=True)
+
+
+def test_a_client_whose_referral_went_nowhere_is_referred_on_without_retyping(
+        app, partner, network, refer_to, client, admin_headers):
+    """Issue 16: the receiver retyped the client to refer it on."""
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    lost = refer_to(network.beta, network.alpha, client="Onward Frames Ltd")
+    never_accepted = refer_to(network.beta, network.alpha, client="Unseen Frames Ltd",
+                              auto_reoffer=False)
+    with session_scope(app) as session:
+        for referral_id, moves in ((lost, ("accepted", "lost")),
+                                   (never_accepted, ("declined",))):
+            for status in moves:
+                referrals.move_referral(session=session, referral_id=referral_id,
+                                        status=status, reason="Not for us", actor=SYSTEM)
+    page = partner.text(f"/referrals/{lost}")
+    assert "Refer this client to another firm" in page
+    form = partner.text(f"/refer?from_referral={lost}")
+    assert 'value="Onward Frames Ltd"' in form
+    assert "Anodised aluminium housings" in form and "anodizing</textarea>" in form
+    # Alpha never knew who the declined one was: no link, nothing of the client filled in.
+    assert "Refer this client to another firm" not in partner.text(f"/referrals/{never_accepted}")
+    assert "Unseen Frames" not in partner.text(f"/refer?from_referral={never_accepted}")
+    # Sent on as typed for it: the lost referral no longer holds the client.
+    found = partner.client.post("/refer", data={
+        **NEED, "client_name": "Onward Frames Ltd", "find": "1",
+        "csrf_token": csrf_token(form)})
+    result = found.get_data(as_text=True)
+    ranked = re.findall(r'name="receiver" value="(\d+)"', result)
+    response = record(partner, result, ranked[0], client_name="Onward Frames Ltd")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    new_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    body = client.get(f"/api/v1/referrals/{new_id}", headers=admin_headers).get_json()
+    assert (body["referrer_organization_id"], body["client"]["name"]) == (
+        network.alpha, "Onward Frames Ltd")
