@@ -413,6 +413,15 @@ def organization(organization_id: int):
     return profile_page(organization, form, general)
 
 
+@blp.get(f"/firms/<int(max={MAX_ID}):organization_id>")
+@login_required
+def firm(organization_id: int):
+    """A firm's public profile, opened from a match list: what it offers and where."""
+    organization = organizations.public_profile(
+        session=read_session(), organization_id=organization_id, actor=principal())
+    return rendered("firm.html", organization=organization)
+
+
 @blp.route("/organizations/new", methods=["GET", "POST"])
 @staff_required
 def organization_new():

@@ -89,6 +89,19 @@ def get(
     return organization
 
 
+def public_profile(*, session: Session, organization_id: int, actor: Principal) -> Organization:
+    """Return the profile any signed-in firm may read of an active firm it might refer a
+    client to (what the match list ranks it on: name, kind, group, skills, description,
+    offices); its referrals, figures and people stay its own (get)."""
+    organization = session.get(
+        Organization, organization_id,
+        options=[selectinload(Organization.offices), selectinload(Organization.skill_rows)])
+    if organization is None or not (organization.active
+                                    or actor.can_see_organization(organization_id)):
+        raise NotFound(f"Organization {organization_id} does not exist.")
+    return organization
+
+
 def list_(
     *, session: Session, actor: Principal, page: int, page_size: int, kind: str | None = None,
     active: bool | None = None, skill: str | None = None, q: str | None = None,

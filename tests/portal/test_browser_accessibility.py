@@ -74,6 +74,7 @@ def pages(site) -> dict[str, list[str]]:  # noqa: F811
                              "/match", "/kpi", "/kpi?level=department", "/kpi?level=person",
                              f"/visits/new?{organization}", f"/people?{organization}"],
         "alpha@example.com": [*shared, "/profile", "/visits/new", "/organizations",
+                              f"/firms/{network.beta}",
                               "/no-such-page"],
     }
 

@@ -172,3 +172,25 @@ def test_a_client_whose_referral_went_nowhere_is_referred_on_without_retyping(
     body = client.get(f"/api/v1/referrals/{new_id}", headers=admin_headers).get_json()
     assert (body["referrer_organization_id"], body["client"]["name"]) == (
         network.alpha, "Onward Frames Ltd")
+
+
+def test_a_partner_opens_a_candidate_firms_profile_from_the_match_list(app, partner, network):
+    """Issue 16: the match list could not open a candidate's profile."""
+    page = find(partner).get_data(as_text=True)
+    assert f'href="/firms/{network.beta}"' in page
+    profile = partner.text(f"/firms/{network.beta}")
+    assert "Beta Finishing" in profile
+    assert "Hard anodising and powder coating of aluminium parts." in profile
+    assert "anodizing, powder-coating" in profile
+    assert "serves 100 km around" in profile
+    # Its own pages stay its own: no referrals, figures or editing.
+    main = profile.split("<main")[1].split("</main>")[0]
+    assert "Referrals of this firm" not in main and "<form" not in main
+    assert partner.get(f"/organizations/{network.beta}").status_code == 404
+    from referral_service.db import session_scope
+    from models import Organization
+
+    with session_scope(app) as session:
+        session.get(Organization, network.gamma).active = False
+        session.commit()
+    assert partner.get(f"/firms/{network.gamma}").status_code == 404
