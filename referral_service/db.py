@@ -51,8 +51,12 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, busy timeout, foreign keys, BEGIN IMMEDIATE writes."""
     if not url.startswith("sqlite"):
         # connect_timeout: a host that drops packets fails fast (503) instead of hanging workers.
+        # jit=off: the planner's guess for the KPI's department tree (a recursive CTE, ten
+        # times its first step) prices the department and person levels over jit_above_cost,
+        # and compiling them took 250-500 ms a call, a third of the query (bench_kpi.py, 1M
+        # referrals); nothing here runs long enough to gain from JIT.
         engine = create_engine(url, pool_size=5, max_overflow=10,
-                               connect_args={"connect_timeout": 5},
+                               connect_args={"connect_timeout": 5, "options": "-c jit=off"},
                                json_serializer=json_text)
         _ping_idle_connections(engine)
         return engine
