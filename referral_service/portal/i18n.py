@@ -39,6 +39,8 @@ TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
 # Locale -> its name in itself: a language is offered in its own words.
 LANGUAGES = {"en": "English", "zh_TW": "繁體中文", "ja": "日本語"}
 DEFAULT_LANGUAGE = "en"
+# A browser's language tag (its first part) -> ours.
+LANGUAGE_OF_TAG = {"en": "en", "zh": "zh_TW", "ja": "ja"}
 # The zones of the firms and staff who use the portal (Taiwan, Japan, South-East Asia).
 TIME_ZONES = {
     "Asia/Taipei": lazy_gettext("Taipei"),
@@ -76,7 +78,13 @@ def select_language() -> str:
     chosen = web_session.get("language")
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LANGUAGE
+    # By language alone, in the browser's order: en-GB is English even when ja comes after
+    # it, and every Chinese (zh-Hant-TW, zh-HK, also zh-CN) gets the Chinese there is.
+    for tag, _quality in request.accept_languages:
+        language = tag.lower().replace("_", "-").partition("-")[0]
+        if language in LANGUAGE_OF_TAG:
+            return LANGUAGE_OF_TAG[language]
+    return DEFAULT_LANGUAGE
 
 
 def select_time_zone() -> str:

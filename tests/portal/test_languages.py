@@ -115,6 +115,9 @@ def test_english_is_the_default_without_accept_language(client):
     (ZH, "zh-TW", "<h1>登入</h1>"),
     (JA, "ja", "<h1>サインイン</h1>"),
     ({"Accept-Language": "de-DE,de;q=0.9"}, "en", "<h1>Sign in</h1>"),
+    ({"Accept-Language": "en-GB,ja;q=0.5"}, "en", "<h1>Sign in</h1>"),
+    ({"Accept-Language": "fr,zh-Hant-TW;q=0.8,en;q=0.5"}, "zh-TW", "<h1>登入</h1>"),
+    ({"Accept-Language": "ja-JP"}, "ja", "<h1>サインイン</h1>"),
 ])
 def test_the_browsers_language_picks_the_page_language(client, headers, lang, heading):
     page = client.get("/login", headers=headers).get_data(as_text=True)
