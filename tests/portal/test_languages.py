@@ -266,3 +266,23 @@ def test_chart_words_follow_the_language_when_they_can_be_drawn(app, monkeypatch
     axes = figure.axes[0]
     assert [text.get_text() for text in axes.get_legend().get_texts()] == legend
     assert axes.get_title(loc="left").startswith("Credits" if font is None else "2026-03")
+
+
+@pytest.mark.parametrize("headers", [ZH, JA], ids=["zh-TW", "ja"])
+def test_every_page_renders_in_each_language(admin, partner, network, refer_to, headers):
+    referral_id = refer_to(network.beta, network.alpha, client="各頁面測試有限公司")
+    lang = "zh-TW" if headers is ZH else "ja"
+    pages = {admin: ["/dashboard", "/referrals", "/refer", "/organizations", "/match", "/kpi",
+                     "/kpi?level=department", "/kpi?level=person", "/visits", "/visits/new",
+                     "/leads", "/people", "/targets", "/sign-ins", "/organizations/new",
+                     f"/organizations/{network.alpha}", f"/referrals/{referral_id}"],
+             partner: ["/dashboard", "/referrals", "/profile", f"/referrals/{referral_id}",
+                       "/people", "/targets", "/visits", "/leads"]}
+    for portal, paths in pages.items():
+        for path in paths:
+            response = portal.client.get(path, headers=headers, follow_redirects=True)
+            page = response.get_data(as_text=True)
+            assert response.status_code == 200, (path, page[:1500])
+            assert f'<html lang="{lang}">' in page, path
+    assert "各頁面測試有限公司" in admin.client.get(f"/referrals/{referral_id}",
+                                                    headers=headers).get_data(as_text=True)
