@@ -19,7 +19,7 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
 from babel.dates import get_timezone as zone_named
 from babel.support import Translations
-from flask import Flask, Response, redirect, request, url_for
+from flask import Flask, Response, current_app, redirect, request, url_for
 from flask import session as web_session
 from flask_babel import (
     Babel,
@@ -56,6 +56,9 @@ TIME_ZONES = {
     "Europe/Berlin": lazy_gettext("Berlin"),
     "UTC": lazy_gettext("UTC"),
 }
+# The switcher's choice outlives the session in a cookie of its own, for a year.
+REMEMBER_COOKIE = "portal_language"
+REMEMBER_SECONDS = 365 * 24 * 3600
 # The switcher's fields are named preferences-*: no id clashes with a page's own form.
 PREFIX = "preferences"
 ZONE_OF_LANGUAGE = {"zh_TW": "Asia/Taipei", "ja": "Asia/Tokyo", "en": "UTC"}
@@ -75,7 +78,7 @@ def init_app(app: Flask) -> None:
 
 def select_language() -> str:
     """Return the request's language: the user's choice, else the browser's, else English."""
-    chosen = web_session.get("language")
+    chosen = web_session.get("language") or _remembered()[0]
     if chosen in LANGUAGES:
         return chosen
     # By language alone, in the browser's order: en-GB is English even when ja comes after
@@ -89,7 +92,7 @@ def select_language() -> str:
 
 def select_time_zone() -> str:
     """Return the request's time zone: the user's choice, else the language's usual one."""
-    chosen = web_session.get("time_zone")
+    chosen = web_session.get("time_zone") or _remembered()[1]
     if chosen in TIME_ZONES:
         return chosen
     return ZONE_OF_LANGUAGE.get(language_key(), "UTC")
@@ -134,13 +137,25 @@ def set_preferences():
     form = PreferencesForm(prefix=PREFIX)
     form.language.choices = list(LANGUAGES.items())
     form.time_zone.choices = zone_choices()
-    if form.validate_on_submit():
-        web_session["language"] = form.language.data
-        web_session["time_zone"] = form.time_zone.data
     # Imported here: auth imports this module (preferences() outlive a sign-in).
     from referral_service.portal.auth import safe_next
 
-    return redirect(safe_next(form.next.data) or url_for(".index"))
+    response = redirect(safe_next(form.next.data) or url_for(".index"))
+    if form.validate_on_submit():
+        web_session["language"] = form.language.data
+        web_session["time_zone"] = form.time_zone.data
+        # Also a year on this browser, for the next visit after the browser is closed.
+        response.set_cookie(
+            REMEMBER_COOKIE, f"{form.language.data}|{form.time_zone.data}",
+            max_age=REMEMBER_SECONDS, httponly=True, samesite="Lax",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
+
+
+def _remembered() -> tuple[str | None, str | None]:
+    """Return the (language, zone) this browser kept from an earlier switch, if any."""
+    language, _bar, zone = request.cookies.get(REMEMBER_COOKIE, "").partition("|")
+    return language or None, zone or None
 
 
 def zone_choices() -> list[tuple[str, str]]:

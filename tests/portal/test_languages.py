@@ -159,6 +159,16 @@ def test_the_switcher_outlives_sign_in_and_sign_out(client, partner):
     assert '<html lang="ja">' in client.get("/login", headers=ZH).get_data(as_text=True)
 
 
+def test_the_choice_outlives_the_browser_session(app, client):
+    _switch(client, "zh_TW", "Asia/Singapore")
+    cookie = client.get_cookie("portal_language")
+    assert cookie.value == "zh_TW|Asia/Singapore" and cookie.http_only
+    fresh = app.test_client()  # a browser reopened: no session, the cookie kept
+    fresh.set_cookie("portal_language", cookie.value)
+    page = fresh.get("/login").get_data(as_text=True)
+    assert '<html lang="zh-TW">' in page and '<option selected value="Asia/Singapore">' in page
+
+
 def test_an_unknown_language_or_zone_changes_nothing(client):
     _switch(client, "xx", "Mars/Base")
     assert '<html lang="en">' in client.get("/login").get_data(as_text=True)
