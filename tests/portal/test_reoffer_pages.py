@@ -46,6 +46,8 @@ def test_a_portal_decline_re_offers_and_the_pages_show_the_chain(app, network, p
     assert "Re-offers" in page
     assert f'<strong aria-current="page">#{first}</strong> → #{second.id}' in page
     assert f'href="/referrals/{second.id}"' not in page
+    # The re-offer carries the client on: no manual "refer on" for the declined one (a 409).
+    assert "Refer this client to another firm" not in admin.text(f"/referrals/{first}")
     # Head office opens every referral of it.
     page = admin.text(f"/referrals/{second.id}")
     assert f'<a href="/referrals/{first}">#{first}</a> → ' in page
@@ -79,3 +81,4 @@ def test_the_refer_form_offers_re_offer_ticked_by_default_and_keeps_the_choice(
     referral_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert client.get(f"/api/v1/referrals/{referral_id}",
                       headers=admin_headers).get_json()["auto_reoffer"] is False
+
