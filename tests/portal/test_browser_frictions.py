@@ -107,8 +107,9 @@ def test_a_kpi_target_error_shows_at_the_top(browser, site):  # noqa: F811
 
 def test_referrals_sort_by_column_and_find_a_client(browser, site):  # noqa: F811
     network = site.network
+    # Sent by Alpha, so Alpha knows the clients (a receiver learns them on accepting).
     for name in ("Sorting Yellow Ltd", "Sorting Blue Ltd", "Sorting Green Ltd"):
-        record_referral(site.app, network.beta, network.alpha, client=name)
+        record_referral(site.app, network.alpha, network.beta, client=name)
     page = signed_in(browser, site, "alpha@example.com")
     page.goto(site.url + "/referrals")
     page.fill("#client", "sorting")
