@@ -57,3 +57,7 @@ class User(Base):
     # A portal session carries the epoch it began in; signing out, a new password or
     # deactivation raises it, which ends every session of the user at once (migration 0006).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The portal's language and time zone the user chose (SPEC section 12; migration 0012):
+    # kept here so that they follow the user to any browser. None: not chosen.
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(40))

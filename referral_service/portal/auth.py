@@ -134,8 +134,11 @@ def login():
         return rendered("login.html", form=form, status=422)
     limits.forget_failed_sign_ins(form.email.data)
     user = auth.get_user(session=read_session(), user_id=found.user_id)
-    # A new session on sign-in: nothing set before it (or planted by someone else) survives.
+    # A new session on sign-in: nothing set before it (or planted by someone else) survives,
+    # but the language and zone: the user's profile's if they chose some, else this browser's.
     kept = i18n.preferences()
+    if user.language and user.time_zone:
+        kept = {"language": user.language, "time_zone": user.time_zone}
     web_session.clear()
     web_session.update(kept, user_id=user.id, stamp=password_stamp(user.password_hash),
                        epoch=user.session_epoch, signed_in_at=time.time())

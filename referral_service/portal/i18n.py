@@ -1,8 +1,8 @@
 """The portal's languages and time zones (SPEC section 12): which one a request gets, the
 switcher that changes them, and the Jinja filters that write dates, months and numbers in them.
 
-A request's language is the one chosen with the switcher (kept in the session cookie, and kept
-through sign-in and sign-out), else the browser's best Accept-Language among LANGUAGES, else
+A request's language is the one chosen with the switcher (kept in the session cookie, kept
+through sign-in and sign-out, and in a signed-in user's profile, which sign-in restores), else the browser's best Accept-Language among LANGUAGES, else
 English. Its time zone is the one chosen, else the language's usual one (zh_TW: Taipei,
 ja: Tokyo, en: UTC). Translations live in portal/translations/<locale>/LC_MESSAGES/messages.po
 (compiled .mo beside them, committed); README "Translations" says how to update them.
@@ -19,7 +19,7 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
 from babel.dates import get_timezone as zone_named
 from babel.support import Translations
-from flask import Flask, Response, current_app, redirect, request, url_for
+from flask import Flask, Response, current_app, g, redirect, request, url_for
 from flask import session as web_session
 from flask_babel import (
     Babel,
@@ -32,8 +32,10 @@ from flask_babel import (
 from markupsafe import Markup
 from wtforms.i18n import messages_path as wtforms_messages_path
 
+from referral_service.db import write_session
 from referral_service.portal.common import blp
 from referral_service.portal.forms import WORDS, PreferencesForm
+from referral_service.services import auth
 
 TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
 # Locale -> its name in itself: a language is offered in its own words.
@@ -144,6 +146,9 @@ def set_preferences():
     if form.validate_on_submit():
         web_session["language"] = form.language.data
         web_session["time_zone"] = form.time_zone.data
+        if g.get("user") is not None:  # kept in the profile: it follows them to any browser
+            auth.set_preferences(session=write_session(), user_id=g.user.id,
+                                 language=form.language.data, time_zone=form.time_zone.data)
         # Also a year on this browser, for the next visit after the browser is closed.
         response.set_cookie(
             REMEMBER_COOKIE, f"{form.language.data}|{form.time_zone.data}",

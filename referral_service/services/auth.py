@@ -276,6 +276,16 @@ def deactivate_user(*, session: Session, user_id: int, actor: Principal = SYSTEM
     return user
 
 
+@writes
+def set_preferences(*, session: Session, user_id: int, language: str,
+                    time_zone: str) -> None:
+    """Keep the portal language and time zone a user chose in their profile."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    user.language, user.time_zone = language, time_zone
+
+
 def principal_for_user(user: User) -> Principal:
     """Return the principal acting for a portal user."""
     return Principal(name=f"user:{user.email}", role=user.role,

@@ -296,3 +296,29 @@ def test_every_page_renders_in_each_language(admin, partner, network, refer_to, 
             assert f'<html lang="{lang}">' in page, path
     assert "各頁面測試有限公司" in admin.client.get(f"/referrals/{referral_id}",
                                                     headers=headers).get_data(as_text=True)
+
+
+def test_the_language_chosen_is_kept_in_the_profile_and_follows_the_user(app, network):
+    """SPEC section 12: chosen by the user, kept in their profile."""
+    from models import User
+    from referral_service.db import session_scope
+    from tests.portal.conftest import PASSWORD, Portal, csrf_token
+
+    here = Portal(app.test_client(), network.partner_user)
+    page = here.text("/dashboard")
+    switched = here.client.post("/preferences", data={
+        "preferences-language": "ja", "preferences-time_zone": "Asia/Tokyo",
+        "preferences-next": "/dashboard", "csrf_token": csrf_token(page)})
+    assert switched.status_code == 302
+    with session_scope(app, write=False) as session:
+        user = session.get(User, network.partner_user)
+        assert (user.language, user.time_zone) == ("ja", "Asia/Tokyo")
+    # Another browser, English by its Accept-Language: signing in brings the choice along.
+    there = app.test_client()
+    login = there.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="en"' in login
+    signed = there.post("/login", headers={"Accept-Language": "en"}, data={
+        "email": "alpha@example.com", "password": PASSWORD, "csrf_token": csrf_token(login)})
+    assert signed.status_code == 302
+    dashboard = there.get("/dashboard", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="ja"' in dashboard
