@@ -78,7 +78,9 @@ def test_form_errors_are_summed_up_at_the_top_with_focus_on_them(browser, site):
     summary = page.locator("#error-summary")
     assert summary.is_visible()
     # Focus is on the summary at the top, not on a field 1,000 px down.
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # autofocus is applied at the browser's next rendering step: wait for it, not a clock.
+    page.wait_for_function("document.activeElement && "
+                           "document.activeElement.id === 'error-summary'")
     assert page.evaluate("document.getElementById('error-summary')"
                          ".getBoundingClientRect().top") < PHONE["height"]
     link = summary.locator("a", has_text="Office 1, City")
@@ -98,7 +100,9 @@ def test_a_kpi_target_error_shows_at_the_top(browser, site):  # noqa: F811
     page.click("button:has-text('Set target')")
     summary = page.locator("#error-summary")
     assert summary.is_visible()
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # autofocus is applied at the browser's next rendering step: wait for it, not a clock.
+    page.wait_for_function("document.activeElement && "
+                           "document.activeElement.id === 'error-summary'")
     link = summary.locator("a", has_text="Firm (name or id)")
     link.click()
     assert page.url.endswith("#organization")

@@ -187,8 +187,8 @@ def test_a_partner_opens_a_candidate_firms_profile_from_the_match_list(app, part
     main = profile.split("<main")[1].split("</main>")[0]
     assert "Referrals of this firm" not in main and "<form" not in main
     assert partner.get(f"/organizations/{network.beta}").status_code == 404
-    from referral_service.db import session_scope
     from models import Organization
+    from referral_service.db import session_scope
 
     with session_scope(app) as session:
         session.get(Organization, network.gamma).active = False
