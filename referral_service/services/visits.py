@@ -33,6 +33,7 @@ from referral_service.services import (
     events,
     idempotency,
     matching,
+    months,
     people,
     places,
     referrals,
@@ -140,6 +141,12 @@ def _create(
     if empty_handed:
         side_rows.append(events.outbox_row(type_="visit.empty_handed", payload=body))
     sql.insert_rows(session, side_rows)
+    month = values["visited_at"].strftime("%Y-%m")
+    if month < now.strftime("%Y-%m"):
+        # A visit reported in a later month counts in its own; if that month is closed, the
+        # change is a correction in the first open month (SPEC section 10).
+        months.book_changes(session=session, touched={month: {person.organization_id: set()}},
+                            reason="Visit reported after its month closed.", actor=actor)
     return visit, body
 
 

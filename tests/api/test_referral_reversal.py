@@ -303,3 +303,30 @@ def test_any_change_dated_in_a_closed_month_can_be_booked(app, client, admin_hea
     april = monthly(client, admin_headers, APRIL).get_json()["corrections"]
     assert [(c["organization_id"], c["referral_ids"], c["deltas"]) for c in april] == [
         (receiver, [], {"visits": 1, "commitments": 1})]
+
+
+def test_a_visit_reported_into_a_closed_month_books_its_correction(client, admin_headers,
+                                                                     world):
+    """POST /visits dated in a closed month: that month stays as closed, the first open month
+    carries the correction (visits, commitments of the firm, its department, the person and
+    the head), in the same transaction as the visit."""
+    assert close(client, admin_headers, MARCH).status_code == 200
+    before = monthly(client, admin_headers, MARCH).get_data()
+    receiver, cy = world["organization"][0], world["person"][1]
+    response = client.post("/api/v1/visits", headers=admin_headers, json={
+        "person_id": cy, "client": {"name": "Backdated Bikes Ltd"},
+        "visited_at": at(30).isoformat(),
+        "commitment": {"description": "Order of 40 frames"}})
+    assert response.status_code == 201, response.get_json()
+    assert monthly(client, admin_headers, MARCH).get_data() == before
+    april = monthly(client, admin_headers, APRIL).get_json()["corrections"]
+    assert [(c["correction_of"], c["organization_id"], c["deltas"], c["reason"])
+            for c in april] == [(MARCH, receiver, {"visits": 1, "commitments": 1},
+                                 "Visit reported after its month closed.")]
+    # A visit of today (an open month) books nothing.
+    today = client.post("/api/v1/visits", headers=admin_headers, json={
+        "person_id": cy, "client": {"name": "Today Bikes Ltd"},
+        "visited_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "commitment": {"description": "Order"}})
+    assert today.status_code == 201, today.get_json()
+    assert len(monthly(client, admin_headers, APRIL).get_json()["corrections"]) == 1
