@@ -165,6 +165,20 @@ def book_changes(*, session: Session, touched: dict[str, dict[int, set[int]]], r
     return booked
 
 
+ORG_CHART_REASON = "People or departments changed after the month closed."
+
+
+def book_org_chart_change(*, session: Session, organization_id: int,
+                          actor: Principal) -> list[KpiCorrection]:
+    """Book, for every closed month, what a change of the firm's people or departments (a
+    department, manager, head or parent changed; someone deactivated) moves between its
+    department and person rows, under its own reason, so that the next referral's correction
+    carries only its own change."""
+    closed = session.scalars(select(KpiMonth.month)).all()
+    return book_changes(session=session, reason=ORG_CHART_REASON, actor=actor,
+                        touched={month: {organization_id: set()} for month in closed})
+
+
 def _book_month(session: Session, month: str, firms: dict[int, set[int]], reason: str,
                 actor: Principal) -> list[KpiCorrection]:
     """Book the remainder of one closed month's rows of these firms, at every level."""

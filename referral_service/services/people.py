@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from models import AuditEntry, Department, Organization, Person, User, utcnow
 from referral_service.adapters import sql
 from referral_service.schemas.people import PersonImportSchema
-from referral_service.services import audit, auth, unit_of_work
+from referral_service.services import audit, auth, months, unit_of_work
 from referral_service.services.auth import SYSTEM, Principal, require_staff
 from referral_service.services.clients import ref_key
 from referral_service.services.errors import (
@@ -107,6 +107,10 @@ def get_person(*, session: Session, person_id: int, actor: Principal) -> Person:
 
 PERSON_FIELDS = ("name", "email", "external_ref", "department_id", "manager_id", "active")
 DEPARTMENT_FIELDS = ("name", "parent_id", "head_person_id", "external_ref")
+# The changes that move figures between a closed month's department and person rows: booked as
+# corrections when they happen (months.book_org_chart_change).
+ORG_CHART_PERSON_FIELDS = frozenset({"department_id", "manager_id", "active"})
+ORG_CHART_DEPARTMENT_FIELDS = frozenset({"parent_id", "head_person_id"})
 # What each reference must be: a row of this model in the same organization.
 PERSON_REFERENCES = {"department_id": Department, "manager_id": Person}
 DEPARTMENT_REFERENCES = {"parent_id": Department, "head_person_id": Person}
@@ -197,6 +201,9 @@ def update_person(
                       lambda: _refuse_taken(session, Person, organization_id, key, person.id))
         audit.record(session=session, actor=actor, action="person.update", object_type="person",
                      object_id=person.id, changes=changes)
+        if changes.keys() & ORG_CHART_PERSON_FIELDS:
+            months.book_org_chart_change(session=session, organization_id=organization_id,
+                                         actor=actor)
         if "active" in changes:
             # Deactivated or back again: no session begun before counts (docs/SECURITY.md).
             user_id = session.scalar(select(User.id).where(User.person_id == person.id))
@@ -288,6 +295,9 @@ def update_department(
     _flush_unique(session, apply, refuse_taken)
     audit.record(session=session, actor=actor, action="department.update",
                  object_type="department", object_id=department.id, changes=changes)
+    if changes.keys() & ORG_CHART_DEPARTMENT_FIELDS:
+        months.book_org_chart_change(session=session, organization_id=organization_id,
+                                     actor=actor)
     return department
 
 

@@ -330,3 +330,33 @@ def test_a_visit_reported_into_a_closed_month_books_its_correction(client, admin
         "commitment": {"description": "Order"}})
     assert today.status_code == 201, today.get_json()
     assert len(monthly(client, admin_headers, APRIL).get_json()["corrections"]) == 1
+
+
+def test_an_org_chart_change_after_a_close_is_booked_under_its_own_reason(
+        app, client, admin_headers, world):
+    """Cy leaves Sales after March closed: March stays as closed; April books what that moves
+    between March's department and person rows under its own reason, so that a reversal's
+    correction afterwards carries only the reversal."""
+    from referral_service.services.months import ORG_CHART_REASON
+
+    assert close(client, admin_headers, MARCH).status_code == 200
+    before = {level: monthly(client, admin_headers, MARCH, level).get_data()
+              for level in ("organization", "department", "person")}
+    cy = world["person"][1]
+    moved = client.patch(f"/api/v1/people/{cy}", headers=admin_headers,
+                         json={"department_id": None})
+    assert moved.status_code == 200, moved.get_json()
+    for level, body in before.items():
+        assert monthly(client, admin_headers, MARCH, level).get_data() == body, level
+    chart = [c for c in monthly(client, admin_headers, APRIL, "department").get_json()[
+        "corrections"] if c["reason"] == ORG_CHART_REASON]
+    assert chart, "the move was not booked"
+    # Sales no longer counts Cy's March visit and won lead.
+    assert all(delta < 0 for c in chart for delta in c["deltas"].values())
+    assert reverse(client, admin_headers, converted_referral(app)).status_code == 200
+    reversal = [c for level in ("organization", "department", "person")
+                for c in monthly(client, admin_headers, APRIL, level).get_json()["corrections"]
+                if c["reason"] == "Signed by mistake"]
+    assert reversal
+    touched = {name for c in reversal for name in c["deltas"]}
+    assert not touched & {"visits", "commitments", "leads", "leads_won"}, touched
