@@ -163,3 +163,68 @@ def test_head_office_invites_someone_who_then_signs_in_on_a_phone(browser, site)
     phone.goto(link)  # the link worked once
     assert "has been used or replaced" in phone.inner_text("main")
     phone.context.close()
+
+
+def test_a_partner_opens_a_candidates_profile_and_refers_a_lost_client_on(
+        browser, site):  # noqa: F811
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    network = site.network
+    lost = record_referral(site.app, network.gamma, network.alpha, client="Onward Browser Ltd")
+    with session_scope(site.app) as session:
+        for status in ("accepted", "lost"):
+            referrals.move_referral(session=session, referral_id=lost, status=status,
+                                    reason="Not for us", actor=SYSTEM)
+    page = signed_in(browser, site, "alpha@example.com", viewport=PHONE)
+    page.goto(f"{site.url}/referrals/{lost}")
+    page.click("text=Refer this client to another firm")
+    assert page.input_value("#client_name") == "Onward Browser Ltd"  # nothing retyped
+    assert page.input_value("#skills") == "anodizing"
+    page.fill("#city", "Tainan")
+    page.fill("#country", "TW")
+    page.click("button:has-text('Find receiving firms')")
+    first = page.locator("li.candidate").first
+    assert "Beta Finishing" in first.inner_text()
+    with page.expect_popup() as popup:  # the candidate's profile, beside the list
+        first.locator("a:has-text('profile')").click()
+    profile = popup.value
+    profile.wait_for_load_state()
+    assert profile.inner_text("h1").startswith("Beta Finishing")
+    assert "Hard anodising and powder coating of aluminium parts." in profile.inner_text("main")
+    profile.close()
+    page.check(f"#receiver-{network.beta}")
+    page.click("button:has-text('Refer the client to the selected firm')")
+    page.wait_for_url("**/referrals/*")
+    assert "Onward Browser Ltd was referred to Beta Finishing" in flash(page)
+    page.context.close()
+
+
+def test_head_office_pages_the_targets_table_without_losing_what_was_typed(
+        browser, site):  # noqa: F811
+    from datetime import UTC, datetime
+
+    from referral_service.db import session_scope
+    from referral_service.services import kpi
+    from referral_service.services.auth import SYSTEM
+    from tests.portal.conftest import KAOHSIUNG, add_org
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    firms = [add_org(site.app, f"Paged Browser {n:02d}", KAOHSIUNG) for n in range(22)]
+    with session_scope(site.app) as session:
+        for firm in firms:
+            kpi.set_target(session=session, organization_id=firm, month=month,
+                           new_clients=1, actor=SYSTEM)
+    page = signed_in(browser, site, "boss@example.com")
+    page.goto(f"{site.url}/kpi?month={month}")
+    first = page.locator("input.target-input").first
+    name = first.get_attribute("name")
+    firm = int(page.input_value(f"input[name='{name.replace('new_clients', 'organization_id')}']"))
+    first.fill("9")
+    page.click("button:has-text('Save and go to the next page')")
+    page.wait_for_url("**page=2**")
+    assert "1 target saved for" in flash(page)
+    assert site.api(f"/kpi/monthly?month={month}&organization_id={firm}")[
+        "rows"][0]["target"] == 9
+    page.context.close()
