@@ -13,6 +13,13 @@ DESKTOP = {"width": 1280, "height": 900}
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
 def test_the_switcher_changes_language_and_zone_and_keeps_them(browser, site, viewport):  # noqa: F811
+    from models import User
+    from referral_service.db import session_scope
+
+    # The choice is kept in the user's profile too: start each run from none.
+    with session_scope(site.app) as session:
+        session.get(User, site.network.partner_user).language = None
+        session.commit()
     page = signed_in(browser, site, "alpha@example.com", viewport=viewport)
     assert page.get_attribute("html", "lang") == "en"
     switcher = page.locator("footer.preferences")
