@@ -4,8 +4,9 @@ switcher that changes them, and the Jinja filters that write dates, months and n
 A request's language is the one chosen with the switcher (kept in the session cookie, kept
 through sign-in and sign-out, and in a signed-in user's profile, which sign-in restores),
 else the browser's best Accept-Language among LANGUAGES, else English. Its time zone is the
-one chosen, else the language's usual one (zh_TW: Taipei, ja: Tokyo, en: UTC). Translations live in portal/translations/<locale>/LC_MESSAGES/messages.po
-(compiled .mo beside them, committed); README "Translations" says how to update them.
+one chosen, else the language's usual one (zh_TW: Taipei, ja: Tokyo, en: UTC). Translations
+live in portal/translations/<locale>/LC_MESSAGES/messages.po (compiled .mo beside them,
+committed); README "Translations" says how to update them.
 """
 
 from __future__ import annotations
