@@ -27,6 +27,7 @@ from referral_service.services.unit_of_work import writes
 # How long a link works: an invitation may wait over a weekend.
 LINK_MAX_AGE = 7 * 24 * 3600
 _SALT = "portal-password-link"
+USED = "This link has been used or replaced: ask head office for a new one."
 
 
 @dataclass(frozen=True)
@@ -109,30 +110,34 @@ def deactivate(*, session: Session, actor: Principal, user_id: int) -> User:
 
 def user_for_link(*, session: Session, token: str, secret: str) -> User:
     """Return the active user a link is for; 404 for a link that is not valid (any more)."""
-    serializer = URLSafeTimedSerializer(secret, salt=_SALT)
-    try:
-        payload = serializer.loads(token, max_age=LINK_MAX_AGE)
-    except SignatureExpired:
-        raise NotFound("This link has expired: ask head office for a new one.") from None
-    except BadSignature:
-        raise NotFound("This link is not valid: ask head office for a new one.") from None
-    user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
-    if user is None or not user.active or payload.get("fingerprint") != _fingerprint(user):
-        raise NotFound("This link has been used or replaced: ask head office for a new one.")
+    user, _fingerprint_of_link = _linked(session, token, secret)
     return user
 
 
 @writes
 def use_link(*, session: Session, token: str, secret: str, password: str) -> User:
     """Set the password a link was made for; the link then stops working."""
-    user = user_for_link(session=session, token=token, secret=secret)
+    user, fingerprint = _linked(session, token, secret)
     # Two tabs sending the same link at once: the row lock makes the second see the new hash.
     session.refresh(user, with_for_update=True)
-    if _fingerprint(user) != URLSafeTimedSerializer(secret, salt=_SALT).loads(token)[
-            "fingerprint"]:
-        raise NotFound("This link has been used or replaced: ask head office for a new one.")
+    if _fingerprint(user) != fingerprint:
+        raise NotFound(USED)
     return auth.set_password(session=session, user_id=user.id, password=password,
                              actor=auth.principal_for_user(user))
+
+
+def _linked(session: Session, token: str, secret: str) -> tuple[User, str]:
+    """Return the active user a link is for and the fingerprint it carries (404 if none)."""
+    try:
+        payload = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=LINK_MAX_AGE)
+    except SignatureExpired:
+        raise NotFound("This link has expired: ask head office for a new one.") from None
+    except BadSignature:
+        raise NotFound("This link is not valid: ask head office for a new one.") from None
+    user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
+    if user is None or not user.active or payload.get("fingerprint") != _fingerprint(user):
+        raise NotFound(USED)
+    return user, payload["fingerprint"]
 
 
 def _user(session: Session, user_id: int) -> User:
