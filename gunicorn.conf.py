@@ -87,8 +87,35 @@ def on_starting(server):
 REPLACEMENT_WAIT_SECONDS = 120
 
 
+def _warm_up_enabled():
+    return os.environ.get("MATCH_INDEX_WARMUP", "true").lower() not in ("0", "false", "no", "off")
+
+
+def when_ready(server):
+    """Build the match index once, in the master, before any worker is forked.
+
+    Every worker (replacements too) inherits it and shares its memory copy-on-write, then
+    catches up from the master's watermark: one build instead of one per worker, and one copy
+    of its memory (bench/bench_scale.py, docs/SCALING.md). No worker
+    answers until it is built (the socket queues connections meanwhile). If it fails (the
+    database is down), each worker builds its own as it starts, as before.
+    """
+    if not _warm_up_enabled():
+        return
+    from referral_service.extensions import build_match_index_for_workers
+
+    started = time.monotonic()
+    try:
+        firms = build_match_index_for_workers()
+    except Exception:  # noqa: BLE001 -- the workers build their own instead
+        server.log.exception("match index not built in the master; each worker builds its own")
+        return
+    server.log.info("match index built in the master in %.1f s: %d firms",
+                    time.monotonic() - started, firms)
+
+
 def post_worker_init(worker):
-    """Build this worker's match index in a background thread as soon as it starts.
+    """Take this worker's match index (from the master) or build it, in a background thread.
 
     Seconds at 100k firms: no request pays for it (a match that comes meanwhile waits a few
     seconds at most, then gets a 503 with Retry-After; /readyz says "warming up"), and the
@@ -97,7 +124,7 @@ def post_worker_init(worker):
     a replacement worker waits until its index is built (the others answer meanwhile).
     MATCH_INDEX_WARMUP=false leaves the build to the first match, as without gunicorn.
     """
-    if os.environ.get("MATCH_INDEX_WARMUP", "true").lower() in ("0", "false", "no", "off"):
+    if not _warm_up_enabled():
         return
     from referral_service.extensions import warm_up_match_index
 

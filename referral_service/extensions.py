@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from models import GeocodeCacheEntry
 from referral_service.adapters.geocoding import Geocoder, build_geocoder
-from referral_service.adapters.match_index import MatchIndexKeeper
-from referral_service.db import new_session, session_scope
+from referral_service.adapters.match_index import MatchIndexKeeper, build_for_workers
+from referral_service.db import database_url, make_engine, new_session, session_scope
 from referral_service.services import unit_of_work
 from referral_service.services.referrals import Reoffers
 from scoring import Weights
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         lambda: new_session(app, write=False),
         refresh_seconds=app.config["MATCH_INDEX_REFRESH_SECONDS"],
         min_skill_fit=app.config["MATCH_MIN_SKILL_FIT"],
+        shared_key=database_url(app),
     )
 
 
@@ -100,3 +102,22 @@ def warm_up_match_index(app: Any, *, wait_seconds: float) -> bool:
     """
     keeper = getattr(app, "extensions", {}).get("match_index")
     return True if keeper is None else keeper.start_warmup(wait_seconds=wait_seconds)
+
+
+def build_match_index_for_workers() -> int:
+    """Build the match index in gunicorn's master, before it forks (its when_ready hook).
+
+    The workers' apps, made after the fork, start from it (see adapters/match_index.py); only
+    the settings are read here, not a whole app. Return the number of firms indexed.
+    """
+    from referral_service.config import DEFAULTS, from_environment
+
+    settings = Flask("referral_service", instance_path=os.environ.get("INSTANCE_PATH") or None)
+    settings.config.update(DEFAULTS)
+    settings.config.update(from_environment())
+    url = database_url(settings)
+    engine = make_engine(url)
+    try:
+        return build_for_workers(sessionmaker(bind=engine), key=url)
+    finally:
+        engine.dispose()  # no connection of the master's may be shared with a worker

@@ -33,7 +33,7 @@ def wait_until_every_index_is_built(server: LiveServer, workers: int) -> None:
     """
     deadline = time.monotonic() + INDEX_DEADLINE_SECONDS
     while True:
-        built = server.log_text().count("match index built")
+        built = server.log_text().count("match index ready")
         if built >= workers:
             with requests.get(server.url + "/readyz", timeout=30) as response:
                 if response.status_code == 200 and response.json()["match_index"] == "ok":
@@ -51,6 +51,11 @@ def test_change_through_one_worker_reaches_all_workers_within_two_seconds(
     server = LiveServer(database_url, workers=2, LOG_LEVEL="INFO")
     try:
         wait_until_every_index_is_built(server, workers=2)
+        # Built once, by the master before it forked; both workers started from it.
+        log = server.log_text()
+        assert log.count("match index built in the master") == 1, log[-3000:]
+        assert log.count("inherited from the master") == 2, log[-3000:]
+        assert "firms, built" not in log
         with requests.Session() as http:
             http.headers.update(headers)
             created = http.post(server.url + "/api/v1/organizations",
