@@ -86,12 +86,11 @@ class Outcome:
 
 def body_of(*, event_id: str, type_: str, created_at: datetime, payload: Any) -> bytes:
     """Return the JSON body sent for an event; the same bytes on every attempt."""
-    envelope = {
-        "id": event_id,
-        "type": type_,
-        "created_at": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": payload,
-    }
+    # The Standard Webhooks payload ({"type", "timestamp", "data"}: when the event happened),
+    # plus the "id" and "created_at" (the same moment) that CRMs read before it.
+    moment = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    envelope = {"id": event_id, "type": type_, "timestamp": moment, "created_at": moment,
+                "data": payload}
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"),
                       sort_keys=True).encode()
 

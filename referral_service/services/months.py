@@ -44,8 +44,8 @@ from models import (
     utcnow,
 )
 from referral_service.adapters.sql import kpi_month_gate, plain_rows
-from referral_service.schemas.kpi import LEVELS
-from referral_service.services import audit, kpi
+from referral_service.schemas.kpi import LEVELS, KpiMonthStatusSchema
+from referral_service.services import audit, events, kpi
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden
 from referral_service.services.unit_of_work import writes
@@ -55,6 +55,8 @@ EXPIRED_AFTER_CLOSE = "Expired after the month closed."
 # A referral's moments: a change to it may alter the figures of each one's month.
 _MOMENTS = ("created_at", "accepted_at", "converted_at", "declined_at", "withdrawn_at",
             "expired_at", "lost_at")
+# The month.closed event's data: the month as POST /kpi/months/{month}/close answers it.
+_STATUS = KpiMonthStatusSchema()
 # The columns of a row that say whose it is or what its target is; the others are figures.
 _NOT_FIGURES = frozenset({"organization_id", "organization_name", "kind", "month",
                           "department_id", "department_name", "person_id", "person_name",
@@ -273,7 +275,9 @@ def close(*, session: Session, month: str, actor: Principal,
     audit.record(session=session, actor=actor, action="kpi_month.close",
                  object_type="kpi_month", object_id=month,
                  changes={"status": {"from": "open", "to": "closed"}})
-    return MonthView(month=month, status="closed", closed_at=now, closed_by=actor.name)
+    view = MonthView(month=month, status="closed", closed_at=now, closed_by=actor.name)
+    events.emit(session=session, type_="month.closed", payload=_STATUS.dump(view))
+    return view
 
 
 def list_(*, session: Session, actor: Principal) -> list[MonthView]:

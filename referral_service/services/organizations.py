@@ -16,7 +16,7 @@ from models.organization import name_key
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.places import DEFAULT_SERVICE_RADIUS_KM
-from referral_service.services import audit
+from referral_service.services import audit, events
 from referral_service.services import places as places_service
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import (
@@ -34,6 +34,8 @@ PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", 
 # What a partner may change on its own profile; the rest is head office's.
 PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capacity"})
 SLUG_MAX_LENGTH = 100  # organization_skills.slug
+# The webhook event of every profile written (created, updated, deactivated).
+CHANGED = "organization.changed"
 OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
 # An office kept by id is placed anew when one of these changes without new coordinates.
@@ -174,6 +176,9 @@ def deactivate(*, session: Session, organization_id: int, actor: Principal) -> N
         audit.record(session=session, actor=actor, action="organization.deactivate",
                      object_type="organization", object_id=organization.id,
                      changes={"active": {"from": True, "to": False}})
+        session.flush()  # the mapper's version counter moves on here
+        events.emit(session=session, type_=CHANGED, payload=changed(
+            organization.id, organization.version, "deactivated", ["active"]))
 
 
 def names(*, session: Session, organization_ids: Iterable[int]) -> dict[int, str]:
@@ -414,6 +419,8 @@ def write_profiles(
         _add(rows, audit.entry(actor=actor, action="organization.update",
                                object_type="organization", object_id=org_id,
                                changes=changes, at=now))
+        _add(rows, events.outbox_row(type_=CHANGED, payload=changed(
+            org_id, before["version"] + 1, "updated", changes)))
     try:
         sql.update_organizations(session, updated)
     except sql.StaleProfile as error:
@@ -436,6 +443,8 @@ def write_profiles(
         _add(rows, audit.entry(actor=actor, action=created_action,
                                object_type="organization", object_id=org_id,
                                changes=_creation_changes(created_action, plan.after), at=now))
+        _add(rows, events.outbox_row(type_=CHANGED, payload=changed(
+            org_id, 1, "created", _audited(plan.after))))
     sql.insert_many(session, rows)
     ids = iter(new_ids)
     return [plan.organization_id if plan.organization_id is not None else next(ids)
@@ -475,6 +484,17 @@ def _name_taken(name: str) -> Conflict:
 
 # profile field -> organizations column ("group" is group_name)
 _COLUMNS = {field: getattr(Organization, field).expression.name for field in PROFILE_FIELDS}
+
+
+def changed(organization_id: int, version: int, change: str,
+            fields: Iterable[str]) -> dict[str, Any]:
+    """Return the organization.changed event's data: which firm, its version, what changed.
+
+    The fields are named, not copied: the CRM reads the profile (GET /organizations/{id}) when
+    it cares, and a 100k-firm import writes 100k small events, not 100k profiles.
+    """
+    return {"id": organization_id, "version": version, "change": change,
+            "fields": sorted(fields)}
 
 
 def _add(rows: dict[type, list[dict[str, Any]]], row: tuple[type, dict[str, Any]]) -> None:

@@ -189,7 +189,11 @@ def test_event_is_delivered_once_with_a_signature_the_crm_can_verify(session, re
     envelope = json.loads(body)
     assert envelope["id"] == event.event_id
     assert envelope["type"] == "referral.created"
+    # The Standard Webhooks payload: type, timestamp (when the event happened) and data; the
+    # id and created_at that CRMs read before it stay.
+    assert envelope["timestamp"] == envelope["created_at"]
     assert envelope["created_at"].endswith("Z")
+    assert set(envelope) == {"id", "type", "timestamp", "created_at", "data"}
     assert envelope["data"] == {"id": 1, "status": "pending", "note": "Zoë's lead"}
     stored = state_of(session, event)
     assert stored.state == "delivered"
@@ -563,12 +567,15 @@ def test_referral_created_and_moved_through_the_api_reach_the_crm_in_order(
 
     report = webhooks.deliver_due(session=session, settings=settings_for(crm.url))
 
-    assert report.delivered == 2
+    assert report.delivered == 4
     envelopes = [json.loads(request["body"]) for request in crm.requests]
-    assert [(e["type"], e["data"]["id"], e["data"]["status"]) for e in envelopes] == [
+    assert [(e["type"], e["data"]["id"], e["data"]["change"]) for e in envelopes[:2]] == [
+        ("organization.changed", referrer["id"], "created"),
+        ("organization.changed", receiver_org["id"], "created")]
+    assert [(e["type"], e["data"]["id"], e["data"]["status"]) for e in envelopes[2:]] == [
         ("referral.created", referral["id"], "pending"),
         ("referral.status_changed", referral["id"], "accepted")]
-    assert len({e["id"] for e in envelopes}) == 2
+    assert len({e["id"] for e in envelopes}) == 4
     for request in crm.requests:
         Webhook(CRM_SECRET).verify(request["body"], request["headers"])
         assert legacy_signature_is_valid(SECRET, request["headers"], request["body"])
