@@ -9,6 +9,7 @@ from models.organization import (
     Organization,
     OrganizationSkill,
     OrganizationStats,
+    SkillAlias,
 )
 from models.people import (
     LEAD_STATUSES,
@@ -68,6 +69,7 @@ __all__ = [
     "OrganizationStats",
     "OutboxEvent",
     "Referral",
+    "SkillAlias",
     "ReferralEvent",
     "chains_of",
     "User",

@@ -94,6 +94,22 @@ class OrganizationSkill(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SkillAlias(Base):
+    """Head office's other name for a skill (SPEC section 8): a need that names `alias` asks
+    for `skill`. Both are slugs (scoring.slugify_skill); an alias is never a skill that firms
+    offer (a merge re-points their tags and leaves the old slug here)."""
+
+    __tablename__ = "skill_aliases"
+    __table_args__ = (CheckConstraint("alias <> skill", name="not_itself"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), unique=True)
+    skill: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every worker's match index reloads the aliases when this (or their count) moves.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class Office(Base):
     """A place where an organization serves clients."""
 

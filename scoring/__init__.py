@@ -38,6 +38,7 @@ from scoring.model import (
     Need,
     Office,
     Weights,
+    resolve_aliases,
     slugify_skill,
 )
 from scoring.naive import rank_naive
@@ -74,5 +75,6 @@ __all__ = [
     "Office",
     "Weights",
     "rank_naive",
+    "resolve_aliases",
     "slugify_skill",
 ]

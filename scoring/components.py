@@ -140,8 +140,11 @@ def score_firm(
     if not can_be_proposed(firm, need):
         return None
     owned = {skill_key(skill) for skill in firm.skills}
-    matched = tuple(skill for skill in need.skills if skill_key(skill) in owned)
-    missing = tuple(skill for skill in need.skills if skill_key(skill) not in owned)
+    # named as the client named them (an alias), counted as the skills they stand for
+    named = zip(need.skills, need.skill_names or need.skills, strict=True)
+    has = [(skill_key(skill) in owned, name) for skill, name in named]
+    matched = tuple(name for owns, name in has if owns)
+    missing = tuple(name for owns, name in has if not owns)
     if text is None:
         text = query.similarity(profile_vector(firm) if profile is None else profile)
     skill = skill_fit(len(matched), len(need.skills), text)

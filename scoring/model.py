@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 MAX_LIMIT = 100
 # Share of skill fit that comes from exact coverage of the required skills (scoring.components).
@@ -120,6 +121,9 @@ class Need:
     kinds: frozenset[str] | None = None
     exclude_ids: frozenset[int] = field(default_factory=frozenset)
     min_skill_fit: float = DEFAULT_MIN_SKILL_FIT
+    # How the client named each skill, where an alias stood for it (resolve_aliases):
+    # matched_skills and missing_skills name these. Empty: the skills themselves.
+    skill_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.skills, tuple):
@@ -136,6 +140,13 @@ class Need:
                 )
         if len(set(self.skills)) != len(self.skills):
             raise ValueError("Need skills must not repeat a slug.")
+        if not isinstance(self.skill_names, tuple):
+            object.__setattr__(self, "skill_names", tuple(self.skill_names))
+        if self.skill_names and len(self.skill_names) != len(self.skills):
+            raise ValueError("Need skill_names must name each skill once, in order, or be empty.")
+        for name in self.skill_names:
+            if not _is_slug(name):
+                raise ValueError(f"Need skill name {name!r} is not a slug.")
         if not isinstance(self.description, str):
             raise ValueError("Need description must be a string.")
         if not self.skills and not self.description.strip():
@@ -157,6 +168,18 @@ class Need:
             raise ValueError(
                 f"Need min_skill_fit must be from 0 to {MAX_MIN_SKILL_FIT}, got {floor!r}."
             )
+
+
+def resolve_aliases(need: Need, aliases: Mapping[str, str]) -> Need:
+    """Return the need with each skill that is an alias (slug -> skill slug) replaced by its
+    skill, still named as the client named it; a skill given twice that way counts once."""
+    if not any(skill in aliases for skill in need.skills):
+        return need
+    names = need.skill_names or need.skills
+    resolved: dict[str, str] = {}  # skill -> the name it was first given under
+    for skill, name in zip(need.skills, names, strict=True):
+        resolved.setdefault(aliases.get(skill, skill), name)
+    return replace(need, skills=tuple(resolved), skill_names=tuple(resolved.values()))
 
 
 @dataclass(frozen=True, slots=True)

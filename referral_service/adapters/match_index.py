@@ -24,7 +24,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 import scoring
 from models import Organization, OrganizationStats, utcnow
+from referral_service.adapters.skill_aliases import AliasKeeper
 from referral_service.adapters.sql import load_firms
 
 if TYPE_CHECKING:
@@ -91,11 +92,17 @@ class MatchIndexKeeper:
         self.origin: str | None = None
         self._index: MatchIndex | None = None
         self._state: dict[int, int] = {}
+        self._aliases = AliasKeeper(session_factory, refresh_seconds=refresh_seconds)
         self._watermark: datetime | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._warmup: threading.Thread | None = None
         self._built = threading.Event()
+
+    @property
+    def skill_aliases(self) -> Mapping[str, str]:
+        """Return head office's aliases (alias slug -> skill slug), as fresh as the index."""
+        return self._aliases.current()
 
     @property
     def warming_up(self) -> bool:

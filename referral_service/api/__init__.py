@@ -25,6 +25,7 @@ from referral_service.api import (
     organizations,
     people,
     referrals,
+    skills,
     targets,
     visits,
 )
@@ -172,7 +173,7 @@ def init_app(app: Flask) -> None:
     names = set()
     for blueprint, path in (
         (organizations.blp, "/organizations"),
-        (organizations.skills_blp, "/skills"),
+        (skills.blp, "/skills"),
         (matching.blp, "/match"),
         (referrals.blp, "/referrals"),
         (kpi.blp, "/kpi"), (targets.blp, "/kpi/target-proposals"),

@@ -1,4 +1,4 @@
-"""Organizations and skills: /api/v1/organizations, /api/v1/skills."""
+"""Organizations: /api/v1/organizations."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from referral_service.schemas import organizations as schemas
 from referral_service.services import organizations
 
 blp = Blueprint("organizations", __name__, description="Firm profiles: skills, offices, capacity.")
-skills_blp = Blueprint("skills", __name__, description="Skills known to the service.")
 
 # The header of a 201 (documented with the response, as common.ETAG_HEADER).
 LOCATION_HEADER = location_header("organization")
@@ -121,14 +120,3 @@ class OrganizationById(MethodView):
             session=write_session(), organization_id=organization_id, actor=current_principal()
         )
 
-
-@skills_blp.route("")
-class Skills(MethodView):
-    """Known skills."""
-
-    @skills_blp.response(200, schemas.SkillListSchema)
-    @skills_blp.alt_response(401, response="UNAUTHORIZED")
-    def get(self):
-        """List the skills offered by active organizations, with how many offer each."""
-        rows = organizations.list_skills(session=read_session())
-        return {"items": [{"skill": slug, "organizations": count} for slug, count in rows]}

@@ -73,15 +73,3 @@ class OrganizationListArgsSchema(PageArgsSchema):
 
 OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPageSchema")
 
-
-class SkillSchema(Schema):
-    """A known skill and how many active organizations offer it."""
-
-    skill = fields.String()
-    organizations = fields.Integer()
-
-
-class SkillListSchema(Schema):
-    """The known skills."""
-
-    items = fields.List(fields.Nested(SkillSchema))

@@ -6,6 +6,7 @@ client's place, builds scoring's Need from the request and asks the index.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +17,7 @@ from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.places import ResolvedPlace
-from scoring import Candidate, Need, Weights
+from scoring import Candidate, Need, Weights, resolve_aliases
 
 if TYPE_CHECKING:
     from scoring import MatchIndex
@@ -28,6 +29,8 @@ class IndexSource(Protocol):
     """Where the use case gets the worker's current index (adapters.match_index)."""
 
     min_skill_fit: float  # the deployment's relevance floor (MATCH_MIN_SKILL_FIT)
+    # head office's aliases (alias slug -> skill slug), kept in step with the index
+    skill_aliases: Mapping[str, str]
 
     def current(self) -> MatchIndex: ...
 
@@ -65,6 +68,8 @@ def match(
         current = index.current()
     except IndexNotReady as error:
         raise Unavailable(str(error)) from None
+    # a skill named by an alias asks for its skill (SPEC section 8), still named as given
+    need = resolve_aliases(need, index.skill_aliases)
     return Ranking(location=place, weights=weights.normalized(),
                    candidates=tuple(current.query(need, weights)))
 

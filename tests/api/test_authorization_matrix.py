@@ -169,8 +169,8 @@ def _match_shows_no_profile(w: World, body: dict) -> list[str]:
 
 
 def _public_catalog(w: World, body: dict) -> list[str]:
-    return [f"field {key}" for item in body["items"] for key in set(item) - {"skill",
-                                                                             "organizations"}]
+    return [f"field {key}" for item in body["items"]
+            for key in set(item) - {"skill", "organizations", "aliases"}]
 
 
 def _months_only(w: World, body: dict) -> list[str]:
@@ -216,6 +216,17 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
     "GET /api/v1/skills": lambda w: [
         # A catalog of skill names and counts across firms, no firm named in it.
         Attempt("GET", f"{API}/skills", ok=_public_catalog),
+    ],
+    # The vocabulary is head office's: a partner neither adds aliases nor merges skills.
+    "POST /api/v1/skills/aliases": lambda w: [
+        Attempt("POST", f"{API}/skills/aliases", {"alias": "bravo alias",
+                                                  "skill": "bravo-plating"}),
+    ],
+    "DELETE /api/v1/skills/aliases/{alias}": lambda w: [
+        Attempt("DELETE", f"{API}/skills/aliases/bravo-alias"),
+    ],
+    "POST /api/v1/skills/merge": lambda w: [
+        Attempt("POST", f"{API}/skills/merge", {"from": "bravo-plating", "into": "welding"}),
     ],
     "POST /api/v1/match": lambda w: [
         # Ranking other firms by name and score is what a match is for (SPEC section 7:
