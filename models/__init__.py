@@ -5,6 +5,7 @@ from models.base import Base, UTCDateTime, utcnow
 from models.ops import AuditEntry, GeocodeCacheEntry, OutboxEvent, WebhookAttempt
 from models.organization import (
     ORGANIZATION_KINDS,
+    Group,
     Office,
     Organization,
     OrganizationSkill,
@@ -25,6 +26,7 @@ from models.referral import (
     REFERRAL_STATUSES,
     TARGET_SCOPES,
     Client,
+    ClientSite,
     IdempotencyRecord,
     KpiCorrection,
     KpiMonth,
@@ -53,7 +55,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Client",
+    "ClientSite",
     "GeocodeCacheEntry",
+    "Group",
     "IdempotencyRecord",
     "KpiCorrection",
     "KpiMonth",

@@ -32,6 +32,19 @@ def name_key(name: str) -> str:
     return hashlib.sha256(folded.encode()).hexdigest()
 
 
+class Group(Base):
+    """A corporate group: the firms that belong together, such as affiliates of one holding
+    (SPEC section 8). One group per name whatever its case or width (name_key, unique)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # name_key(name): set by the one writer (services/groups.settle).
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Organization(Base):
     """A firm that refers clients or receives them."""
 
@@ -49,7 +62,8 @@ class Organization(Base):
     # name_key(name): set by the one writer (services/organizations.write_profiles).
     name_key: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(20))
-    group: Mapped[str | None] = mapped_column("group_name", String(100))
+    # The firm's group (migration 0017; the profile's `group` is its name).
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     capacity: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
@@ -71,6 +85,7 @@ class Organization(Base):
     stats: Mapped[OrganizationStats] = relationship(
         cascade="all, delete-orphan", uselist=False, lazy="joined"
     )
+    group_row: Mapped[Group | None] = relationship(lazy="joined")
 
     # Optimistic locking: every UPDATE checks and bumps `version`, so two concurrent
     # profile edits cannot silently overwrite each other.
@@ -80,6 +95,11 @@ class Organization(Base):
     def skills(self) -> list[str]:
         """Return the skill slugs in the order they were given."""
         return [row.slug for row in self.skill_rows]
+
+    @property
+    def group(self) -> str | None:
+        """Return the name of the firm's group, or None."""
+        return None if self.group_row is None else self.group_row.name
 
 
 class OrganizationSkill(Base):

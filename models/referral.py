@@ -72,6 +72,41 @@ class Client(Base):
                 "country": self.country, "address": self.address}
 
 
+class ClientSite(Base):
+    """One of a client's work sites (SPEC section 8): a label and a place, as the firm that
+    recorded it gave them. A firm uses and sees only the sites it recorded (head office: all);
+    the place is personal data, like the client's own."""
+
+    __tablename__ = "client_sites"
+    __table_args__ = (
+        CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
+        CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
+        # One site per label (case aside) for each firm's view of a client.
+        Index("uq_client_sites_label", "client_id", "organization_id", "label_key",
+              unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    # The firm that recorded the site, and whose referrals may name it.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    label_key: Mapped[str] = mapped_column(String(100))  # the label case-folded
+    # The place as given (city, country, address), with the coordinates it resolved to.
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    address: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def location(self) -> dict[str, Any]:
+        """The site's place as kept."""
+        return {"latitude": self.latitude, "longitude": self.longitude, "city": self.city,
+                "country": self.country, "address": self.address}
+
+
 @dataclass(frozen=True, slots=True)
 class NamedClient:
     """A referral's client as its referrer named it: the client's id, and the name, CRM id
@@ -181,6 +216,10 @@ class Referral(ClientAsNamed, Base):
     referrer_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     receiver_organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    # The client's work site the referral is for, if it named one (SPEC section 8, migration
+    # 0017): its place is then the client's place below; its label is copied as named.
+    client_site_id: Mapped[int | None] = mapped_column(ForeignKey("client_sites.id"))
+    client_site_label: Mapped[str | None] = mapped_column(String(100))
     # The client as the referrer named it (issue 11): a partner naming a client another firm
     # registered learns nothing of how that firm spelt or placed it (migration 0006).
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -232,6 +271,14 @@ class Referral(ClientAsNamed, Base):
         return self.chain_ids
 
     client: Mapped[Client] = relationship(lazy="joined", foreign_keys=[client_id])
+
+    @property
+    def client_site(self) -> dict[str, Any] | None:
+        """The client's site the referral is for ({id, label}), or None; None too for a
+        reader the client's identity is withheld from (a label can name the client)."""
+        if self.client_site_id is None or self.identity_withheld:
+            return None
+        return {"id": self.client_site_id, "label": self.client_site_label}
 
     @property
     def source(self) -> dict[str, Any]:

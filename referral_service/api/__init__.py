@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from referral_service import bodies, errors
 from referral_service.api import (
     audit,
+    groups,
     kpi,
     matching,
     organizations,
@@ -172,7 +173,7 @@ def init_app(app: Flask) -> None:
     app.extensions["api_key_cache"] = auth.KeyCache(app.config["API_KEY_CACHE_SECONDS"])
     names = set()
     for blueprint, path in (
-        (organizations.blp, "/organizations"),
+        (organizations.blp, "/organizations"), (groups.blp, "/groups"),
         (skills.blp, "/skills"),
         (matching.blp, "/match"),
         (referrals.blp, "/referrals"),

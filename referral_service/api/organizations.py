@@ -43,7 +43,8 @@ class Organizations(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     def get(self, args):
         """List organizations."""
-        filters = {key: args[key] for key in ("kind", "active", "skill", "q") if key in args}
+        filters = {key: args[key] for key in ("kind", "active", "skill", "q", "group")
+                   if key in args}
         items, total = organizations.list_(
             session=read_session(), actor=current_principal(), page=args["page"],
             page_size=args["page_size"], **filters,

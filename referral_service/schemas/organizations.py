@@ -23,7 +23,9 @@ class OrganizationCreateSchema(StrictSchema):
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
-    group = fields.String(allow_none=True, validate=validate.Length(max=100))
+    group = fields.String(allow_none=True, validate=validate.Length(max=100), metadata={
+        "description": "The group's name (GET /groups): a group is made on its first use, "
+                       "and named in any case; blank or null is no group."})
     skills = fields.List(SkillName, load_default=list, validate=validate.Length(max=200))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     offices = fields.List(fields.Nested(OfficeSchema), required=True,
@@ -50,7 +52,8 @@ class OrganizationSchema(Schema):
     id = fields.Integer()
     name = fields.String()
     kind = fields.String()
-    group = fields.String(allow_none=True)
+    group = fields.String(allow_none=True, metadata={
+        "description": "The group's name, as the group spells it."})
     skills = fields.List(fields.String())
     description = fields.String()
     offices = fields.List(fields.Nested(OfficeOutSchema))
@@ -69,6 +72,8 @@ class OrganizationListArgsSchema(PageArgsSchema):
     active = fields.Boolean()
     skill = fields.String(validate=validate.Length(min=1, max=100))
     q = fields.String(validate=validate.Length(min=1, max=200))
+    group = fields.String(validate=validate.Length(min=1, max=100), metadata={
+        "description": "The organizations of this group (its name, in any case)."})
 
 
 OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPageSchema")

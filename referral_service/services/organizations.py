@@ -16,7 +16,7 @@ from models.organization import name_key
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.places import DEFAULT_SERVICE_RADIUS_KM
-from referral_service.services import audit, events
+from referral_service.services import audit, events, groups
 from referral_service.services import places as places_service
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import (
@@ -107,11 +107,18 @@ def public_profile(*, session: Session, organization_id: int, actor: Principal) 
 def list_(
     *, session: Session, actor: Principal, page: int, page_size: int, kind: str | None = None,
     active: bool | None = None, skill: str | None = None, q: str | None = None,
+    group: str | None = None,
 ) -> tuple[list[Organization], int]:
-    """Return one page of the organizations the caller may see, and the total."""
+    """Return one page of the organizations the caller may see, and the total; `group` names
+    a group as groups compare names (case aside)."""
     query = select(Organization)
     if actor.is_partner:
         query = query.where(Organization.id == actor.organization_id)
+    if group:
+        group_id = groups.id_named(session=session, name=group)
+        if group_id is None:
+            return [], 0
+        query = query.where(Organization.group_id == group_id)
     if kind:
         query = query.where(Organization.kind == kind)
     if active is not None:
@@ -385,6 +392,9 @@ def write_profiles(
     clashes = name_clashes(session=session, plans=plans)
     if clashes:
         raise _name_taken(plans[min(clashes)].after["name"])
+    # Each group named is settled first (created if new, spelt as the group is), so that a
+    # group named in another case is no change.
+    group_ids = groups.settle(session=session, profiles=[plan.after for plan in plans])
     now = utcnow()
     new = [plan for plan in plans if plan.organization_id is None]
     # the rows to insert, table by table (in the order first given), each table's in order
@@ -403,7 +413,7 @@ def write_profiles(
             continue
         updated.append({"id": org_id, "expected_version": before["version"],
                         "version": before["version"] + 1, "updated_at": now,
-                        **{_COLUMNS[field]: after[field] for field in PROFILE_FIELDS},
+                        **_columns(after, group_ids),
                         "name_key": name_key(after["name"])})
         if "skills" in changes:
             skills_gone.append(org_id)
@@ -429,7 +439,7 @@ def write_profiles(
     sql.delete_by(session, Office.id, offices_gone)
     sql.update_offices(session, offices_changed)
     new_ids = sql.insert_organizations(session, [
-        {**{_COLUMNS[field]: plan.after[field] for field in PROFILE_FIELDS},
+        {**_columns(plan.after, group_ids),
          "name_key": name_key(plan.after["name"]), "created_at": now, "updated_at": now,
          "version": 1} for plan in new]) if new else []
     if new:
@@ -482,8 +492,15 @@ def _name_taken(name: str) -> Conflict:
                     errors={"name": ["Another active organization already has this name."]})
 
 
-# profile field -> organizations column ("group" is group_name)
-_COLUMNS = {field: getattr(Organization, field).expression.name for field in PROFILE_FIELDS}
+# profile field -> organizations column ("group", a name, is written as group_id: _columns)
+_COLUMNS = {field: getattr(Organization, field).expression.name for field in PROFILE_FIELDS
+            if field != "group"}
+
+
+def _columns(profile: dict[str, Any], group_ids: dict[str, int]) -> dict[str, Any]:
+    """The organizations columns of a planned profile, its group settled (groups.settle)."""
+    return {**{column: profile[field] for field, column in _COLUMNS.items()},
+            "group_id": None if profile["group"] is None else group_ids[profile["group"]]}
 
 
 def changed(organization_id: int, version: int, change: str,
