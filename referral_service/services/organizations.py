@@ -11,7 +11,14 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from models import Office, Organization, OrganizationSkill, OrganizationStats, utcnow
+from models import (
+    Office,
+    Organization,
+    OrganizationSkill,
+    OrganizationStats,
+    OutboxEvent,
+    utcnow,
+)
 from models.organization import name_key
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
@@ -36,6 +43,8 @@ PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capac
 SLUG_MAX_LENGTH = 100  # organization_skills.slug
 # The webhook event of every profile written (created, updated, deactivated).
 CHANGED = "organization.changed"
+# What a created firm's event names: every field of the profile.
+_EVERY_FIELD = (*PROFILE_FIELDS, "skills", "offices")
 OFFICE_FIELDS = ("label", "address", "city", "country", "latitude", "longitude",
                  "service_radius_km")
 # An office kept by id is placed anew when one of these changes without new coordinates.
@@ -403,6 +412,7 @@ def write_profiles(
     skills_gone: list[int] = []
     offices_gone: list[int] = []
     offices_changed: list[dict[str, Any]] = []
+    announced: list[dict[str, Any]] = []  # the organization.changed events' data
     for plan in plans:
         if plan.organization_id is None:
             continue
@@ -429,8 +439,7 @@ def write_profiles(
         _add(rows, audit.entry(actor=actor, action="organization.update",
                                object_type="organization", object_id=org_id,
                                changes=changes, at=now))
-        _add(rows, events.outbox_row(type_=CHANGED, payload=changed(
-            org_id, before["version"] + 1, "updated", changes)))
+        announced.append(changed(org_id, before["version"] + 1, "updated", changes))
     try:
         sql.update_organizations(session, updated)
     except sql.StaleProfile as error:
@@ -453,8 +462,9 @@ def write_profiles(
         _add(rows, audit.entry(actor=actor, action=created_action,
                                object_type="organization", object_id=org_id,
                                changes=_creation_changes(created_action, plan.after), at=now))
-        _add(rows, events.outbox_row(type_=CHANGED, payload=changed(
-            org_id, 1, "created", _audited(plan.after))))
+        announced.append(changed(org_id, 1, "created", _EVERY_FIELD))
+    if announced:
+            row for _, row in events.outbox_rows(type_=CHANGED, payloads=announced))
     sql.insert_many(session, rows)
     ids = iter(new_ids)
     return [plan.organization_id if plan.organization_id is not None else next(ids)
