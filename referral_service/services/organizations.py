@@ -464,6 +464,7 @@ def write_profiles(
                                changes=_creation_changes(created_action, plan.after), at=now))
         announced.append(changed(org_id, 1, "created", _EVERY_FIELD))
     if announced:
+        rows.setdefault(OutboxEvent, []).extend(
             row for _, row in events.outbox_rows(type_=CHANGED, payloads=announced))
     sql.insert_many(session, rows)
     ids = iter(new_ids)
