@@ -62,6 +62,9 @@ class Client(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When its personal data was erased for good (services/erasure.py; migration 0013):
+    # the name is then a placeholder, the CRM id, address and precise place are gone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def location(self) -> dict[str, Any] | None:
@@ -121,6 +124,8 @@ class NamedClient:
     country: str | None
     address: str | None
     withheld: bool = False
+    # The client's consent to being referred, as the referral recorded it (given_at, by).
+    consent: dict[str, Any] | None = None
 
     @property
     def location(self) -> dict[str, Any] | None:
@@ -137,8 +142,9 @@ class NamedClient:
     def withholding_identity(self) -> NamedClient:
         """The client as a reader who may not know who it is sees it (SPEC section 11): the
         city and country, no name, CRM id, address or coordinates."""
+        consent = None if self.consent is None else {**self.consent, "by": None}
         return NamedClient(self.id, None, None, None, None, self.city, self.country, None,
-                           withheld=True)
+                           withheld=True, consent=consent)
 
 
 class ClientAsNamed:
@@ -157,18 +163,22 @@ class ClientAsNamed:
     # Set on a loaded row by the use case that hands it to a reader who may not know who the
     # client is (services/referrals.withhold_identities); never stored.
     identity_withheld = False
+    # A row that records the client's consent (a referral) says so; others have none.
+    client_consent: dict[str, Any] | None = None
 
     @property
     def named_client(self) -> NamedClient:
         """The client as named here: what the API and the portal show."""
+        consent = self.client_consent
         if self.client_name is None:  # a row written before its migration filled them in
             client = self.client
             named = NamedClient(client.id, client.name, client.external_ref, client.latitude,
-                                client.longitude, client.city, client.country, client.address)
+                                client.longitude, client.city, client.country, client.address,
+                                consent=consent)
         else:
             named = NamedClient(self.client_id, self.client_name, self.client_external_ref,
                                 self.client_latitude, self.client_longitude, self.client_city,
-                                self.client_country, self.client_address)
+                                self.client_country, self.client_address, consent=consent)
         return named.withholding_identity() if self.identity_withheld else named
 
 
@@ -256,6 +266,20 @@ class Referral(ClientAsNamed, Base):
     # Whether a decline or an expiry re-offers the client (AUTO_REOFFER by default; rows
     # written before migration 0011 true, the default).
     auto_reoffer: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The client's consent to being referred (SPEC section 11, migration 0013): when it was
+    # given and who gave or recorded it. Kept on the referral, not on the clients row: consent
+    # is given to one referrer for one referral (a client another firm also refers gave that
+    # firm its own, or none), and the clients row is shared by every firm that names the client,
+    # whose data no other firm may see (ClientAsNamed). A re-offer carries its chain's consent.
+    client_consent_given_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    client_consent_by: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def client_consent(self) -> dict[str, Any] | None:  # type: ignore[override]
+        """The consent recorded with this referral ({given_at, by}), or None."""
+        if self.client_consent_given_at is None:
+            return None
+        return {"given_at": self.client_consent_given_at, "by": self.client_consent_by}
 
     # The chain's ids, first to last, set on loaded rows by the use case that reads them
     # (services/referrals.attach_chains, one query a page); never stored.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TextIO
 
 import click
 from flask import Flask, current_app
@@ -14,8 +15,16 @@ from referral_service import demo, extensions, migrate
 from referral_service.adapters import backup as backups
 from referral_service.adapters import import_files
 from referral_service.db import get_engine, session_scope
-from referral_service.services import auth, importing, kpi, people, referrals, webhooks
-from referral_service.services.auth import SYSTEM
+from referral_service.services import (
+    auth,
+    erasure,
+    importing,
+    kpi,
+    people,
+    referrals,
+    webhooks,
+)
+from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import ServiceError
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -320,12 +329,70 @@ def expire_referrals(days: int | None) -> None:
     click.echo(f"Expired {count} pending referrals older than {days} days.")
 
 
+@click.command("erase-client")
+@click.argument("client_ids", nargs=-1, type=click.IntRange(min=1))
+@click.option("--by", "by", default=None,
+              help="Who asks for it, for the audit entry (default: system).")
+@click.option("--register", "show_register", is_flag=True,
+              help="Print the erasure register (one line a client erased) and stop.")
+@click.option("--replay", type=click.File("r"), default=None,
+              help="Erase again every client of a register file (after a restore).")
+def erase_client(client_ids: tuple[int, ...], by: str | None, show_register: bool,
+                 replay: TextIO | None) -> None:
+    """Erase the personal data of clients CLIENT_IDS for good (SPEC section 11)."""
+    actor = SYSTEM if by is None else Principal(name=f"cli:{by}", role="admin")
+    with session_scope() as session:
+        try:
+            if show_register:
+                for entry in erasure.register(session=session):
+                    click.echo(entry.line())
+                return
+            if replay is not None:
+                try:
+                    entries = [erasure.Registered.parse(line) for line in replay if line.strip()]
+                except ValueError:
+                    raise click.ClickException(
+                        f"{replay.name} is not an erasure register (erase-client --register "
+                        "writes one).") from None
+                erased, skipped = erasure.replay(session=session, entries=entries, actor=actor)
+                click.echo(f"Erased {erased} clients again; {skipped} were erased already, "
+                           "gone, or another client now has the id.")
+                return
+            if not client_ids:
+                raise click.UsageError("Name at least one client id (or --register, --replay).")
+            for client_id in client_ids:
+                done = erasure.erase(session=session, client_id=client_id, actor=actor)
+                if done.already_erased:
+                    click.echo(f"Client {client_id} was erased already.")
+                    continue
+                click.echo(f"Erased client {client_id} ({done.rows_changed} rows changed).")
+                if done.kpi_reasons_kept:
+                    click.echo(f"Kept as they are (closed months' exports may hold them): the "
+                               f"reasons of KPI corrections "
+                               f"{', '.join(map(str, done.kpi_reasons_kept))} repeat the "
+                               "client's data.", err=True)
+        except ServiceError as error:
+            raise click.ClickException(error.detail) from None
+
+
+@click.command("purge-personal-data")
+@click.option("--older-than", "days", required=True, type=click.IntRange(min=0),
+              help="Days without activity (a referral made or moved, a visit, a lead).")
+def purge_personal_data(days: int) -> None:
+    """Erase every client with nothing open and no activity for --older-than days."""
+    with session_scope() as session:
+        count = erasure.purge(session=session, older_than_days=days, actor=SYSTEM)
+    click.echo(f"Erased the personal data of {count} clients with nothing open and no "
+               f"activity for {days} days.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (db_cli, create_api_key, revoke_api_key, create_user, set_password,
                     deactivate_user, import_organizations, import_people,
                     seed_demo, deliver_webhooks, webhooks_status, webhooks_requeue, backup_database,
-                    restore_database, kpi_export, expire_referrals):
+                    restore_database, kpi_export, expire_referrals, erase_client,
+                    purge_personal_data):
         _with_app_context(command)
         app.cli.add_command(command)
 

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # the default of a new referral's auto_reoffer (POST /referrals may say otherwise).
     "REOFFER_MAX_HOPS": 2,
     "AUTO_REOFFER": True,
+    # A referral (POST /referrals, POST /leads/{id}/refer, the portal's refer form) must carry
+    # the client's consent (client.consent: given_at, by); without it, a 422 naming the field.
+    "REQUIRE_CLIENT_CONSENT": False,
     # Rate limit of each caller (an API key, else a client address) across all routes, in
     # Flask-Limiter syntax ("600 per minute", "10/second;1000/hour"); 429 with Retry-After.
     "RATELIMIT_DEFAULT": "600 per minute",

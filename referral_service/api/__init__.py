@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from referral_service import bodies, errors
 from referral_service.api import (
     audit,
+    clients,
     groups,
     kpi,
     matching,
@@ -178,7 +179,7 @@ def init_app(app: Flask) -> None:
         (matching.blp, "/match"),
         (referrals.blp, "/referrals"),
         (kpi.blp, "/kpi"), (targets.blp, "/kpi/target-proposals"),
-        (audit.blp, "/audit"),
+        (audit.blp, "/audit"), (clients.blp, "/clients"),
         (people.blp, "/people"), (people.departments_blp, "/departments"),
         (visits.blp, "/visits"), (visits.leads_blp, "/leads"),
     ):

@@ -76,6 +76,7 @@ class Referrals(MethodView):
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"),
             auto_reoffer_default=current_app.config["AUTO_REOFFER"],
+            require_consent=current_app.config["REQUIRE_CLIENT_CONSENT"],
         )
         # The referral as ReferralSchema shows it, dumped once by the use case for the
         # referral.created event (the same body); a repeat of an idempotent request gets the

@@ -148,6 +148,7 @@ class LeadReferral(MethodView):
             index=match_index(), geocoder=geocoder(), default_weights=match_weights(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
             idempotency_key=headers.get("idempotency_key"),
-            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"],
+            require_consent=current_app.config["REQUIRE_CLIENT_CONSENT"])
         return created(recorded.body, "referrals.ReferralById", etag_kind="referral",
                        referral_id=recorded.body["id"])

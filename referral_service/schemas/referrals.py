@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -24,12 +25,25 @@ from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 ROLES = ("referrer", "receiver")
 
 
+class ConsentSchema(StrictSchema):
+    """The client's consent to being referred (SPEC section 11)."""
+
+    given_at = fields.AwareDateTime(required=True, default_timezone=UTC, metadata={
+        "description": "When the client gave it (ISO 8601; UTC if no offset is given)."})
+    by = fields.String(required=True, validate=[validate.Length(min=1, max=200), NAMED],
+                       metadata={"description": "Who gave it, or who recorded it."})
+
+
 class ClientInSchema(StrictSchema):
     """The client being referred; found by external_ref, else by normalized name."""
 
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), NAMED])
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
     location = fields.Nested(LocationSchema, allow_none=True)
+    consent = fields.Nested(ConsentSchema, metadata={
+        "description": "The client's consent to being referred. Required when the deployment "
+                       "sets REQUIRE_CLIENT_CONSENT=true: a referral without it is then a 422 "
+                       "whose errors name client.consent."})
 
 
 # Where a referral came from (SPEC section 9): the fields each kind takes, and needs.
@@ -174,6 +188,15 @@ class ReferralListArgsSchema(PageArgsSchema):
                                                   "last first; ties by id the same way."})
 
 
+class ConsentOutSchema(Schema):
+    """The client's consent as the referral recorded it."""
+
+    given_at = fields.DateTime()
+    by = fields.String(allow_none=True, metadata={
+        "description": "Who gave or recorded it; null for a receiver until it accepts (it may "
+                       "name a person), and 'erased' once the client's data was erased."})
+
+
 class ClientOutSchema(Schema):
     """A referral's client as its referrer named it: the client's id, the name and CRM id as
     sent (trimmed), the place as given and resolved. Another firm's name or place for the
@@ -186,6 +209,8 @@ class ClientOutSchema(Schema):
                        "address and coordinates are null too)."})
     external_ref = fields.String(allow_none=True)
     location = fields.Nested(PlaceOutSchema, allow_none=True)
+    consent = fields.Nested(ConsentOutSchema, allow_none=True, metadata={
+        "description": "The client's consent to being referred, null if none was recorded."})
 
 
 class HistoryEntrySchema(Schema):

@@ -20,7 +20,7 @@ from referral_service.schemas.base import (
 )
 from referral_service.schemas.compiled import CompiledLoad, compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
-from referral_service.schemas.referrals import ClientInSchema, ClientOutSchema
+from referral_service.schemas.referrals import ClientInSchema, ClientOutSchema, ConsentSchema
 
 # One report's leads: a visit names a few potential clients, not a mailing list.
 MAX_LEADS = 50
@@ -145,6 +145,10 @@ class LeadReferSchema(StrictSchema):
     note = fields.String(load_default="", validate=validate.Length(max=5000))
     referred_by_person_id = WholeNumber(validate=Id, metadata={
         "description": "Who refers it (default: the salesperson who brought the lead)."})
+    consent = fields.Nested(ConsentSchema, metadata={
+        "description": "The lead's consent to being referred; required when the deployment "
+                       "sets REQUIRE_CLIENT_CONSENT=true (a 422 naming consent without "
+                       "it)."})
 
 
 class CommitmentOutSchema(Schema):

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, case, false, func, not_, or_, select, update
@@ -151,16 +151,19 @@ class Recorded:
 def record_referral(
     *, session: Session, data: dict[str, Any], actor: Principal, geocoder: Geocoder,
     attribution_window_days: int, idempotency_key: str | None = None,
-    auto_reoffer_default: bool = True,
+    auto_reoffer_default: bool = True, require_consent: bool = False,
 ) -> Recorded:
     """Record a referral; 409 if the client is already attributed or the receiver is full.
 
-    `auto_reoffer` not given is `auto_reoffer_default` (AUTO_REOFFER).
+    `auto_reoffer` not given is `auto_reoffer_default` (AUTO_REOFFER). With
+    `require_consent` (REQUIRE_CLIENT_CONSENT), a client without `consent` is a 422.
 
     With an Idempotency-Key (per API key), a repeat with the same body creates nothing and
     gets the first response; the same key with another body is a 422. Only a success is
     kept: a refused request (409, 422) may be sent again with its key.
     """
+    if require_consent and not (data.get("client") or {}).get("consent"):
+        raise ValidationFailed(CONSENT_REQUIRED, {"client": {"consent": [CONSENT_REQUIRED]}})
     place = _client_place(data, geocoder)
     referral, body = idempotency.once(
         session=session, actor=actor, key=idempotency_key,
@@ -205,7 +208,7 @@ def _create(
     _take_capacity(session, referrer_id, receiver_id, now)
     if previous is None:
         source, lead = _source(session, data.get("source"), referrer_id, client)
-        named = clients.as_named(client_data, place)
+        named = {**clients.as_named(client_data, place), **_consent_columns(client_data)}
         referred_by = _referred_by(session, data, actor, referrer_id, lead)
         chain: dict[str, Any] = {"previous_referral_id": None, "chain_root_id": None}
     else:
@@ -268,14 +271,28 @@ _NO_SOURCE = {"source_kind": "organization", "source_client_id": None, "source_n
               "source_contact": None, "source_visit_id": None, "source_lead_id": None}
 _NAMED_COLUMNS = ("name", "external_ref", "latitude", "longitude", "city", "country",
                   "address")
+CONSENT_REQUIRED = ("The client's consent to being referred is required here "
+                    "(REQUIRE_CLIENT_CONSENT): give client.consent with given_at and by.")
+
+
+def _consent_columns(client_data: dict[str, Any]) -> dict[str, Any]:
+    """The referral's columns of the client's consent, as given, in UTC (none: null)."""
+    consent = client_data.get("consent") or {}
+    given_at = consent.get("given_at")
+    return {"client_consent_given_at": given_at and given_at.astimezone(UTC),
+            "client_consent_by": (consent.get("by") or "").strip() or None}
 
 
 def _named_of(referral: Referral) -> dict[str, Any]:
     """The client-as-named columns of a referral, for its re-offer (a row older than them:
-    the client's own)."""
+    the client's own), with the consent it recorded."""
+    consent = {"client_consent_given_at": referral.client_consent_given_at,
+               "client_consent_by": referral.client_consent_by}
     if referral.client_name is None:
-        return {f"client_{name}": getattr(referral.client, name) for name in _NAMED_COLUMNS}
-    return {f"client_{name}": getattr(referral, f"client_{name}") for name in _NAMED_COLUMNS}
+        return {**consent, **{f"client_{name}": getattr(referral.client, name)
+                              for name in _NAMED_COLUMNS}}
+    return {**consent, **{f"client_{name}": getattr(referral, f"client_{name}")
+                          for name in _NAMED_COLUMNS}}
 
 
 def _locked_client(session: Session, client_id: int) -> Client:

@@ -320,7 +320,7 @@ def refer_lead(
     *, session: Session, lead_id: int, data: dict[str, Any], actor: Principal,
     index: matching.IndexSource, geocoder: Geocoder, default_weights: Any,
     attribution_window_days: int, idempotency_key: str | None = None,
-    auto_reoffer_default: bool = True,
+    auto_reoffer_default: bool = True, require_consent: bool = False,
 ) -> referrals.Recorded:
     """Refer an open lead to the firm that fits its need and place best (or to the one named),
     recording a referral whose source is the visit and the lead; the lead becomes referred.
@@ -328,6 +328,9 @@ def refer_lead(
     The referral's use case locks the lead after its client and checks it is still open, so
     the same lead referred twice at once gives one referral and one 409.
     """
+    if require_consent and not data.get("consent"):
+        message = referrals.CONSENT_REQUIRED.replace("client.consent", "consent")
+        raise ValidationFailed(message, {"consent": [message]})
     lead = get_lead(session=session, lead_id=lead_id, actor=actor)
     if lead.status != "open":  # before ranking firms for it; the referral checks again
         raise referrals.lead_not_open(lead)
@@ -343,7 +346,8 @@ def refer_lead(
         "referrer_organization_id": lead.organization_id,
         "receiver_organization_id": receiver_id,
         "client": {"name": lead.name, "external_ref": lead.external_ref,
-                   **({"location": lead.location} if lead.location else {})},
+                   **({"location": lead.location} if lead.location else {}),
+                   **({"consent": data["consent"]} if data.get("consent") else {})},
         "skills": list(lead.skills or ()), "description": lead.description,
         "note": data.get("note") or "", "match_score": score,
         "source": {"kind": "visit", "visit_id": lead.visit_id, "lead_id": lead.id},
@@ -352,7 +356,7 @@ def refer_lead(
     return referrals.record_referral(
         session=session, data=body, actor=actor, geocoder=geocoder,
         attribution_window_days=attribution_window_days, idempotency_key=idempotency_key,
-        auto_reoffer_default=auto_reoffer_default)
+        auto_reoffer_default=auto_reoffer_default, require_consent=require_consent)
 
 
 def _best_firm(

@@ -293,6 +293,12 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
         Attempt("GET", f"{API}/audit{query}", refused=(403,))
         for query in ("", f"?object_type=organization&object_id={w.bravo}")
     ],
+    # Only head office erases a client's personal data (SPEC section 11): every client id,
+    # Bravo's clients and Alpha's own alike.
+    "DELETE /api/v1/clients/{client_id}": lambda w: [
+        Attempt("DELETE", f"{API}/clients/{client_id}", refused=(403,))
+        for client_id in range(1, 6)
+    ],
 }
 
 

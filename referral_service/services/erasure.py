@@ -1,0 +1,379 @@
+"""Erasing a client's personal data for good (SPEC section 11): DELETE /clients/{id},
+`flask erase-client`, `flask purge-personal-data`.
+
+What goes: the client's name (a placeholder "erased client #ID" takes its place, so lists
+still render), its CRM id (and the key "the same client" is judged on, so a later referral
+with that id makes a new client), its address and its precise place (coordinates are rounded
+to COORDINATE_DECIMALS, a city's precision, never a street's), and every copy of them: each
+referral's and visit's own copy of the client as named (ClientAsNamed), the leads that are
+this client (name, CRM id, contact, how the visited client knows them, address), the
+consent's `by`, and the values wherever a text or a JSON document repeats them: referral
+notes, descriptions and history reasons, visit notes, the audit log's diffs, the webhook
+outbox's payloads (pending and delivered) and the idempotency records' stored answers, and
+the geocoder's cache of the address. The rows themselves stay, with their ids, statuses,
+dates, city and country: every count and KPI figure is the same after as before.
+
+Not touched: a closed month's KPI rows and export bytes (they hold no client data: the KPI
+rows are firms', departments' and people's), and a KPI correction's reason, which head office
+types and a closed month's export may carry byte for byte; an erasure reports the
+corrections whose reason repeats a value (`Erasure.kpi_reasons_kept`) instead.
+
+Each erasure is an audit entry (`client.erase`: who, when, the client's id and creation time,
+no personal value). Those entries are the erasure register: `register` lists them and
+`replay` erases them again in a database restored from a backup taken before them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, cast, exists, false, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    OPEN_STATUSES,
+    AuditEntry,
+    Client,
+    GeocodeCacheEntry,
+    IdempotencyRecord,
+    KpiCorrection,
+    Lead,
+    OutboxEvent,
+    Referral,
+    ReferralEvent,
+    Visit,
+    utcnow,
+)
+from referral_service.services import audit, unit_of_work
+from referral_service.services.auth import Principal
+from referral_service.services.errors import Forbidden, NotFound
+
+PLACEHOLDER = "erased client #{id}"
+ERASED = "erased"  # the consent's `by` once erased
+# Coordinates keep one decimal (about 11 km): the client's city for KPI and matching, never
+# its street.
+COORDINATE_DECIMALS = 1
+# A value shorter than this is replaced in a text only where the whole text is the value:
+# "AB" inside other words is not the client.
+MIN_SUBSTRING_LENGTH = 4
+ACTION = "client.erase"
+PURGE_BATCH = 200
+# The free texts people type, where a client's name or contact may be repeated.
+FREE_TEXTS = (Referral.description, Referral.note, ReferralEvent.reason, Visit.notes,
+              Visit.commitment_description, Visit.empty_handed_reason, Lead.description,
+              Lead.relationship, Lead.status_reason)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one erasure did: the client, whether it was erased already (nothing done), the
+    rows it changed, and the KPI corrections whose reason repeats an erased value (kept)."""
+
+    client_id: int
+    already_erased: bool
+    rows_changed: int = 0
+    kpi_reasons_kept: tuple[int, ...] = ()
+
+
+def placeholder(client_id: int) -> str:
+    """The name an erased client shows."""
+    return PLACEHOLDER.format(id=client_id)
+
+
+def erase(*, session: Session, client_id: int, actor: Principal) -> Erasure:
+    """Erase one client's personal data for good (head office only; 404 if no such client).
+
+    Idempotent: a client erased already is left as it is (`already_erased`).
+    """
+    if actor.role != "admin":
+        raise Forbidden("Only head office (admin) may erase a client's personal data.")
+
+    def work() -> Erasure:
+        client = _locked(session, client_id)
+        if client is None:
+            raise NotFound(f"Client {client_id} does not exist.")
+        return _erase(session, client, actor)
+
+    return unit_of_work.run(session, work)
+
+
+def purge(*, session: Session, older_than_days: int, actor: Principal,
+          now: datetime | None = None) -> int:
+    """Erase every client with nothing open (no pending or accepted referral, no open lead)
+    and no activity (a referral made or moved, a visit, a lead) for `older_than_days`; return
+    how many were erased. Idempotent: an erased client is not counted again."""
+    if actor.role != "admin":
+        raise Forbidden("Only head office (admin) may erase clients' personal data.")
+    cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    total, after = 0, 0
+
+    def batch() -> tuple[int, int | None]:
+        ids = list(session.scalars(select(Client.id).where(Client.id > after, _idle(cutoff))
+                                   .order_by(Client.id).limit(PURGE_BATCH)))
+        done = 0
+        for client_id in ids:
+            client = _locked(session, client_id)
+            # Asked again under the client's lock: a referral made meanwhile keeps it.
+            if client is not None and session.scalar(
+                    select(Client.id).where(Client.id == client_id, _idle(cutoff))):
+                _erase(session, client, actor)
+                done += 1
+        return done, ids[-1] if len(ids) == PURGE_BATCH else None
+
+    while True:
+        done, last = unit_of_work.run(session, batch)
+        total += done
+        if last is None:
+            return total
+        after = last
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One line of the erasure register: the client's id and creation time (so a replay
+    never erases another client that got the same id), and when it was erased."""
+
+    client_id: int
+    client_created_at: str
+    erased_at: str
+
+    def line(self) -> str:
+        """The register's text line: three tab-separated fields."""
+        return f"{self.client_id}\t{self.client_created_at}\t{self.erased_at}"
+
+    @classmethod
+    def parse(cls, line: str) -> Registered:
+        """Read a line written by `line` (ValueError if it is not one)."""
+        client_id, created, erased = line.rstrip("\n").split("\t")
+        return cls(int(client_id), created, erased)
+
+
+def register(*, session: Session) -> list[Registered]:
+    """Return the erasure register: every erasure the audit log holds, oldest first."""
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == ACTION)
+                              .order_by(AuditEntry.id))
+    return [Registered(int(entry.object_id), entry.changes.get("client_created_at", ""),
+                       entry.at.isoformat()) for entry in entries]
+
+
+def replay(*, session: Session, entries: Iterable[Registered], actor: Principal
+           ) -> tuple[int, int]:
+    """Erase again each registered client this database holds unerased (after a restore);
+    return (erased, skipped). A client whose creation time differs is another client with
+    the same id: skipped."""
+    erased = skipped = 0
+    for entry in entries:
+        client = session.get(Client, entry.client_id)
+        if (client is None or client.erased_at is not None
+                or client.created_at.isoformat() != entry.client_created_at):
+            skipped += 1
+            continue
+        erase(session=session, client_id=entry.client_id, actor=actor)
+        erased += 1
+    return erased, skipped
+
+
+# ------------------------------------------------------------------------------- the work
+
+
+def _locked(session: Session, client_id: int) -> Client | None:
+    # Lock order: the client's row first, as every referral of the client does.
+    return session.scalars(
+        select(Client).where(Client.id == client_id).with_for_update()
+        .execution_options(populate_existing=True)).one_or_none()
+
+
+def _idle(cutoff: datetime) -> Any:
+    """Whether a client (the row of the outer query) is unerased, holds nothing open and saw
+    no activity since `cutoff`."""
+    return (Client.erased_at.is_(None) & (Client.created_at < cutoff)
+            & ~exists().where(Referral.client_id == Client.id, or_(
+                Referral.status.in_(OPEN_STATUSES), Referral.updated_at >= cutoff))
+            & ~exists().where(Visit.client_id == Client.id, or_(
+                Visit.visited_at >= cutoff, Visit.created_at >= cutoff))
+            & ~exists().where(Lead.client_id == Client.id, or_(
+                Lead.status == "open", Lead.updated_at >= cutoff)))
+
+
+def _erase(session: Session, client: Client, actor: Principal) -> Erasure:
+    if client.erased_at is not None:
+        return Erasure(client.id, already_erased=True)
+    now = utcnow()
+    name = placeholder(client.id)
+    referrals = list(session.scalars(select(Referral).where(Referral.client_id == client.id)
+                                     .execution_options(populate_existing=True)).unique())
+    visits = list(session.scalars(select(Visit).where(Visit.client_id == client.id)
+                                  .execution_options(populate_existing=True)).unique())
+    leads = list(session.scalars(select(Lead).where(Lead.client_id == client.id)
+                                 .execution_options(populate_existing=True)))
+    scrub = _Scrubber(name, client.id, _personal_values(client, referrals, visits, leads))
+    addresses = {a for a in [client.address, *(r.client_address for r in referrals),
+                             *(v.client_address for v in visits), *(lead.address for lead in leads)]
+                 if a}
+    changed = 0
+
+    client.name, client.normalized_name = name, f"#erased-{client.id}"  # never a typed name's
+    client.external_ref = client.external_ref_key = client.address = None
+    client.latitude, client.longitude = _rounded(client.latitude), _rounded(client.longitude)
+    client.erased_at = now
+    for referral in referrals:
+        _update(session, Referral, referral.id, {
+            **_named_columns(referral, name),
+            "client_consent_by": None if referral.client_consent_by is None else ERASED})
+        changed += 1
+    for visit in visits:
+        _update(session, Visit, visit.id, _named_columns(visit, name))
+        changed += 1
+    for lead in leads:
+        _update(session, Lead, lead.id, {
+            "name": name, "external_ref": None, "contact": "", "relationship": "",
+            "address": None, "latitude": _rounded(lead.latitude),
+            "longitude": _rounded(lead.longitude)})
+        changed += 1
+    # Every free text that repeats a value, whoever's row it is (a visit's notes naming the
+    # lead it brought back, another referral's note).
+    for column in FREE_TEXTS:
+        model = column.class_
+        for row_id, value in session.execute(
+                select(model.id, column).where(scrub.found_in(column, as_json=False))).all():
+            scrubbed = scrub.text(value)
+            if scrubbed != value:
+                _update(session, model, row_id, {column.key: scrubbed})
+                changed += 1
+    for model, column in ((AuditEntry, AuditEntry.changes), (OutboxEvent, OutboxEvent.payload),
+                          (IdempotencyRecord, IdempotencyRecord.response_body)):
+        for row in session.scalars(select(model).where(scrub.found_in(cast(column, Text)))):
+            setattr(row, column.key, scrub.document(getattr(row, column.key)))
+            changed += 1
+    if addresses:
+        for entry in session.scalars(select(GeocodeCacheEntry).where(or_(*(
+                func.lower(GeocodeCacheEntry.key).contains(a.lower(), autoescape=True)
+                for a in addresses)))):
+            session.delete(entry)
+            changed += 1
+    kept = tuple(session.scalars(select(KpiCorrection.id).where(
+        scrub.found_in(KpiCorrection.reason, as_json=False)).order_by(KpiCorrection.id)))
+    session.flush()
+    audit.record(session=session, actor=actor, action=ACTION, object_type="client",
+                 object_id=client.id, changes={
+                     "client_created_at": client.created_at.isoformat(),
+                     "rows_changed": changed, "kpi_reasons_kept": list(kept)})
+    return Erasure(client.id, already_erased=False, rows_changed=changed,
+                   kpi_reasons_kept=kept)
+
+
+def _update(session: Session, model: type, row_id: int, values: dict[str, Any]) -> None:
+    """An ORM-enabled UPDATE of one row: its dates stay as they were (no onupdate), and a
+    versioned row's version moves on, so an ETag read before is stale."""
+    kept = {"updated_at": model.updated_at} if hasattr(model, "updated_at") else {}
+    if hasattr(model, "version"):
+        kept["version"] = model.version + 1
+    session.execute(update(model).where(model.id == row_id).values(**values, **kept)
+                    .execution_options(synchronize_session=False))
+
+
+def _named_columns(row: Referral | Visit, name: str) -> dict[str, Any]:
+    """A referral's or visit's copy of the client as named, erased (city, country kept)."""
+    return {"client_name": name, "client_external_ref": None, "client_address": None,
+            "client_latitude": _rounded(row.client_latitude),
+            "client_longitude": _rounded(row.client_longitude)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, COORDINATE_DECIMALS)
+
+
+def _personal_values(client: Client, referrals: list[Referral], visits: list[Visit],
+                     leads: list[Lead]) -> set[str]:
+    """Every text that says who the client is, as stored anywhere: names, CRM ids, contacts,
+    addresses and the consent's `by`."""
+    found = [client.name, client.external_ref, client.address]
+    for row in (*referrals, *visits):
+        found += [row.client_name, row.client_external_ref, row.client_address]
+    for referral in referrals:
+        found.append(referral.client_consent_by)
+    for lead in leads:
+        found += [lead.name, lead.external_ref, lead.contact, lead.address]
+    return {value.strip() for value in found if value and value.strip()}
+
+
+class _Scrubber:
+    """Replaces the client's personal values in texts and JSON documents."""
+
+    def __init__(self, name: str, client_id: int, values: set[str]) -> None:
+        self.name = name
+        self.client_id = client_id
+        # Longest first, so that "Acme Ltd" goes before "Acme".
+        self.values = sorted(values, key=len, reverse=True)
+        self.folded = {value.casefold() for value in self.values}
+
+    def found_in(self, column: Any, *, as_json: bool = True) -> Any:
+        """SQL: the column's text (a JSON document's as stored) holds one of the values."""
+        return or_(false(), *(func.lower(column).contains(
+            (_as_json_text(value) if as_json else value).lower(), autoescape=True)
+            for value in self.values))
+
+    def text(self, value: str | None) -> str | None:
+        """The text with every value in it replaced by the placeholder."""
+        if not value:
+            return value
+        if value.strip().casefold() in self.folded:
+            return self.name
+        for personal in self.values:
+            if len(personal) >= MIN_SUBSTRING_LENGTH:
+                value = _replace_folded(value, personal, self.name)
+        return value
+
+    def document(self, value: Any) -> Any:
+        """The JSON document with every value replaced, and a body of this client (a dict
+        under "client" with its id) stripped of its CRM id, address, coordinates and consent
+        `by`."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.document(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        scrubbed = {key: self.document(item) for key, item in value.items()}
+        client = scrubbed.get("client")
+        if isinstance(client, dict) and client.get("id") == self.client_id:
+            scrubbed["client"] = self._client_body(client)
+        return scrubbed
+
+    def _client_body(self, client: dict[str, Any]) -> dict[str, Any]:
+        body = {**client, "name": self.name}
+        if "external_ref" in body:
+            body["external_ref"] = None
+        if isinstance(body.get("location"), dict):
+            location = body["location"]
+            body["location"] = {**location, "address": None, **{
+                key: _rounded(location[key]) for key in ("latitude", "longitude")
+                if isinstance(location.get(key), int | float)}}
+        if isinstance(body.get("consent"), dict) and body["consent"].get("by") is not None:
+            body["consent"] = {**body["consent"], "by": ERASED}
+        return body
+
+
+def _as_json_text(value: str) -> str:
+    """The value as a JSON document stores it inside a string (escapes, no quotes)."""
+    return orjson.dumps(value).decode()[1:-1]
+
+
+def _replace_folded(text: str, old: str, new: str) -> str:
+    """Replace every occurrence of `old` in `text`, in any case."""
+    folded_text, folded_old = text.casefold(), old.casefold()
+    if len(folded_text) != len(text) or len(folded_old) != len(old):
+        # Case folding changed a length ("ß" -> "ss"): compare as typed, case aside.
+        folded_text, folded_old = text.lower(), old.lower()
+        if len(folded_text) != len(text) or len(folded_old) != len(old):
+            return text.replace(old, new)
+    parts, start = [], 0
+    while (found := folded_text.find(folded_old, start)) != -1:
+        parts += [text[start:found], new]
+        start = found + len(old)
+    parts.append(text[start:])
+    return "".join(parts)
