@@ -38,6 +38,7 @@ from models import (
     OPEN_STATUSES,
     AuditEntry,
     Client,
+    ClientSite,
     GeocodeCacheEntry,
     IdempotencyRecord,
     KpiCorrection,
@@ -210,9 +211,13 @@ def _erase(session: Session, client: Client, actor: Principal) -> Erasure:
                                   .execution_options(populate_existing=True)).unique())
     leads = list(session.scalars(select(Lead).where(Lead.client_id == client.id)
                                  .execution_options(populate_existing=True)))
-    scrub = _Scrubber(name, client.id, _personal_values(client, referrals, visits, leads))
+    sites = list(session.scalars(select(ClientSite).where(ClientSite.client_id == client.id)
+                                 .order_by(ClientSite.id)))
+    scrub = _Scrubber(name, client.id, _personal_values(client, referrals, visits, leads)
+                      | {site.address for site in sites if site.address})
     addresses = {a for a in [client.address, *(r.client_address for r in referrals),
-                             *(v.client_address for v in visits), *(lead.address for lead in leads)]
+                             *(v.client_address for v in visits), *(lead.address for lead in leads),
+                             *(site.address for site in sites)]
                  if a}
     changed = 0
 
@@ -234,6 +239,17 @@ def _erase(session: Session, client: Client, actor: Principal) -> Erasure:
             "address": None, "latitude": _rounded(lead.latitude),
             "longitude": _rounded(lead.longitude)})
         changed += 1
+    # The client's work sites keep their city, country and a city-precise place; a label
+    # that repeats a value ("Acme North plant") becomes the site's number, in the referrals
+    # that copied it too.
+    for site in sites:
+        label = site.label if scrub.text(site.label) == site.label else f"site #{site.id}"
+        site.address, site.label, site.label_key = None, label, label.casefold()
+        site.latitude, site.longitude = _rounded(site.latitude), _rounded(site.longitude)
+        changed += 1
+        session.execute(update(Referral).where(Referral.client_site_id == site.id).values(
+            client_site_label=label, updated_at=Referral.updated_at)
+            .execution_options(synchronize_session=False))
     # Every free text that repeats a value, whoever's row it is (a visit's notes naming the
     # lead it brought back, another referral's note).
     for column in FREE_TEXTS:

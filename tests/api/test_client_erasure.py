@@ -12,7 +12,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from models import AuditEntry, Client, IdempotencyRecord, Lead, OutboxEvent, Referral, Visit
+from models import (
+    AuditEntry,
+    Client,
+    ClientSite,
+    IdempotencyRecord,
+    Lead,
+    OutboxEvent,
+    Referral,
+    Visit,
+)
 from referral_service.db import session_scope
 from referral_service.services import kpi
 from tests.api.test_visits import add_person
@@ -22,7 +31,8 @@ REF = "ZYX-REF-90210"
 CONTACT = "qjorvik.buyer@zyxwv-testco.example"
 ADDRESS = "88 Plumvexq Lane"
 CONSENT_BY = "Hjalmvar Consentgiver"
-PERSONAL = (NAME, REF, CONTACT, ADDRESS, CONSENT_BY)
+SITE_ADDRESS = "7 Qzxvbn Works Road"
+PERSONAL = (NAME, REF, CONTACT, ADDRESS, CONSENT_BY, SITE_ADDRESS)
 KAOHSIUNG = {"latitude": 22.6273, "longitude": 120.3014, "city": "Kaohsiung", "country": "TW"}
 CONSENT = {"given_at": "2026-11-02T09:30:00Z", "by": CONSENT_BY}
 KPI = "/api/v1/kpi"
@@ -95,6 +105,16 @@ def erased_world(app, client, admin_headers, make_key, firms):
     last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=1)).replace(
         day=10, hour=12, minute=0, second=0, microsecond=0)
     with session_scope(app) as session:
+        # One of the client's work sites (SPEC section 8), named in the referral.
+        label = f"{NAME} north plant"
+        site = ClientSite(client_id=referral["client"]["id"], organization_id=referrer["id"],
+                          label=label, label_key=label.casefold(), latitude=22.6273,
+                          longitude=120.3014, city="Kaohsiung", country="TW",
+                          address=SITE_ADDRESS)
+        session.add(site)
+        session.flush()
+        session.execute(update(Referral).values(client_site_id=site.id,
+                                                client_site_label=label))
         session.execute(update(Referral).values(
             created_at=last_month, updated_at=last_month + timedelta(days=2),
             accepted_at=last_month + timedelta(days=1),
@@ -177,6 +197,10 @@ def test_erasing_a_client_leaves_nothing_of_it_in_the_database_and_the_kpi_as_it
                                              "by": "erased"}
     assert [step["status"] for step in referral["history"]] == [
         "pending", "accepted", "converted"]
+    with session_scope(app, write=False) as session:
+        site = session.scalars(select(ClientSite)).one()
+        assert (site.label, site.address, site.city) == (f"site #{site.id}", None, "Kaohsiung")
+        assert session.get(Referral, referral["id"]).client_site_label == site.label
     lead = client.get(f"/api/v1/leads/{world['lead_id']}", headers=admin_headers).get_json()
     assert lead["name"] == f"erased client #{client_id}" and lead["contact"] == ""
     assert lead["status"] == "referred"
