@@ -24,6 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "MATCH_WEIGHT_LOCATION": 0.25,
     "MATCH_WEIGHT_PERFORMANCE": 0.1,
     "MATCH_WEIGHT_CAPACITY": 0.05,
+    # The group weight, counted only when a match asks for prefer_group (SPEC section 8): it
+    # favours the referrer's affiliates among comparable firms, and no more: with the weights
+    # above, 0.6 * (0.75 - 0.25) = 0.30 > location 0.25 + group 0.04, so a firm of the group
+    # without the required skills never outranks one with them.
+    "MATCH_WEIGHT_GROUP": 0.04,
     # Relevance floor: firms whose skill fit is below it are not proposed (0 turns it off; at
     # most 0.75, the skill fit of a firm with every required skill). POST /match may override
     # it with min_skill_fit.

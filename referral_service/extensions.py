@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
     weights = Weights(
         skill=app.config["MATCH_WEIGHT_SKILL"], location=app.config["MATCH_WEIGHT_LOCATION"],
         performance=app.config["MATCH_WEIGHT_PERFORMANCE"],
-        capacity=app.config["MATCH_WEIGHT_CAPACITY"],
+        capacity=app.config["MATCH_WEIGHT_CAPACITY"], group=app.config["MATCH_WEIGHT_GROUP"],
     )
     app.extensions["match_weights"] = weights
     app.extensions["match_index"] = MatchIndexKeeper(

@@ -13,6 +13,9 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
   to that office, 0 for an office whose own service radius does not reach the client.
 - performance = (won + 1) / (won + failed + 2): 0.5 for a newcomer, never 0 or 1.
 - capacity = 1 - open_referrals / capacity, 1 when unlimited.
+- group = 1 for a firm of the referrer's group, else 0: only for a need with prefer_group,
+  weighed by Weights.group (0 by default). A need with same_group_only proposes only the
+  firms of the referrer's group.
 
 Inactive firms, firms at capacity, firms without an office, excluded ids, kinds not asked for,
 firms with no office within max_distance_km and firms whose skill fit is below the need's

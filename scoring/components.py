@@ -7,6 +7,7 @@ Every component is in [0, 1]; the score is their weighted sum with weights summi
     location    = max over offices of 1 / (1 + d / 50 km) if d <= that office's radius, else 0
     performance = (won + 1) / (won + failed + 2)
     capacity    = 1 - open_referrals / capacity               (1 when capacity is unlimited)
+    group       = 1 if the firm is of the referrer's group, else 0 (only with prefer_group)
 
 where `matched` counts the required skills the firm has in any spelling (scoring.text.skill_key:
 anodising covers anodizing), `text` is the share of the need the profile covers
@@ -91,6 +92,11 @@ def skill_fit(matched: int, required: int, text: float) -> float:
     return SKILL_COVERAGE_SHARE * (matched / required) + (1.0 - SKILL_COVERAGE_SHARE) * text
 
 
+def group_fit(firm: Firm, need: Need) -> float:
+    """Return 1 for a firm of the need's (the referrer's) group, else 0."""
+    return 1.0 if firm.group_id is not None and firm.group_id == need.group_id else 0.0
+
+
 def can_be_proposed(firm: Firm, need: Need) -> bool:
     """Return whether the need's filters and the firm's state allow proposing the firm at all."""
     return (
@@ -99,6 +105,7 @@ def can_be_proposed(firm: Firm, need: Need) -> bool:
         and (firm.capacity is None or firm.open_referrals < firm.capacity)
         and firm.id not in need.exclude_ids
         and (need.kinds is None or firm.kind in need.kinds)
+        and (not need.same_group_only or firm.group_id == need.group_id)
     )
 
 
@@ -166,6 +173,9 @@ def score_firm(
         + weights.performance * breakdown["performance"]
         + weights.capacity * breakdown["capacity"]
     )
+    if need.prefer_group:
+        breakdown["group"] = group_fit(firm, need)
+        score += weights.group * breakdown["group"]
     return Candidate(
         rank=0,
         organization_id=firm.id,

@@ -87,6 +87,8 @@ _KM_PER_CHORD = EARTH_RADIUS_KM * (1.0 - SPHERE_TOLERANCE) * (1.0 - CHORD_RELATI
 UNCOVERED = np.float32(1e12)
 # Subtracted from the bound of a firm that cannot be proposed; real bounds are in [0, 1].
 EXCLUDED = np.float32(8.0)
+# The group id of a firm of no group (ids are positive).
+NO_GROUP = -1
 # Compaction waits for at least this many masked slots, whatever compact_ratio says.
 MIN_DEAD_SLOTS = 1024
 _MIN_CAPACITY = 16
@@ -247,6 +249,7 @@ class _Store:
         self.n_slots = 0
         self.n_extra = 0
         self.kind = np.zeros(capacity, np.int32)
+        self.group = np.full(capacity, NO_GROUP, np.int64)  # each firm's group id
         self.performance = np.zeros(capacity)
         self.free = np.zeros(capacity)
         self.xyz = np.zeros((PLANES, 3, capacity), np.float32)
@@ -281,6 +284,7 @@ class _Store:
         store.slot_of = {firm.id: slot for slot, firm in enumerate(firms)}
         codes = [store.kind_codes.setdefault(firm.kind, len(store.kind_codes)) for firm in firms]
         store.kind[:n] = codes
+        store.group[:n] = [NO_GROUP if f.group_id is None else f.group_id for f in firms]
         store.performance[:n] = [performance_fit(f.won, f.failed) for f in firms]
         store.free[:n] = [capacity_fit(f.capacity, f.open_referrals) for f in firms]
         for p in range(PLANES):
@@ -302,6 +306,7 @@ class _Store:
         extras = firm.offices[PLANES:]
         self._reserve(slot + 1, self.n_extra + len(extras))
         self.kind[slot] = self.kind_codes.setdefault(firm.kind, len(self.kind_codes))
+        self.group[slot] = NO_GROUP if firm.group_id is None else firm.group_id
         self.performance[slot] = performance_fit(firm.won, firm.failed)
         self.free[slot] = capacity_fit(firm.capacity, firm.open_referrals)
         xyz, cover = _offices_columns([_plane_office(firm.offices, p) for p in range(PLANES)])
@@ -327,7 +332,7 @@ class _Store:
         # sees the same values for every slot it knows.
         if slots > len(self.kind):
             size, n = max(slots, 2 * len(self.kind)), self.n_slots
-            for name in ("kind", "performance", "free", "xyz", "cover"):
+            for name in ("kind", "group", "performance", "free", "xyz", "cover"):
                 old = getattr(self, name)
                 grown = np.zeros((*old.shape[:-1], size), old.dtype)
                 grown[..., :n] = old[..., :n]
@@ -353,6 +358,7 @@ class _Store:
         store.slot_of = {firm.id: slot for slot, firm in enumerate(store.firms)}
         store.kind_codes = dict(self.kind_codes)
         store.kind[:k] = self.kind[keep]
+        store.group[:k] = self.group[keep]
         store.performance[:k] = self.performance[keep]
         store.free[:k] = self.free[keep]
         store.xyz[:, :, :k] = self.xyz[:, :, keep]
@@ -453,6 +459,12 @@ class MatchIndex(BaseEstimator):
         """Return whether a firm with this id is indexed."""
         state = getattr(self, "state_", None)
         return state is not None and firm_id in state.store.slot_of
+
+    def group_of(self, firm_id: int) -> int | None:
+        """Return the group id of an indexed firm (None: no group); KeyError if not indexed."""
+        check_is_fitted(self, "state_")
+        state = self.state_
+        return state.store.firms[state.store.slot_of[firm_id]].group_id
 
     def upsert(self, firm: Firm) -> None:
         """Add a firm, or replace the indexed firm with the same id, without a rebuild."""
@@ -587,6 +599,11 @@ class MatchIndex(BaseEstimator):
 
         # performance and capacity: exact
         bound += state.static_part(weights)
+        if need.prefer_group:
+            # group: exact, the weight for the firms of the referrer's group
+            np.equal(store.group[:n], need.group_id, out=flag)
+            np.multiply(flag, np.float32(weights.group), out=tmp)
+            bound += tmp
 
         # skill: text similarity summed exactly as TextQuery.similarity sums it (float64
         # products added term by term in the same order) into `text`; coverage exact, counted
@@ -624,6 +641,9 @@ class MatchIndex(BaseEstimator):
                     np.not_equal(store.kind[:n], store.kind_codes[kind], out=flag)
                     refused &= flag
             excluded |= refused
+        if need.same_group_only:
+            np.not_equal(store.group[:n], need.group_id, out=flag)
+            excluded |= flag
         if nearest is not None:
             # the nearest office is surely beyond max_distance_km
             np.greater(nearest, _chord_limit(np.array(need.max_distance_km)), out=flag)

@@ -79,7 +79,8 @@ class Firm:
     """A firm that can receive referrals, with its profile and referral record.
 
     `skills` are slugs (see `slugify_skill`); `won` counts converted referrals received and
-    `failed` those that closed without a win; `capacity` None means unlimited.
+    `failed` those that closed without a win; `capacity` None means unlimited; `group_id` is
+    the firm's group (None: no group).
     """
 
     id: int
@@ -93,6 +94,7 @@ class Firm:
     open_referrals: int = 0
     won: int = 0
     failed: int = 0
+    group_id: int | None = None
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience; the stored value is always a tuple.
@@ -121,6 +123,11 @@ class Need:
     kinds: frozenset[str] | None = None
     exclude_ids: frozenset[int] = field(default_factory=frozenset)
     min_skill_fit: float = DEFAULT_MIN_SKILL_FIT
+    # The referrer's group (SPEC section 8): with prefer_group its firms get the group
+    # component (1, else 0); with same_group_only no other firm is proposed.
+    group_id: int | None = None
+    prefer_group: bool = False
+    same_group_only: bool = False
     # How the client named each skill, where an alias stood for it (resolve_aliases):
     # matched_skills and missing_skills name these. Empty: the skills themselves.
     skill_names: tuple[str, ...] = ()
@@ -168,6 +175,9 @@ class Need:
             raise ValueError(
                 f"Need min_skill_fit must be from 0 to {MAX_MIN_SKILL_FIT}, got {floor!r}."
             )
+        if (self.prefer_group or self.same_group_only) and self.group_id is None:
+            raise ValueError("Need prefer_group and same_group_only need the referrer's "
+                             "group_id.")
 
 
 def resolve_aliases(need: Need, aliases: Mapping[str, str]) -> Need:
@@ -184,15 +194,20 @@ def resolve_aliases(need: Need, aliases: Mapping[str, str]) -> Need:
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Relative weights of the four score components; only their ratios matter."""
+    """Relative weights of the score components; only their ratios matter.
+
+    `group` weighs the group component, which a need has only with prefer_group: leave it 0
+    otherwise, or it dilutes the others for nothing.
+    """
 
     skill: float
     location: float
     performance: float
     capacity: float
+    group: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("skill", "location", "performance", "capacity"):
+        for name in ("skill", "location", "performance", "capacity", "group"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(
@@ -202,7 +217,8 @@ class Weights:
             raise ValueError("At least one weight must be greater than 0.")
 
     def _total(self) -> float:
-        return math.fsum((self.skill, self.location, self.performance, self.capacity))
+        return math.fsum((self.skill, self.location, self.performance, self.capacity,
+                          self.group))
 
     def normalized(self) -> Weights:
         """Return the same weights scaled to sum to 1."""
@@ -212,6 +228,7 @@ class Weights:
             location=self.location / total,
             performance=self.performance / total,
             capacity=self.capacity / total,
+            group=self.group / total,
         )
 
 

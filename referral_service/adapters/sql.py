@@ -245,10 +245,11 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
         skills[org_id].append(share(slug, slug))
     firms = []
     no_offices: tuple[ScoringOffice, ...] = ()
-    for org_id, name, kind, description, active, capacity, open_, won, failed in rows(
+    for (org_id, name, kind, description, active, capacity, open_, won, failed,
+         group_id) in rows(
         select(Organization.id, Organization.name, Organization.kind, Organization.description,
                Organization.active, Organization.capacity, OrganizationStats.open_referrals,
-               OrganizationStats.won, OrganizationStats.failed)
+               OrganizationStats.won, OrganizationStats.failed, Organization.group_id)
         .outerjoin(OrganizationStats).order_by(Organization.id), Organization.id,
     ):
         firm_offices = offices.pop(org_id, None)
@@ -258,7 +259,7 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
             skills=tuple(firm_skills) if firm_skills else (), description=description or "",
             offices=tuple(firm_offices) if firm_offices else no_offices,
             active=bool(active), capacity=capacity,
-            open_referrals=open_ or 0, won=won or 0, failed=failed or 0,
+            open_referrals=open_ or 0, won=won or 0, failed=failed or 0, group_id=group_id,
         ))
     return firms
 

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from referral_service.api.common import current_principal
+from referral_service.db import read_session
 from referral_service.extensions import geocoder, match_index, match_weights
 from referral_service.schemas.matching import MatchRequestSchema, MatchResponseSchema
 from referral_service.services import matching
@@ -23,4 +24,5 @@ class Match(MethodView):
     def post(self, need):
         """Rank organizations by skill fit, distance, track record and free capacity."""
         return matching.match(index=match_index(), request=need, actor=current_principal(),
-                              geocoder=geocoder(), default_weights=match_weights())
+                              geocoder=geocoder(), default_weights=match_weights(),
+                              session=read_session())

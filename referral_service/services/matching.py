@@ -7,12 +7,12 @@ client's place, builds scoring's Need from the request and asks the index.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.adapters.match_index import IndexNotReady
-from referral_service.services import places
+from referral_service.services import client_sites, places
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
 from referral_service.services.organizations import normalize_skills
@@ -20,9 +20,11 @@ from referral_service.services.places import ResolvedPlace
 from scoring import Candidate, Need, Weights, resolve_aliases
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from scoring import MatchIndex
 
-WEIGHT_NAMES = ("skill", "location", "performance", "capacity")
+WEIGHT_NAMES = ("skill", "location", "performance", "capacity", "group")
 
 
 class IndexSource(Protocol):
@@ -46,11 +48,24 @@ class Ranking:
 
 def match(
     *, index: IndexSource, request: dict[str, Any], actor: Principal, geocoder: Geocoder,
-    default_weights: Weights,
+    default_weights: Weights, session: Session | None = None,
 ) -> Ranking:
-    """Rank organizations for a need (the body of POST /match, loaded by its schema)."""
-    place = places.resolve(request["location"], geocoder, field="location")
-    weights = _weights(default_weights, request.get("weights"))
+    """Rank organizations for a need (the body of POST /match, loaded by its schema).
+
+    A `client_site_id` (one of the caller's client sites: needs `session`) is the place
+    instead of `location`. `prefer_group` and `same_group_only` are about the referrer's
+    group: the caller's firm for a partner key, else `referrer_organization_id` (422 without
+    one, or when the referrer belongs to no group). The group weight counts only with
+    prefer_group.
+    """
+    if request.get("client_site_id") is not None:
+        assert session is not None, "a client site is read from the database"
+        place = client_sites.place_for_match(session=session, actor=actor,
+                                             site_id=request["client_site_id"])
+    else:
+        place = places.resolve(request["location"], geocoder, field="location")
+    weights = _weights(default_weights, request.get("weights"),
+                       with_group=bool(request.get("prefer_group")))
     excluded = set(request.get("exclude_organization_ids") or ())
     for own in (request.get("referrer_organization_id"), actor.organization_id):
         if own is not None:
@@ -70,15 +85,42 @@ def match(
         raise Unavailable(str(error)) from None
     # a skill named by an alias asks for its skill (SPEC section 8), still named as given
     need = resolve_aliases(need, index.skill_aliases)
+    need = _with_group(need, current, request, actor)
     return Ranking(location=place, weights=weights.normalized(),
                    candidates=tuple(current.query(need, weights)))
 
 
-def _weights(default: Weights, override: dict[str, float] | None) -> Weights:
-    if not override:
-        return default
-    merged = {name: override.get(name, getattr(default, name)) for name in WEIGHT_NAMES}
+def _weights(default: Weights, override: dict[str, float] | None, *, with_group: bool
+             ) -> Weights:
+    """The weights of one match: the defaults, overridden; the group weight only when the
+    match prefers the referrer's group (else it would dilute the others for nothing)."""
+    merged = {name: (override or {}).get(name, getattr(default, name)) for name in WEIGHT_NAMES}
+    if not with_group:
+        merged["group"] = 0.0
     try:
         return Weights(**merged)
     except ValueError as error:
         raise ValidationFailed(str(error), {"weights": [str(error)]}) from None
+
+
+def _with_group(need: Need, current: MatchIndex, request: dict[str, Any], actor: Principal
+                ) -> Need:
+    """The need with the referrer's group, when the request prefers it or keeps to it."""
+    prefer, same = bool(request.get("prefer_group")), bool(request.get("same_group_only"))
+    if not (prefer or same):
+        return need
+    asked = "prefer_group" if prefer else "same_group_only"
+    referrer = (actor.organization_id if actor.is_partner
+                else request.get("referrer_organization_id"))
+    if referrer is None:
+        raise ValidationFailed(f"{asked} is about the referrer's group: name the referrer.", {
+            "referrer_organization_id": [f"Required with {asked}."]})
+    try:
+        group_id = current.group_of(referrer)
+    except KeyError:
+        raise ValidationFailed(f"Organization {referrer} does not exist.", {
+            "referrer_organization_id": [f"No organization {referrer}."]}) from None
+    if group_id is None:
+        raise ValidationFailed(f"Organization {referrer}, the referrer, belongs to no group.", {
+            asked: [f"The referrer (organization {referrer}) belongs to no group."]})
+    return replace(need, group_id=group_id, prefer_group=prefer, same_group_only=same)

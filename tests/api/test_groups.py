@@ -105,3 +105,99 @@ def test_the_openapi_document_states_groups(client):
     assert "/api/v1/groups" in document["paths"]
     parameters = document["paths"]["/api/v1/organizations"]["get"]["parameters"]
     assert "group" in {parameter["name"] for parameter in parameters}
+
+
+# ---------------------------------------------------------------------------------- matching
+
+NEAR, FAR = {"latitude": 22.6273, "longitude": 120.3014}, {"latitude": 22.70, "longitude": 120.33}
+
+
+def _match(client, headers, **body):
+    return client.post(f"{API}/match", headers=headers, json={
+        "skills": ["CNC Machining"], "location": NEAR, "limit": 10, **body})
+
+
+def _firms(make_org):
+    """A referrer of the Formosa group, its affiliate 9 km away and an outsider at the door."""
+    referrer = make_org(name="Formosa Trading", group="Formosa Group", skills=["Trading"])
+    affiliate = make_org(name="Formosa Machining", kind="affiliate", group="Formosa Group",
+                         offices=[{"label": "Works", **FAR}])
+    outsider = make_org(name="Harbor Precision")
+    return referrer, affiliate, outsider
+
+
+def test_prefer_group_ranks_the_referrers_affiliate_first_with_its_weight(
+    client, admin_headers, make_org
+):
+    referrer, affiliate, outsider = _firms(make_org)
+
+    plain = _match(client, admin_headers, referrer_organization_id=referrer["id"]).get_json()
+    body = _match(client, admin_headers, referrer_organization_id=referrer["id"],
+                  prefer_group=True).get_json()
+
+    assert [c["organization_id"] for c in plain["candidates"]] == [outsider["id"],
+                                                                    affiliate["id"]]
+    assert "group" not in plain["weights"]
+    assert "group" not in plain["candidates"][0]["breakdown"]
+    assert [c["organization_id"] for c in body["candidates"]] == [affiliate["id"],
+                                                                   outsider["id"]]
+    assert [c["breakdown"]["group"] for c in body["candidates"]] == [1.0, 0.0]
+    assert body["weights"]["group"] > 0
+    assert abs(sum(body["weights"].values()) - 1.0) < 1e-9
+
+
+def test_same_group_only_proposes_only_the_referrers_group(client, admin_headers, make_org):
+    referrer, affiliate, _outsider = _firms(make_org)
+
+    body = _match(client, admin_headers, referrer_organization_id=referrer["id"],
+                  same_group_only=True).get_json()
+
+    assert [c["organization_id"] for c in body["candidates"]] == [affiliate["id"]]
+
+
+def test_a_partners_group_is_its_own_firms(client, make_key, make_org):
+    referrer, affiliate, _outsider = _firms(make_org)
+    partner = make_key("partner", referrer["id"])
+
+    body = _match(client, partner, same_group_only=True).get_json()
+
+    assert [c["organization_id"] for c in body["candidates"]] == [affiliate["id"]]
+
+
+def test_a_group_match_without_a_referrer_is_a_422_naming_it(client, admin_headers, make_org):
+    _firms(make_org)
+
+    response = _match(client, admin_headers, prefer_group=True)
+
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert "referrer_organization_id" in response.get_json()["errors"]
+
+
+def test_a_group_match_for_a_referrer_of_no_group_is_a_422(client, admin_headers, make_org):
+    _referrer, _affiliate, outsider = _firms(make_org)
+
+    for flag in ("prefer_group", "same_group_only"):
+        response = _match(client, admin_headers, referrer_organization_id=outsider["id"],
+                          **{flag: True})
+        assert response.status_code == 422
+        assert "belongs to no group" in response.get_json()["errors"][flag][0]
+    unknown = _match(client, admin_headers, referrer_organization_id=999_999,
+                     prefer_group=True)
+    assert "referrer_organization_id" in unknown.get_json()["errors"]
+
+
+def test_a_group_change_reaches_the_match_index(app, client, admin_headers, make_org):
+    referrer, affiliate, outsider = _firms(make_org)
+    app.extensions["match_index"].refresh_seconds = 0
+    asked = {"referrer_organization_id": referrer["id"], "same_group_only": True}
+    assert [c["organization_id"] for c in
+            _match(client, admin_headers, **asked).get_json()["candidates"]] == [affiliate["id"]]
+
+    client.patch(f"{API}/organizations/{outsider['id']}", headers=admin_headers,
+                 json={"group": "formosa group"})
+    client.patch(f"{API}/organizations/{affiliate['id']}", headers=admin_headers,
+                 json={"group": None})
+
+    assert [c["organization_id"] for c in
+            _match(client, admin_headers, **asked).get_json()["candidates"]] == [outsider["id"]]
