@@ -17,6 +17,7 @@ from models import (
     OrganizationSkill,
     OrganizationStats,
     OutboxEvent,
+    SkillAlias,
     utcnow,
 )
 from models.organization import name_key
@@ -137,6 +138,8 @@ def list_(
             slug = slugify_skill(skill)
         except ValueError:
             return [], 0
+        # an alias lists the firms offering its skill
+        slug = session.scalar(select(SkillAlias.skill).where(SkillAlias.alias == slug)) or slug
         query = query.where(
             Organization.id.in_(select(OrganizationSkill.organization_id)
                                 .where(OrganizationSkill.slug == slug))
@@ -398,6 +401,7 @@ def write_profiles(
     uq_organizations_active_name_key holds it under concurrency), and IntegrityError on a
     taken external_ref or a name taken by a concurrent write.
     """
+    _skills_for_aliases(session, plans)
     clashes = name_clashes(session=session, plans=plans)
     if clashes:
         raise _name_taken(plans[min(clashes)].after["name"])
@@ -470,6 +474,21 @@ def write_profiles(
     ids = iter(new_ids)
     return [plan.organization_id if plan.organization_id is not None else next(ids)
             for plan in plans]
+
+
+def _skills_for_aliases(session: Session, plans: list[Plan]) -> None:
+    """Store a tag given as one of head office's aliases as the skill it stands for (SPEC
+    section 8: one skill, one slug), once per firm; the plans are changed in place."""
+    given = sorted({slug for plan in plans for slug in plan.after["skills"]})
+    aliases: dict[str, str] = {}
+    for start in range(0, len(given), sql.PROFILE_CHUNK):  # bounded bind parameters
+        aliases.update(session.execute(
+            select(SkillAlias.alias, SkillAlias.skill)
+            .where(SkillAlias.alias.in_(given[start:start + sql.PROFILE_CHUNK]))).all())
+    if aliases:
+        for plan in plans:
+            plan.after["skills"] = list(dict.fromkeys(aliases.get(slug, slug)
+                                                      for slug in plan.after["skills"]))
 
 
 def name_clashes(*, session: Session, plans: list[Plan]) -> dict[int, str]:

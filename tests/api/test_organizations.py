@@ -33,7 +33,7 @@ def test_skill_spellings_normalize_to_one_slug(client, admin_headers, make_org):
     make_org(skills=["CNC Machining", "cnc machining", "cnc-machining"])
     make_org(name="Other", skills=["CNC machining"])
     skills = client.get("/api/v1/skills", headers=admin_headers).get_json()["items"]
-    assert {"skill": "cnc-machining", "organizations": 2} in skills
+    assert {"skill": "cnc-machining", "organizations": 2, "aliases": []} in skills
     assert [s["skill"] for s in skills].count("cnc-machining") == 1
 
 

@@ -157,3 +157,16 @@ def test_an_alias_taken_or_pointing_at_an_alias_is_refused(client, admin_headers
     chained = client.post(f"{API}/skills/aliases", json={"alias": "mig", "skill": "tig"},
                           headers=admin_headers)
     assert chained.status_code == 422 and "skill" in chained.get_json()["errors"]
+
+
+def test_a_tag_given_as_an_alias_is_stored_as_its_skill_and_the_list_filter_follows(
+        client, admin_headers, make_org):
+    make_org(name="Machining Shop", skills=["CNC machining"])
+    client.post(f"{API}/skills/aliases", json={"alias": "cnc milling", "skill": "cnc-machining"},
+                headers=admin_headers)
+    later = make_org(name="Later Shop", skills=["CNC Milling", "cnc-machining", "Welding"])
+    assert later["skills"] == ["cnc-machining", "welding"]
+    listed = client.get(f"{API}/organizations?skill=CNC+milling", headers=admin_headers)
+    assert {item["name"] for item in listed.get_json()["items"]} == {"Machining Shop",
+                                                                       "Later Shop"}
+    assert "cnc-milling" not in skills_listed(client, admin_headers)
