@@ -52,6 +52,14 @@ class Organization(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('affiliate', 'partner')", name="kind"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+        # The business contact referrers see (issue 16, migration 0015); the schema checks the
+        # full rules (schemas/organizations.ContactSchema), these hold the shape on any write.
+        CheckConstraint("contact_name IS NULL OR length(contact_name) BETWEEN 1 AND 200",
+                        name="contact_name_length"),
+        CheckConstraint("contact_email IS NULL OR (length(contact_email) <= 254 "
+                        "AND contact_email LIKE '%_@_%')", name="contact_email_format"),
+        CheckConstraint("contact_phone IS NULL OR length(contact_phone) BETWEEN 5 AND 40",
+                        name="contact_phone_length"),
         # No two active firms share a name, whatever the case (issue 11, migration 0006).
         Index("uq_organizations_active_name_key", "name_key", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
@@ -68,6 +76,9 @@ class Organization(Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, index=True
@@ -100,6 +111,14 @@ class Organization(Base):
     def group(self) -> str | None:
         """Return the name of the firm's group, or None."""
         return None if self.group_row is None else self.group_row.name
+
+    @property
+    def contact(self) -> dict[str, str | None] | None:
+        """Return the firm's business contact ({name, email, phone}), None if it gave none."""
+        if not (self.contact_name or self.contact_email or self.contact_phone):
+            return None
+        return {"name": self.contact_name, "email": self.contact_email,
+                "phone": self.contact_phone}
 
 
 class OrganizationSkill(Base):

@@ -11,6 +11,8 @@ from typing import Any
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_OFFICE_COLUMNS = ("label", "address", "city", "country", "latitude", "longitude",
                       "service_radius_km")
+# The contact's columns, by the part of "contact" each fills.
+CSV_CONTACT_COLUMNS = {"name": "contact_name", "email": "contact_email", "phone": "contact_phone"}
 
 
 def is_json_lines(filename: str) -> bool:
@@ -52,6 +54,10 @@ def csv_record(record: dict[str, str | None]) -> dict[str, Any]:
         data["capacity"] = int(capacity) if capacity.isdigit() else capacity
     if row.get("active"):
         data["active"] = row["active"]
+    if any(row.get(column) for column in CSV_CONTACT_COLUMNS.values()):
+        # Columns left empty leave no part; a file without them keeps the stored contact.
+        data["contact"] = {part: row[column] for part, column in CSV_CONTACT_COLUMNS.items()
+                           if row.get(column)}
     if row.get("offices"):
         try:
             data["offices"] = json.loads(row["offices"])

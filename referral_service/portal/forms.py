@@ -20,6 +20,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    EmailField,
     Field,
     FieldList,
     FloatField,
@@ -33,6 +34,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TelField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
@@ -176,6 +178,13 @@ class ProfileForm(FlaskForm):
     capacity = IntegerField(_l("Capacity"), [Optional(), NumberRange(0, 1_000_000)],
                             description=_l("Most referrals open at once; leave empty for no "
                                            "limit."))
+    # The firm's business contact, shown to referrers; the schema checks the address and number.
+    contact_name = StringField(_l("Contact person"), [Optional(), Length(max=200)],
+                               filters=STRIP)
+    contact_email = EmailField(_l("Contact e-mail"), [Optional(), Length(max=254)],
+                               filters=STRIP)
+    contact_phone = TelField(_l("Contact phone"), [Optional(), Length(max=40)], filters=STRIP,
+                             description=_l("For example +886 7 123 4567."))
     offices = FieldList(FormField(OfficeForm), min_entries=1, max_entries=50)
     # Head office only: the rest of the profile is not the partner's to change.
     kind = SelectField(_l("Kind"), choices=KIND_CHOICES)

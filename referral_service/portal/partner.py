@@ -302,6 +302,7 @@ def profile_form_data(organization: Any) -> dict[str, Any]:
         "description": organization.description, "skills": ", ".join(organization.skills),
         "capacity": organization.capacity, "kind": organization.kind,
         "group": organization.group, "active": organization.active,
+        **{f"contact_{part}": value for part, value in (organization.contact or {}).items()},
         "offices": [*offices, {}],
     }
 
@@ -335,6 +336,8 @@ def profile_input(
         "skills": split_skills(form.skills.data),
         "capacity": form.capacity.data,
         "offices": offices,
+        "contact": {part: getattr(form, f"contact_{part}").data or None
+                    for part in ("name", "email", "phone")},
     }
     if actor.is_staff:
         body.update(kind=form.kind.data, group=form.group.data or None,
@@ -361,6 +364,8 @@ def office_resolver(form: ProfileForm, rows: list[int]):
                 return office._fields.get(path[2])
         if path and path[0] == "offices":
             return None
+        if len(path) == 2 and path[0] == "contact":
+            return form._fields.get(f"contact_{path[1]}")
         return top(path)
 
     return resolve

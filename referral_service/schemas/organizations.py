@@ -8,6 +8,7 @@ from models import ORGANIZATION_KINDS
 from referral_service.schemas.base import (
     NAMED,
     PageArgsSchema,
+    Pattern,
     StrictSchema,
     WholeNumber,
     page_schema,
@@ -16,6 +17,40 @@ from referral_service.schemas.base import (
 from referral_service.schemas.places import OfficeOutSchema, OfficeSchema
 
 SkillName = fields.String(validate=[validate.Length(min=1, max=100), NAMED])
+# A phone number as people write it: an optional "+" and country code, an optional area code
+# in brackets, then groups of digits parted by one space, dot or hyphen ("+886 7 123 4567",
+# "(02) 2345-6789", "+886 (7) 123 4567").
+# Every part is bounded or needs its separator: no backtracking blow-up on a long text.
+PHONE_PATTERN = r"^(\+[0-9]{1,4}[ .-]?)?(\([0-9]{1,6}\)[ .-]?)?[0-9]+([ .-][0-9]+)*$"
+PHONE = Pattern(PHONE_PATTERN, error="Use digits parted by spaces, dots or hyphens, with an "
+                "optional + at the start and an area code in brackets, e.g. +886 7 123 4567.")
+CONTACT_LIMITS = {"name": 200, "email": 254, "phone": 40}  # the columns' widths
+
+
+class ContactSchema(StrictSchema):
+    """A firm's business contact for referrers: each part optional; null or {} clears it."""
+
+    name = fields.String(allow_none=True,
+                         validate=[validate.Length(min=1, max=CONTACT_LIMITS["name"]), NAMED])
+    email = fields.Email(allow_none=True,
+                         validate=validate.Length(min=3, max=CONTACT_LIMITS["email"]))
+    phone = fields.String(allow_none=True,
+                          validate=[validate.Length(min=5, max=CONTACT_LIMITS["phone"]), PHONE])
+
+
+class ContactOutSchema(Schema):
+    """A firm's business contact as the API returns it."""
+
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+
+CONTACT_DESCRIPTION = (
+    "The firm's business contact for referrers (name, email, phone; each optional). Any "
+    "signed-in user and any key that may read the firm may read it: it is the firm's "
+    "business contact, not a client's personal data. Given, it replaces the whole contact; "
+    "null clears it.")
 
 
 class OrganizationCreateSchema(StrictSchema):
@@ -33,6 +68,8 @@ class OrganizationCreateSchema(StrictSchema):
     capacity = WholeNumber(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
     active = strict_boolean(load_default=True)
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    contact = fields.Nested(ContactSchema, allow_none=True,
+                            metadata={"description": CONTACT_DESCRIPTION})
 
 
 class OrganizationPatchSchema(OrganizationCreateSchema):
@@ -60,6 +97,8 @@ class OrganizationSchema(Schema):
     capacity = fields.Integer(allow_none=True)
     active = fields.Boolean()
     external_ref = fields.String(allow_none=True)
+    contact = fields.Nested(ContactOutSchema, allow_none=True,
+                            metadata={"description": CONTACT_DESCRIPTION})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     version = fields.Integer()

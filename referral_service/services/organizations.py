@@ -36,11 +36,16 @@ from referral_service.services.errors import (
 )
 from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
+from scoring.aliases import SkillAliases
 from scoring.model import slugify_skill
 
-PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref")
+PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref",
+                  "contact_name", "contact_email", "contact_phone")
+# A body's "contact" ({name, email, phone}) is stored as these profile fields.
+CONTACT_FIELDS = {"name": "contact_name", "email": "contact_email", "phone": "contact_phone"}
 # What a partner may change on its own profile; the rest is head office's.
-PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capacity"})
+PARTNER_EDITABLE = frozenset({"name", "description", "skills", "offices", "capacity",
+                              "contact"})
 SLUG_MAX_LENGTH = 100  # organization_skills.slug
 # The webhook event of every profile written (created, updated, deactivated).
 CHANGED = "organization.changed"
@@ -53,7 +58,8 @@ PLACE_FIELDS = ("city", "country", "address")
 # What a new organization starts from, before its create body applies.
 _NEW_PROFILE: dict[str, Any] = {
     "name": None, "kind": None, "group": None, "description": "", "capacity": None,
-    "active": True, "external_ref": None, "skills": [], "offices": []}
+    "active": True, "external_ref": None, "contact_name": None, "contact_email": None,
+    "contact_phone": None, "skills": [], "offices": []}
 
 
 # Skill names repeat across firms (a CRM's vocabulary): an import slugs each spelling once.
@@ -252,7 +258,8 @@ def planned_profile(
     """Return the profile `current` (see `profile`) becomes once `data` is applied.
 
     The one planning rule of POST (from `_NEW_PROFILE`), PATCH and the import; `write_profiles`
-    writes the result. A field left out of `data` keeps its value; skills are normalized.
+    writes the result. A field left out of `data` keeps its value; skills are normalized;
+    a "contact" given replaces the whole contact (null or {} clears it).
     Offices, when given, are merged before anything is resolved:
     - one given with the "id" of one of the firm's offices keeps that office and the fields
       it does not give (coordinates, radius...); it is resolved again only when its city,
@@ -266,6 +273,9 @@ def planned_profile(
     """
     after: dict[str, Any] = {field: data[field] if field in data else current[field]
                              for field in PROFILE_FIELDS}
+    if "contact" in data:
+        contact = data["contact"] or {}
+        after.update({field: contact.get(part) for part, field in CONTACT_FIELDS.items()})
     after["skills"] = (normalize_skills(data["skills"]) if "skills" in data
                        else list(current["skills"]))
     if "offices" in data:
