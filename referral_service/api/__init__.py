@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from referral_service import bodies, errors
 from referral_service.api import (
     audit,
+    client_sites,
     clients,
     groups,
     kpi,
@@ -180,6 +181,7 @@ def init_app(app: Flask) -> None:
         (referrals.blp, "/referrals"),
         (kpi.blp, "/kpi"), (targets.blp, "/kpi/target-proposals"),
         (audit.blp, "/audit"), (clients.blp, "/clients"),
+        (client_sites.blp, "/clients"),
         (people.blp, "/people"), (people.departments_blp, "/departments"),
         (visits.blp, "/visits"), (visits.leads_blp, "/leads"),
     ):

@@ -19,6 +19,7 @@ from referral_service.schemas.base import (
     page_schema,
     refused,
 )
+from referral_service.schemas.client_sites import ClientSiteRefSchema
 from referral_service.schemas.compiled import CompiledLoad, compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 
@@ -106,6 +107,10 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
     """The body of POST /referrals (loaded compiled when it plainly passes:
     schemas.compiled.CompiledLoad)."""
 
+    # A client site's place is the client's: not with client.location as well.
+    document_rules = refused({"required": ["client_site_id", "client"], "properties": {
+        "client": {"required": ["location"], "properties": {"location": {"type": "object"}}}}})
+
     referrer_organization_id = WholeNumber(required=True, validate=Id)
     receiver_organization_id = WholeNumber(required=True, validate=Id)
     client = fields.Nested(ClientInSchema, required=True)
@@ -119,6 +124,10 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
     source = fields.Nested(SourceSchema, load_default=lambda: {"kind": "organization"})
     referred_by_person_id = WholeNumber(allow_none=True, validate=Id, metadata={
         "description": "Who at the referrer refers the client."})
+    client_site_id = WholeNumber(validate=Id, metadata={
+        "description": "The client's work site the need is for: one the referrer recorded for "
+                       "this client (POST /clients/{client_id}/sites), else a 422. Its place "
+                       "is the referral's client location (leave client.location out)."})
     auto_reoffer = fields.Boolean(metadata={
         "description": "Whether a decline or an expiry refers the client on to the next best "
                        "firm not yet tried (SPEC section 11), up to REOFFER_MAX_HOPS times a "
@@ -253,6 +262,10 @@ class ReferralSummarySchema(Schema):
     previous_referral_id = fields.Integer(allow_none=True, metadata={
         "description": "The declined or expired referral this one re-offers; null for the "
                        "first of a chain."})
+    client_site = fields.Nested(ClientSiteRefSchema, allow_none=True, metadata={
+        "description": "The client's work site the referral is for (its place is "
+                       "client.location), or null; null too for a receiver until it "
+                       "accepts."})
     chain = fields.List(fields.Integer(), metadata={
         "description": "The ids of the referral's chain of re-offers, first to last (this "
                        "one among them): each re-offer follows the one before."})

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from models import (
     OPEN_STATUSES,
     Client,
+    ClientSite,
     Lead,
     Organization,
     OrganizationStats,
@@ -60,6 +61,7 @@ from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.referrals import dump_referral
 from referral_service.services import (
     audit,
+    client_sites,
     clients,
     events,
     idempotency,
@@ -165,11 +167,14 @@ def record_referral(
     if require_consent and not (data.get("client") or {}).get("consent"):
         raise ValidationFailed(CONSENT_REQUIRED, {"client": {"consent": [CONSENT_REQUIRED]}})
     place = _client_place(data, geocoder)
+    site = _named_site(session, data)
+    if site is not None:
+        place = client_sites.place_of(site)
     referral, body = idempotency.once(
         session=session, actor=actor, key=idempotency_key,
         digest=lambda: idempotency.request_hash(data),
         create=lambda: _create(session, {"auto_reoffer": auto_reoffer_default, **data},
-                               actor, place, attribution_window_days),
+                               actor, place, attribution_window_days, site=site),
         load=lambda referral_id: session.get(Referral, referral_id))
     return Recorded(referral, body)
 
@@ -177,12 +182,14 @@ def record_referral(
 def _create(
     session: Session, data: dict[str, Any], actor: Principal,
     place: places.ResolvedPlace | None, window_days: int, previous: Referral | None = None,
+    site: ClientSite | None = None,
 ) -> tuple[Referral, dict[str, Any]]:
     """Write the referral, its first history entry, audit entry and event.
 
     Return the referral and its JSON (the event's payload, and what a repeat of an idempotent
-    request gets). A re-offer names the `previous` referral: its client, as named, its source
-    and who referred it are copied from it, and it joins its chain.
+    request gets). A re-offer names the `previous` referral: its client, as named, its source,
+    client site and who referred it are copied from it, and it joins its chain. A `site`
+    (the referrer's, named by client_site_id) must be the client's.
     """
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
@@ -201,6 +208,8 @@ def _create(
                                                  place=place)
     else:
         client, created = _locked_client(session, previous.client_id), False
+    if site is not None:
+        client_sites.check_client(site, client.id)
     # A client created in this transaction has no referral anyone could see yet.
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
@@ -225,6 +234,7 @@ def _create(
         "referred_by_person_id": referred_by, "owner_person_id": None, **chain,
         "auto_reoffer": data.get("auto_reoffer", True),
     }
+    values.update(_site_columns(site, previous))
     if created:
         referral_id = sql.insert_referral(session, values)
     else:
@@ -407,6 +417,30 @@ def _skills(names: list[str]) -> list[str]:
     except ValueError:
         raise ValidationFailed("A skill has no letters or digits.",
                                {"skills": ["Every skill needs letters or digits."]}) from None
+
+
+def _named_site(session: Session, data: dict[str, Any]) -> ClientSite | None:
+    """The client site a referral names (client_site_id): the referrer's (422 otherwise),
+    whose place is then the client's; naming client.location too is a 422."""
+    site_id = data.get("client_site_id")
+    if site_id is None:
+        return None
+    if (data.get("client") or {}).get("location"):
+        raise ValidationFailed("Give the client's location or a client site, not both.", {
+            "client_site_id": ["The site's place is the client's: leave client.location "
+                               "out."]})
+    return client_sites.for_referral(session=session, site_id=site_id,
+                                     referrer_id=data["referrer_organization_id"])
+
+
+def _site_columns(site: ClientSite | None, previous: Referral | None) -> dict[str, Any]:
+    """The referral's client site columns: the site named, else its previous referral's."""
+    if site is not None:
+        return {"client_site_id": site.id, "client_site_label": site.label}
+    if previous is not None:
+        return {"client_site_id": previous.client_site_id,
+                "client_site_label": previous.client_site_label}
+    return {"client_site_id": None, "client_site_label": None}
 
 
 def _client_place(data: dict[str, Any], geocoder: Geocoder) -> places.ResolvedPlace | None:

@@ -56,6 +56,9 @@ class World:
     bravo_lead: int = 0
     bravo_lead_etag: str = ""
     bravo_proposals: tuple[int, ...] = ()  # open target proposals: the firm's, the person's
+    bravo_client: int = 0  # the client of bravo_to_charlie, which Alpha does not know
+    alpha_client: int = 0  # the client of alpha_to_bravo
+    bravo_sites: tuple[int, ...] = ()  # sites Bravo recorded: of its client, of Alpha's
 
 
 @pytest.fixture
@@ -122,6 +125,16 @@ def world(client, make_key, admin_headers) -> World:
         ("organization", bravo), ("person", found.bravo_person))]
     assert all(p.status_code == 201 for p in proposals), [p.get_json() for p in proposals]
     found.bravo_proposals = tuple(p.get_json()["id"] for p in proposals)
+    found.bravo_client, found.alpha_client = (
+        client.get(f"{API}/referrals/{referral_id}", headers=admin_headers)
+        .get_json()["client"]["id"] for referral_id in (found.bravo_to_charlie,
+                                                        found.alpha_to_bravo))
+    sites = [client.post(f"{API}/clients/{client_id}/sites", headers=admin_headers, json={
+        "label": "Bravo Dept Secret", "organization_id": bravo, "location": {
+            "address": "12 Bravo Lane", "latitude": 22.63, "longitude": 120.30}})
+        for client_id in (found.bravo_client, found.alpha_client)]
+    assert all(s.status_code == 201 for s in sites), [s.get_json() for s in sites]
+    found.bravo_sites = tuple(s.get_json()["id"] for s in sites)
     return found
 
 
@@ -173,6 +186,16 @@ def _public_catalog(w: World, body: dict) -> list[str]:
             for key in set(item) - {"skill", "organizations", "aliases"}]
 
 
+def _groups_only(w: World, body: dict) -> list[str]:
+    return [f"field {key}" for item in body["items"]
+            for key in set(item) - {"id", "name", "organizations", "active_organizations"}]
+
+
+def _alpha_sites_only(w: World, body: dict) -> list[str]:
+    return [f"site {item['id']} of {item['organization_id']} listed" for item in body["items"]
+            if item["organization_id"] != w.alpha]
+
+
 def _months_only(w: World, body: dict) -> list[str]:
     return [f"month field {key}" for item in body["items"]
             for key in set(item) - {"month", "status", "closed_at", "closed_by"}]
@@ -213,6 +236,22 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
     "DELETE /api/v1/organizations/{organization_id}": lambda w: [
         Attempt("DELETE", f"{API}/organizations/{org}") for org in (w.bravo, w.charlie)
     ],
+    "GET /api/v1/groups": lambda w: [
+        # Groups are not secret between firms (a profile shows its group): names and counts.
+        Attempt("GET", f"{API}/groups", ok=_groups_only),
+    ],
+    "GET /api/v1/clients/{client_id}/sites": lambda w: [
+        Attempt("GET", f"{API}/clients/{w.bravo_client}/sites", refused=(404,)),
+        # Alpha's own client: only the sites Alpha recorded, none of Bravo's.
+        Attempt("GET", f"{API}/clients/{w.alpha_client}/sites", ok=_alpha_sites_only),
+    ],
+    "POST /api/v1/clients/{client_id}/sites": lambda w: [
+        Attempt("POST", f"{API}/clients/{w.bravo_client}/sites", {
+            "label": "Mine", "location": {"latitude": 1.0, "longitude": 1.0}}, refused=(404,)),
+        Attempt("POST", f"{API}/clients/{w.alpha_client}/sites", {
+            "label": "For Bravo", "organization_id": w.bravo,
+            "location": {"latitude": 1.0, "longitude": 1.0}}, refused=(403,)),
+    ],
     "GET /api/v1/skills": lambda w: [
         # A catalog of skill names and counts across firms, no firm named in it.
         Attempt("GET", f"{API}/skills", ok=_public_catalog),
@@ -235,6 +274,9 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
                                          "location": {"latitude": 22.63, "longitude": 120.3},
                                          "referrer_organization_id": w.bravo},
                 ok=_match_shows_no_profile, may_name_bravo=True),
+        # Bravo's client sites are Bravo's: their place is not Alpha's to match from.
+        *[Attempt("POST", f"{API}/match", {"skills": ["Bravo Plating"], "client_site_id": site},
+                  refused=(422,)) for site in w.bravo_sites],
     ],
     "GET /api/v1/referrals": lambda w: [
         Attempt("GET", f"{API}/referrals{query}", ok=_alpha_referrals_only)
@@ -256,6 +298,12 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
             "referrer_organization_id": w.alpha, "receiver_organization_id": w.charlie,
             "client": {"name": name}}, refused=(409,))
         for name in ("client of bravo", "CLIENT OF CHARLIE, Ltd.")
+    ] + [
+        # A site Bravo recorded, even of Alpha's own client, is not Alpha's to name.
+        Attempt("POST", f"{API}/referrals", {
+            "referrer_organization_id": w.alpha, "receiver_organization_id": w.charlie,
+            "client": {"name": "Alpha Client One"}, "client_site_id": w.bravo_sites[1]},
+            refused=(422,)),
     ],
     "GET /api/v1/referrals/{referral_id}": lambda w: [
         Attempt("GET", f"{API}/referrals/{referral}")
@@ -465,6 +513,8 @@ def snapshot(client, w: World) -> dict:
         "leads": get("/leads?page_size=500"),
         "target_proposals": [get(f"/kpi/target-proposals/{item['id']}") for item in get(
             "/kpi/target-proposals?page_size=500")["items"]],
+        "client_sites": [get(f"/clients/{client_id}/sites")
+                         for client_id in (w.bravo_client, w.alpha_client)],
     }
 
 

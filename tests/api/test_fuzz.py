@@ -125,7 +125,11 @@ class _LookupSteering:
         operation = f"{case.method.upper()} {case.path}"
         body = case.body
         if operation == "POST /api/v1/match":
-            body["location"] = _located(body.get("location"))
+            # A client site must be one of the caller's, and a group match needs a referrer
+            # in a group (tests/api/test_client_sites.py, test_groups.py pin those 422s).
+            for name in ("client_site_id", "prefer_group", "same_group_only"):
+                body.pop(name, None)
+            body["location"] = _located(body.get("location") or {"city": "Kaohsiung"})
         elif operation in ("POST /api/v1/organizations",
                            "PATCH /api/v1/organizations/{organization_id}"):
             if isinstance(body.get("offices"), list):
@@ -137,6 +141,7 @@ class _LookupSteering:
             referrer, receiver = self._two_active_firms()
             body["referrer_organization_id"] = referrer
             body["receiver_organization_id"] = receiver
+            body.pop("client_site_id", None)  # the referrer's site of the client (422s pinned)
             # A source or person must exist and belong to the referrer (pinned in
             # tests/api/test_visits.py): the firm itself, named by nobody in particular.
             if isinstance(body.get("source"), dict):
@@ -178,6 +183,10 @@ class _LookupSteering:
             for reference in ("department_id", "manager_id", "parent_id", "head_person_id"):
                 if reference in body:
                     body[reference] = None
+        elif operation == "POST /api/v1/clients/{client_id}/sites":
+            # Head office names the firm, which must exist (tests/api/test_client_sites.py).
+            body["organization_id"] = self._two_active_firms()[0]
+            body["location"] = _located(body.get("location"))
         elif operation == "POST /api/v1/kpi/target-proposals":
             # A scope that exists (a missing one is a 422 pinned in tests/api/test_targets.py):
             # a firm, for which head office proposes; a repeat is a (correct) 409.
