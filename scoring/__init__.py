@@ -5,7 +5,9 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
 
 - skill = 0.75 * (required skills the firm has / required skills) + 0.25 * text similarity,
   or the text similarity alone when the need names no skill. A required skill counts when the
-  firm has it in any spelling (anodising covers anodizing; plurals and inflections too).
+  firm has it in any spelling (anodising covers anodizing; plurals and inflections too); a
+  skill named by one of head office's aliases is first replaced by the skill it stands for
+  (`resolve_aliases`), and matched_skills / missing_skills still name it as the client did.
   Text similarity is the idf-weighted share of the need's terms (skills + description) found
   in the firm's profile, on terms that map British to American spelling and are stemmed; it
   is not divided by the profile's length, so a longer profile never scores lower (scoring.text).
@@ -31,6 +33,7 @@ takes updates one firm at a time.
 
 from typing import TYPE_CHECKING
 
+from scoring.aliases import NO_ALIASES, SkillAliases, resolve_aliases
 from scoring.components import DEFAULT_SCALE_KM, EARTH_RADIUS_KM
 from scoring.model import (
     DEFAULT_MIN_SKILL_FIT,
@@ -41,7 +44,6 @@ from scoring.model import (
     Need,
     Office,
     Weights,
-    resolve_aliases,
     slugify_skill,
 )
 from scoring.naive import rank_naive
@@ -70,12 +72,14 @@ __all__ = [
     "DEFAULT_SCALE_KM",
     "DEFAULT_WEIGHTS",
     "MAX_MIN_SKILL_FIT",
+    "NO_ALIASES",
     "EARTH_RADIUS_KM",
     "Candidate",
     "Firm",
     "MatchIndex",
     "Need",
     "Office",
+    "SkillAliases",
     "Weights",
     "rank_naive",
     "resolve_aliases",

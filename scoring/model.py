@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 MAX_LIMIT = 100
 # Share of skill fit that comes from exact coverage of the required skills (scoring.components).
@@ -128,7 +127,7 @@ class Need:
     group_id: int | None = None
     prefer_group: bool = False
     same_group_only: bool = False
-    # How the client named each skill, where an alias stood for it (resolve_aliases):
+    # How the client named each skill, where an alias stood for it (scoring.aliases):
     # matched_skills and missing_skills name these. Empty: the skills themselves.
     skill_names: tuple[str, ...] = ()
 
@@ -178,18 +177,6 @@ class Need:
         if (self.prefer_group or self.same_group_only) and self.group_id is None:
             raise ValueError("Need prefer_group and same_group_only need the referrer's "
                              "group_id.")
-
-
-def resolve_aliases(need: Need, aliases: Mapping[str, str]) -> Need:
-    """Return the need with each skill that is an alias (slug -> skill slug) replaced by its
-    skill, still named as the client named it; a skill given twice that way counts once."""
-    if not any(skill in aliases for skill in need.skills):
-        return need
-    names = need.skill_names or need.skills
-    resolved: dict[str, str] = {}  # skill -> the name it was first given under
-    for skill, name in zip(need.skills, names, strict=True):
-        resolved.setdefault(aliases.get(skill, skill), name)
-    return replace(need, skills=tuple(resolved), skill_names=tuple(resolved.values()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from referral_service.adapters.skill_aliases import AliasKeeper
 from referral_service.adapters.sql import load_firms
 
 if TYPE_CHECKING:
-    from scoring import MatchIndex
+    from scoring import MatchIndex, SkillAliases
 
 # Commits can land out of order; re-read this much before the last look to catch them.
 SYNC_OVERLAP = timedelta(seconds=5)
@@ -100,7 +100,7 @@ class MatchIndexKeeper:
         self._built = threading.Event()
 
     @property
-    def skill_aliases(self) -> Mapping[str, str]:
+    def skill_aliases(self) -> SkillAliases:
         """Return head office's aliases (alias slug -> skill slug), as fresh as the index."""
         return self._aliases.current()
 

@@ -13,28 +13,29 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import SkillAlias
+from scoring.aliases import NO_ALIASES, SkillAliases
 
 
 class AliasKeeper:
-    """One worker's map of aliases (alias slug -> skill slug), refreshed when it changes."""
+    """One worker's aliases (alias slug -> skill slug), read again when they change."""
 
     def __init__(self, session_factory: Callable[[], Session], *,
                  refresh_seconds: float = 1.0) -> None:
         self.session_factory = session_factory
         self.refresh_seconds = refresh_seconds
-        self._aliases: Mapping[str, str] = {}
+        self._aliases = NO_ALIASES
         self._seen: tuple[int, datetime | None] | None = None
         self._checked_at: float | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> Mapping[str, str]:
+    def current(self) -> SkillAliases:
         """Return the aliases, read again first if the table changed since the last look."""
         checked = self._checked_at
         if checked is not None and time.monotonic() - checked < self.refresh_seconds:
@@ -51,7 +52,7 @@ class AliasKeeper:
             count, latest = session.execute(
                 select(func.count(), func.max(SkillAlias.updated_at))).one()
             if (count, latest) != self._seen:
-                # a new dict, never one changed in place: readers hold the old one meanwhile
-                self._aliases = dict(
-                    session.execute(select(SkillAlias.alias, SkillAlias.skill)).all())
+                # a new object, never one changed in place: readers hold the old one meanwhile
+                self._aliases = SkillAliases.of(dict(
+                    session.execute(select(SkillAlias.alias, SkillAlias.skill)).all()))
                 self._seen = (count, latest)

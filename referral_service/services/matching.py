@@ -6,7 +6,6 @@ client's place, builds scoring's Need from the request and asks the index.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +16,7 @@ from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.places import ResolvedPlace
-from scoring import Candidate, Need, Weights, resolve_aliases
+from scoring import Candidate, Need, SkillAliases, Weights, resolve_aliases
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,7 +31,7 @@ class IndexSource(Protocol):
 
     min_skill_fit: float  # the deployment's relevance floor (MATCH_MIN_SKILL_FIT)
     # head office's aliases (alias slug -> skill slug), kept in step with the index
-    skill_aliases: Mapping[str, str]
+    skill_aliases: SkillAliases
 
     def current(self) -> MatchIndex: ...
 

@@ -37,6 +37,7 @@ from referral_service.services.errors import (
 from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
 from scoring.aliases import SkillAliases
+from scoring.aliases import SkillAliases
 from scoring.model import slugify_skill
 
 PROFILE_FIELDS = ("name", "kind", "group", "description", "capacity", "active", "external_ref",
@@ -489,16 +490,15 @@ def write_profiles(
 def _skills_for_aliases(session: Session, plans: list[Plan]) -> None:
     """Store a tag given as one of head office's aliases as the skill it stands for (SPEC
     section 8: one skill, one slug), once per firm; the plans are changed in place."""
-    given = sorted({slug for plan in plans for slug in plan.after["skills"]})
-    aliases: dict[str, str] = {}
-    for start in range(0, len(given), sql.PROFILE_CHUNK):  # bounded bind parameters
-        aliases.update(session.execute(
-            select(SkillAlias.alias, SkillAlias.skill)
-            .where(SkillAlias.alias.in_(given[start:start + sql.PROFILE_CHUNK]))).all())
-    if aliases:
+    if not any(plan.after["skills"] for plan in plans):
+        return
+    # the whole table (head office's few hundred at most): an alias is found by any spelling
+    aliases = SkillAliases.of(dict(session.execute(select(SkillAlias.alias,
+                                                          SkillAlias.skill)).all()))
+    if aliases.by_slug:
         for plan in plans:
-            plan.after["skills"] = list(dict.fromkeys(aliases.get(slug, slug)
-                                                      for slug in plan.after["skills"]))
+            plan.after["skills"] = list(dict.fromkeys(map(aliases.skill_of,
+                                                          plan.after["skills"])))
 
 
 def name_clashes(*, session: Session, plans: list[Plan]) -> dict[int, str]:

@@ -23,6 +23,7 @@ from referral_service.services import organizations as organizations_service
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from scoring.aliases import SkillAliases
 from scoring.model import slugify_skill
 from scoring.text import skill_key
 
@@ -62,22 +63,6 @@ def list_(*, session: Session) -> list[Skill]:
             for slug, count in organizations_service.list_skills(session=session)]
 
 
-def aliases(*, session: Session) -> dict[str, str]:
-    """Return every alias with the skill it stands for."""
-    return dict(session.execute(select(SkillAlias.alias, SkillAlias.skill)).all())
-
-
-def resolve(*, session: Session, slugs: list[str]) -> list[str]:
-    """Return the slugs with each alias replaced by its skill, repeats dropped, in order."""
-    if not slugs:
-        return []
-    known = dict(session.execute(select(SkillAlias.alias, SkillAlias.skill)
-                                 .where(SkillAlias.alias.in_(sorted(set(slugs))))).all())
-    if not known:
-        return slugs
-    return list(dict.fromkeys(known.get(slug, slug) for slug in slugs))
-
-
 @writes
 def create_alias(*, session: Session, actor: Principal, alias: str, skill: str) -> SkillAlias:
     """Declare `alias` another name of `skill` (a skill some organization offers)."""
@@ -100,8 +85,11 @@ def create_alias(*, session: Session, actor: Principal, alias: str, skill: str) 
             f"{offered_by} organizations offer {alias_slug!r}; merge it into {skill_slug!r} "
             "instead (POST /skills/merge), which re-points their tags.",
             errors={"alias": [f"Organizations offer '{alias_slug}': merge it instead."]})
-    taken = session.scalar(select(SkillAlias.skill).where(SkillAlias.alias == alias_slug))
-    if taken is not None:
+    known = SkillAliases.of(dict(session.execute(select(SkillAlias.alias,
+                                                       SkillAlias.skill)).all()))
+    taken = known.skill_of(alias_slug)
+    if taken != alias_slug and taken != skill_slug or alias_slug in known.by_slug:
+        # the alias, or a spelling of it, already stands for a skill
         raise Conflict(f"{alias_slug!r} is already an alias of {taken!r}.",
                        errors={"alias": [f"Already an alias of '{taken}'."]})
     if session.scalar(select(SkillAlias.id).where(SkillAlias.skill == alias_slug).limit(1)):
@@ -146,42 +134,52 @@ def delete_alias(*, session: Session, actor: Principal, alias: str) -> None:
 def merge(*, session: Session, actor: Principal, from_: str, into: str) -> Merge:
     """Merge the skill `from_` into `into` in one transaction.
 
-    Every organization's tag `from_` becomes `into` (dropped where it had both), each such
+    Every organization's tag `from_`, in any spelling (scoring.text.skill_key), becomes
+    `into` (dropped where it had both), each such
     profile written as a profile change is (version + 1, so a new ETag; updated_at, so every
     worker's match index; an audit entry); aliases of `from_` now stand for `into`; and
-    `from_` stays as an alias of `into`, so that requests naming it still match.
+    `from_` (each spelling moved) stays as an alias of `into`, so that requests naming it
+    still match.
     """
     require_head_office(actor)
     old, new = _slug(from_, "from"), _slug(into, "into")
     if old == new:
         raise ValidationFailed("A skill cannot be merged into itself.",
                                {"into": ["A skill cannot be merged into itself."]})
-    for slug, field in ((old, "from"), (new, "into")):
-        if not _offered(session, slug):
-            raise NotFound(f"No organization offers the skill {slug!r} ({field}).")
+    if not _offered(session, new):
+        raise NotFound(f"No organization offers the skill {new!r} (into).")
+    # Every spelling of the skill merged goes (SPEC section 8: they are one skill): else
+    # "anodised" would stay a skill of its own beside the alias "anodising" of another one.
+    key = skill_key(old)
+    moved = sorted(slug for slug in _offered_slugs(session)
+                   if slug != new and skill_key(slug) == key)
+    if not moved:
+        raise NotFound(f"No organization offers the skill {old!r} (from).")
     # Locked in id order (as every multi-firm write here), so that two merges cannot deadlock
     # and a concurrent profile edit waits for this one, or this one for it.
     firms = session.scalars(
         select(Organization)
         .where(Organization.id.in_(select(OrganizationSkill.organization_id)
-                                   .where(OrganizationSkill.slug == old)))
+                                   .where(OrganizationSkill.slug.in_(moved))))
         .order_by(Organization.id)
         .options(selectinload(Organization.offices), selectinload(Organization.skill_rows))
         .with_for_update(of=Organization)).all()
     plans = []
     for firm in firms:
         before = {**organizations_service.profile(firm), "version": firm.version}
-        skills = list(dict.fromkeys(new if slug == old else slug for slug in before["skills"]))
+        skills = list(dict.fromkeys(new if slug in moved else slug
+                                    for slug in before["skills"]))
         after = {**organizations_service.profile(firm), "skills": skills}
         plans.append(organizations_service.Plan(firm.id, before, after))
     organizations_service.write_profiles(session=session, plans=plans, actor=actor)
     now = utcnow()
-    session.execute(delete(SkillAlias).where(SkillAlias.alias.in_([old, new])))
-    session.execute(update(SkillAlias).where(SkillAlias.skill == old)
+    session.execute(delete(SkillAlias).where(SkillAlias.alias.in_([*moved, new])))
+    session.execute(update(SkillAlias).where(SkillAlias.skill.in_(moved))
                     .values(skill=new, updated_at=now))
-    session.add(SkillAlias(alias=old, skill=new, created_at=now, updated_at=now))
+    session.add_all([SkillAlias(alias=slug, skill=new, created_at=now, updated_at=now)
+                     for slug in moved])
     audit.record(session=session, actor=actor, action="skill.merge", object_type="skill",
-                 object_id=new, changes={"from": old, "into": new,
+                 object_id=new, changes={"from": moved, "into": new,
                                          "organizations": len(plans)})
     session.flush()
     return Merge(old, new, len(plans))

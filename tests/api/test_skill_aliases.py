@@ -170,3 +170,20 @@ def test_a_tag_given_as_an_alias_is_stored_as_its_skill_and_the_list_filter_foll
     assert {item["name"] for item in listed.get_json()["items"]} == {"Machining Shop",
                                                                        "Later Shop"}
     assert "cnc-milling" not in skills_listed(client, admin_headers)
+
+
+def test_a_merge_takes_every_spelling_of_the_merged_skill(client, admin_headers, make_org):
+    make_org(name="British", skills=["Anodising finishes"])
+    make_org(name="American", skills=["anodized finish"])
+    make_org(name="Target", skills=["Anodizing"])
+    merged = client.post(f"{API}/skills/merge", json={"from": "anodised finishes",
+                                                      "into": "anodizing"},
+                         headers=admin_headers)
+    assert merged.status_code == 200, merged.get_json()
+    assert merged.get_json()["organizations"] == 2
+    assert skills_listed(client, admin_headers)["anodizing"]["aliases"] == [
+        "anodising-finishes", "anodized-finish"]
+    # a need in a third spelling finds the alias, so every firm covers it
+    candidates = match(client, admin_headers, ["Anodised Finishes"])
+    assert len(candidates) == 3
+    assert {tuple(c["matched_skills"]) for c in candidates} == {("anodised-finishes",)}
