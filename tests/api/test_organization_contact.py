@@ -113,3 +113,15 @@ def test_csv_import_fills_the_contact_and_a_file_without_it_keeps_it(app, tmp_pa
     [firm] = client.get(BASE, headers=admin_headers).get_json()["items"]
     assert firm["skills"] == ["cutting"]
     assert firm["contact"] == {"name": "Mei Lin", "email": "mei@harbor.example", "phone": None}
+
+
+def test_the_imports_compiled_load_takes_a_contact_exactly_as_the_schema_does():
+    from referral_service.schemas.compiled import compile_load
+    from referral_service.schemas.organizations import OrganizationCreateSchema
+
+    schema = OrganizationCreateSchema()
+    quick_load = compile_load(schema)
+    good = org_payload(contact=CONTACT)
+    assert quick_load(good) == schema.load(good)  # the fast path, not left to the schema
+    for contact in ({"email": "not an address"}, {"phone": "call me"}, {"name": ""}):
+        assert quick_load(org_payload(contact=contact)) is None  # the schema words why
