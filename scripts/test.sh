@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the tests need (venv, packages, Debian's Chromium, axe-core from npm) and
-# run the whole suite on SQLite and on PostgreSQL (a fresh database per run, created by the
-# tests themselves).
+# Install everything the tests need (venv, packages, Debian's Chromium and fonts-noto-cjk,
+# axe-core from npm) and run the whole suite on SQLite and on PostgreSQL (a fresh database per
+# run, created by the tests themselves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,6 +11,17 @@ if ! [ -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+# The CJK font the chart tests need (setup.sh tries it too, but lets the service start
+# without it); in CI its absence fails tests/portal/test_chart_languages.py.
+if ! dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed"; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
+  else
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
   fi
 fi
 # axe-core for the accessibility tests, from the npm registry, kept in .cache/axe.

@@ -3,9 +3,11 @@
 A `Figure` is built per request and dropped with it; pyplot is never used, since it keeps
 every figure alive in a global registry across requests.
 
-Chart words are in the user's language when the machine has a font that draws Chinese and
-Japanese (Debian: fonts-noto-cjk), else in English: boxes in place of words help nobody. The
-same font, when present, draws CJK firm names.
+Chart words (title, axis, legend, months) are in the user's language when the machine has a
+font that draws Chinese and Japanese (Debian: fonts-noto-cjk, which scripts/setup.sh and
+scripts/test.sh install where they can), else in English: boxes in place of words help nobody.
+The font is found by name among the installed ones (matplotlib's font_manager; no network)
+and tried after DejaVu Sans for each character, so CJK firm names draw too.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import cache
 from typing import Any
 
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
+
+from referral_service.portal.i18n import month_label
 
 CREDITS_COLOUR = "#2463a6"
 TARGET_COLOUR = "#c7d3e0"
@@ -29,28 +34,57 @@ WIDTH_INCHES = 7.5
 # A phone's screen: drawn narrower rather than shrunk, so the text stays readable.
 COMPACT_WIDTH_INCHES = 4.0
 DPI = 100
-# Fonts with Chinese and Japanese glyphs, tried after DejaVu Sans for each character.
+# Fonts with Chinese and Japanese glyphs, tried after DejaVu Sans for each character: the
+# language's own first (the same character is drawn the Japanese or the Taiwanese way).
 CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK SC", "Source Han Sans",
              "IPAGothic", "IPAexGothic", "Droid Sans Fallback", "WenQuanYi Zen Hei")
+OWN_CJK_FONT = {"ja": "Noto Sans CJK JP", "zh": "Noto Sans CJK TC"}
+LATIN_FONT = "DejaVu Sans"  # matplotlib's own
 
 
 @cache
-def cjk_font() -> str | None:
-    """Return the name of an installed font that draws CJK text, if any."""
+def cjk_fonts() -> tuple[str, ...]:
+    """Return the names of the installed fonts that draw CJK text, in CJK_FONTS order."""
     from matplotlib import font_manager
 
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    if not installed.intersection(CJK_FONTS):
+        # matplotlib's font list is cached on disk when first built; a font installed since
+        # (fonts-noto-cjk after the first chart) is found by looking at the files once.
+        for path in font_manager.findSystemFonts(fontext="ttf") + font_manager.findSystemFonts(
+                fontext="otf"):
+            if "cjk" in path.lower() or "droidsansfallback" in path.lower():
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    return tuple(name for name in CJK_FONTS if name in installed)
+
+
+def cjk_font() -> str | None:
+    """Return the name of an installed font that draws CJK text, if any."""
+    return next(iter(cjk_fonts()), None)
+
+
+def font_family(language: str) -> list[str]:
+    """Return the font fallback list for a chart in `language` (a CJK font only if installed)."""
+    fonts = cjk_fonts()
+    own = OWN_CJK_FONT.get(language)
+    return [LATIN_FONT, *sorted(fonts, key=lambda name: name != own)]
 
 
 @contextmanager
-def _words() -> Iterator[None]:
+def in_language() -> Iterator[None]:
     """Write the chart in the user's language if it can be drawn, else in English."""
-    if cjk_font() is not None:
-        yield
-        return
-    with force_locale("en"):
-        yield
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": font_family(get_locale().language)}):
+        if cjk_font() is not None:
+            yield
+            return
+        with force_locale("en"):
+            yield
 
 
 def _figure(height_inches: float, compact: bool = False):
@@ -60,21 +94,28 @@ def _figure(height_inches: float, compact: bool = False):
     width = COMPACT_WIDTH_INCHES if compact else WIDTH_INCHES
     figure = Figure(figsize=(width, height_inches), dpi=DPI)
     figure.patch.set_facecolor("white")
-    if cjk_font() is not None:
-        # A font list: a character DejaVu Sans lacks is drawn by the CJK font.
-        from matplotlib import rcParams
-
-        rcParams["font.family"] = ["DejaVu Sans", cjk_font()]
     return figure
 
 
 def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        # A name in a script DejaVu Sans lacks (e.g. CJK) draws as boxes rather than failing.
+        # A name in a script no installed font has draws as boxes rather than failing.
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
         figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _month_short(month: str, compact: bool) -> str:
+    """A "YYYY-MM" month as an axis label in the user's language: "Nov 2026", "2026年11月";
+    on a phone the month alone ("Nov", "11月"), so that twelve fit side by side."""
+    from babel.dates import format_skeleton
+
+    try:
+        first = date(int(month[:4]), int(month[5:7]), 1)
+    except ValueError:
+        return month
+    return format_skeleton("MMM" if compact else "yMMM", first, locale=get_locale())
 
 
 def _style(axes: Any) -> None:
@@ -85,7 +126,7 @@ def _style(axes: Any) -> None:
 
 def month_chart(rows: list[dict[str, Any]], month: str, *, compact: bool = False) -> bytes:
     """Draw each firm's new-client credits against its target for one month (top firms)."""
-    with _words():
+    with in_language():
         return _png(month_figure(rows, month, compact=compact))
 
 
@@ -97,8 +138,8 @@ def month_figure(rows: list[dict[str, Any]], month: str, *, compact: bool = Fals
     figure = _figure(1.4 + 0.38 * max(len(chosen), 2), compact)
     axes = figure.add_subplot()
     _style(axes)
-    axes.set_title(gettext("Credits against target, %(month)s", month=month), fontsize=11,
-                   color=TEXT_COLOUR, loc="left", pad=22)
+    axes.set_title(gettext("Credits against target, %(month)s", month=month_label(month)),
+                   fontsize=11, color=TEXT_COLOUR, loc="left", pad=22)
     if not chosen:
         axes.text(0.5, 0.5, gettext("No referrals or targets in this month yet."), ha="center",
                   va="center", transform=axes.transAxes, color=TEXT_COLOUR)
@@ -154,7 +195,7 @@ def _legend(figure: Any, axes: Any, keys: list[tuple[str, str]], compact: bool,
 
 def history_chart(points: list[tuple[str, int, int | None]], *, compact: bool = False) -> bytes:
     """Draw new-client credits per month, with the month's target as a marker."""
-    with _words():
+    with in_language():
         return _png(history_figure(points, compact=compact))
 
 
@@ -189,7 +230,7 @@ def history_figure(points: list[tuple[str, int, int | None]], *, compact: bool =
         else:
             axes.text(x, target + 0.03 * top, str(value), ha="center", va="bottom",
                       fontsize=8, color=TEXT_COLOUR)
-    labels = [month[2:] if compact else month for month, _c, _t in points]
+    labels = [_month_short(month, compact) for month, _c, _t in points]
     axes.set_xticks(positions, labels)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_ylim(0, top * 1.15 + 0.5)

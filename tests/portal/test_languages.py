@@ -271,11 +271,11 @@ def test_chart_words_follow_the_language_when_they_can_be_drawn(app, monkeypatch
     monkeypatch.setitem(matplotlib.rcParams, "font.family", matplotlib.rcParams["font.family"])
     monkeypatch.setattr(charts, "cjk_font", lambda: font)
     rows = [{"organization_name": "東洋メッキ工業株式会社", "new_client_credits": 3, "target": 2}]
-    with app.test_request_context("/kpi/chart.png", headers=JA), charts._words():
+    with app.test_request_context("/kpi/chart.png", headers=JA), charts.in_language():
         figure = charts.month_figure(rows, "2026-03")
     axes = figure.axes[0]
     assert [text.get_text() for text in axes.get_legend().get_texts()] == legend
-    assert axes.get_title(loc="left").startswith("Credits" if font is None else "2026-03")
+    assert axes.get_title(loc="left").startswith("Credits" if font is None else "2026年3月")
 
 
 @pytest.mark.parametrize("headers", [ZH, JA], ids=["zh-TW", "ja"])
