@@ -49,7 +49,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from models import ORGANIZATION_KINDS, REFERRAL_STATUSES
+from models import ORGANIZATION_KINDS, REFERRAL_STATUSES, utcnow
 from referral_service.schemas.base import MONTH_PATTERN
 from referral_service.schemas.referrals import REFERRAL_SORTS
 
@@ -238,7 +238,31 @@ class MatchForm(NeedForm):
     submit = SubmitField(_l("Find firms"))
 
 
-class ReferForm(NeedForm):
+class ConsentFields:
+    """The client's consent to being referred (SPEC section 11), on the refer forms: shown,
+    and required, when REQUIRE_CLIENT_CONSENT is on (the views check it)."""
+
+    consent_given = BooleanField(_l("The client agreed to be referred"))
+    consent_by = StringField(_l("Who agreed"), [Optional(), Length(max=200)], filters=STRIP,
+                             description=_l("The person at the client who agreed; you, if "
+                                            "left empty."))
+
+    def consent(self, recorder: str) -> dict[str, Any] | None:
+        """The referral's client.consent (given now), or None if the box is not ticked."""
+        if not self.consent_given.data:
+            return None
+        return {"given_at": utcnow(), "by": self.consent_by.data or recorder}
+
+    def consent_missing(self, required: bool) -> bool:
+        """Whether consent is required and not given; if so, the box says why."""
+        if not required or self.consent_given.data:
+            return False
+        self.consent_given.errors = [gettext("Tick this box: the client's consent is needed "
+                                             "before it is referred.")]
+        return True
+
+
+class ReferForm(ConsentFields, NeedForm):
     """Refer a client: the client, the need, then a receiver picked from the match list."""
 
     referrer = StringField(_l("Referring firm"), [Optional(), Length(max=200)], filters=STRIP,
@@ -504,7 +528,7 @@ class LeadMoveForm(FlaskForm):
     submit = SubmitField()
 
 
-class LeadReferForm(FlaskForm):
+class LeadReferForm(ConsentFields, FlaskForm):
     """Refer a lead: a firm from the ranked list, or one named."""
 
     receiver = RadioField(_l("Receiving firm"), coerce=optional_id, validate_choice=False)

@@ -249,9 +249,13 @@ def refer():
     if chosen is None:
         form.receiver.errors = [gettext("Pick one of the firms listed below.")]
         return rendered("refer.html", form=form, result=result, general=general, status=422)
+    if form.consent_missing(current_app.config["REQUIRE_CLIENT_CONSENT"]):
+        return rendered("refer.html", form=form, result=result, general=general, status=422)
     client: dict[str, Any] = {"name": form.client_name.data, "location": form.location()}
     if form.client_ref.data:
         client["external_ref"] = form.client_ref.data
+    if form.consent(actor.name):
+        client["consent"] = form.consent(actor.name)
     data = {
         "referrer_organization_id": referrer_id,
         "receiver_organization_id": chosen["organization_id"],
@@ -265,7 +269,8 @@ def refer():
         referral = referrals.record_referral(
             session=write_session(), data=data, actor=actor, geocoder=geocoder(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
-            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"],
+            require_consent=current_app.config["REQUIRE_CLIENT_CONSENT"])
     except Conflict as error:
         existing = error.extra.get("existing_referral_id")
         general = [error.detail + (gettext(" (referral #%(id)s)", id=existing) if existing else "")]

@@ -427,15 +427,18 @@ def refer_lead(lead_id: int):
     receiver = None
     if form.validate():
         receiver = chosen_receiver(form, result)
-    if receiver is None:
+    if receiver is None or form.consent_missing(current_app.config["REQUIRE_CLIENT_CONSENT"]):
         return refer_page(lead, form, result, general, status=422)
+    consent = form.consent(actor.name)
     try:
         recorded = visits.refer_lead(
             session=write_session(), lead_id=lead_id, actor=actor, index=match_index(),
-            data={"receiver_organization_id": receiver, "note": (form.note.data or "").strip()},
+            data={"receiver_organization_id": receiver, "note": (form.note.data or "").strip(),
+                  **({"consent": consent} if consent else {})},
             geocoder=geocoder(), default_weights=match_weights(),
             attribution_window_days=current_app.config["ATTRIBUTION_WINDOW_DAYS"],
-            auto_reoffer_default=current_app.config["AUTO_REOFFER"])
+            auto_reoffer_default=current_app.config["AUTO_REOFFER"],
+            require_consent=current_app.config["REQUIRE_CLIENT_CONSENT"])
     except Conflict as error:
         general, status = [conflict_message(error)], 409
     except (ValidationFailed, Forbidden) as error:
