@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, literal_column, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -515,7 +515,7 @@ def name_clashes(*, session: Session, plans: list[Plan]) -> dict[int, str]:
     for start in range(0, len(wanted), sql.PROFILE_CHUNK):  # bounded bind parameters
         taken.update(session.scalars(
             select(Organization.name_key)
-            .where(Organization.active.is_(True),
+            .where(_ACTIVE_AS_INDEXED,
                    Organization.name_key.in_(wanted[start:start + sql.PROFILE_CHUNK]),
                    Organization.id.not_in(written) if written else true())))
     clashes: dict[int, str] = {}
@@ -524,6 +524,14 @@ def name_clashes(*, session: Session, plans: list[Plan]) -> dict[int, str]:
             clashes[index] = "name: another active organization already has this name"
         taken.add(key)  # a later plan with the same name clashes with this one
     return clashes
+
+
+# The partial unique index's own predicate ("active"), written as the index has it: SQLite
+# uses a partial index only for a WHERE that contains its predicate, and SQLAlchemy writes
+# `active IS 1` / `active = 1` there, for which SQLite's planner took ix_organizations_active
+# and read every active firm for each chunk of names: 23% of an import's time at 100k firms,
+# growing with the table.
+_ACTIVE_AS_INDEXED = literal_column("organizations.active")
 
 
 def _name_taken(name: str) -> Conflict:
