@@ -116,7 +116,8 @@ def run_match(form: Any, body: dict[str, Any]) -> tuple[dict[str, Any] | None, l
     try:
         checked = MatchRequestSchema().load(body)
         ranking = matching.match(index=match_index(), request=checked, actor=principal(),
-                                 geocoder=geocoder(), default_weights=match_weights())
+                                 geocoder=geocoder(), default_weights=match_weights(),
+                                 session=read_session())
         # The page shows what the API answers: the same schema shapes it.
         result = MatchResponseSchema().dump(ranking)
     except ValidationError as error:

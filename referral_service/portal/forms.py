@@ -277,6 +277,11 @@ class ReferForm(ConsentFields, NeedForm):
     # first view, and a submitted form keeps what the user chose.
     auto_reoffer = BooleanField(_l("If the firm declines or does not answer in time, offer "
                                    "the client to the next best firm"))
+    # The firm's recorded sites of the client (SPEC section 8), offered once the client is
+    # known (the view fills the choices); a site's place replaces the place fields.
+    client_site = SelectField(_l("Client site"), coerce=int, choices=[], validate_choice=False,
+                              description=_l("The client's site the need is for; its place "
+                                             "is used instead of the one above."))
     receiver = RadioField(_l("Receiving firm"), coerce=int, validate_choice=False)
     find = SubmitField(_l("Find receiving firms"))
     record = SubmitField(_l("Refer the client to the selected firm"))

@@ -42,8 +42,8 @@ from referral_service.schemas.organizations import (
     OrganizationCreateSchema,
     OrganizationPatchSchema,
 )
+from referral_service.services import client_sites, kpi, organizations, referrals
 from referral_service.services import dashboard as figures
-from referral_service.services import kpi, organizations, referrals
 from referral_service.services.auth import Principal
 from referral_service.services.errors import (
     Conflict,
@@ -239,8 +239,11 @@ def refer():
         if problem:
             form.referrer.errors = [problem]
             return rendered("refer.html", form=form, result=None, general=general, status=422)
-    result, general = run_match(form, need_request(form, limit=10,
-                                                   referrer_organization_id=referrer_id))
+    site_id = _offer_sites(form, referrer_id)
+    asked = need_request(form, limit=10, referrer_organization_id=referrer_id)
+    if site_id is not None:  # the site's place, not the place fields
+        asked = {**{k: v for k, v in asked.items() if k != "location"}, "client_site_id": site_id}
+    result, general = run_match(form, asked)
     if result is None or not form.record.data:
         return rendered("refer.html", form=form, result=result, general=general,
                         status=422 if result is None else 200)
@@ -265,6 +268,9 @@ def refer():
         "note": (form.note.data or "").strip(),
         "match_score": chosen["score"], "auto_reoffer": bool(form.auto_reoffer.data),
     }
+    if site_id is not None:
+        client.pop("location")
+        data["client_site_id"] = site_id
     try:
         referral = referrals.record_referral(
             session=write_session(), data=data, actor=actor, geocoder=geocoder(),
@@ -283,6 +289,20 @@ def refer():
     flash(gettext("%(client)s was referred to %(firm)s (referral #%(id)s).",
                   client=form.client_name.data, firm=chosen["name"], id=referral.id), "success")
     return redirect(url_for(".referral_detail", referral_id=referral.id))
+
+
+def _offer_sites(form: ReferForm, referrer_id: int) -> int | None:
+    """Offer the referrer's recorded sites of the named client, if any (SPEC section 8), and
+    return the one picked, or None."""
+    sites = client_sites.of_named_client(
+        session=read_session(), name=form.client_name.data,
+        external_ref=form.client_ref.data or None, organization_id=referrer_id)
+    if not sites:
+        return None
+    form.client_site.choices = [(0, gettext("None: the place given above"))] + [
+        (site.id, ", ".join(part for part in (site.label, site.city, site.country) if part))
+        for site in sites]
+    return form.client_site.data if form.client_site.data in {s.id for s in sites} else None
 
 
 # --- a firm's profile ---------------------------------------------------------------------

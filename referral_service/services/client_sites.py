@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Client, ClientSite, Organization, Referral, Visit, utcnow
 from referral_service.adapters.geocoding import Geocoder
-from referral_service.services import places
+from referral_service.services import clients, places
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
@@ -50,6 +50,20 @@ def list_(*, session: Session, client_id: int, actor: Principal) -> list[ClientS
     if actor.is_partner:
         query = query.where(ClientSite.organization_id == actor.organization_id)
     return list(session.scalars(query.order_by(ClientSite.id)))
+
+
+def of_named_client(*, session: Session, name: str | None, external_ref: str | None,
+                    organization_id: int) -> list[ClientSite]:
+    """Return the sites a firm recorded of the client so named (services/clients.find), by
+    id: none for a client not known yet. What the portal's refer form offers."""
+    if not (name or "").strip():
+        return []
+    client = clients.find(session=session, name=name, external_ref=external_ref)
+    if client is None:
+        return []
+    return list(session.scalars(select(ClientSite).where(
+        ClientSite.client_id == client.id, ClientSite.organization_id == organization_id)
+        .order_by(ClientSite.id)))
 
 
 def place_of(site: ClientSite) -> places.ResolvedPlace:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -109,7 +109,7 @@ class Deliverer:
 
 def last_month() -> str:
     """The month before this one (UTC): over, so head office may close it."""
-    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
 def ranked(http, base: str, need: dict, firms: set[int], answers: int = 10) -> None:
