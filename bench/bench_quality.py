@@ -15,6 +15,11 @@ deployment's default weights and relevance floor). Then, against the hand-made j
   need asks for or one judged related to it, over all needs (an empty list counts nothing);
 - the same per kind of case (spelling variant, plain English, Chinese, Japanese, offices, ...).
 
+Groups: needs_groups.jsonl holds the group cases (replacing a need of needs.jsonl of the same
+id), each judged by the rule in its `why` and naming its referrer (left out, as POST /match
+does) and the referrer's group, asked with prefer_group or same_group_only weighed by
+MATCH_WEIGHT_GROUP's default; groups.jsonl adds firms to groups.
+
 Needs marked `pending` (aliases, groups: a later part of issue 12) are scored apart.
 """
 
@@ -34,6 +39,8 @@ DATA = ROOT / "bench" / "data" / "match_eval"
 # the last commit before issue 12's matching changes
 START_COMMIT = "c5702ec"
 TARGET_HIT_AT_1 = 0.9
+# the deployment's default group weight (referral_service/config.py), with prefer_group
+MATCH_WEIGHT_GROUP = 0.04
 
 
 def load(path: Path) -> list[dict]:
@@ -55,16 +62,59 @@ def rank_all(root: str) -> None:
             skills=tuple(dict.fromkeys(map(slugify_skill, record["skills"]))),
             description=record["description"], offices=offices, capacity=record["capacity"],
             open_referrals=record["open_referrals"], won=record["won"], failed=record["failed"]))
+    firms, group_ids = _grouped(firms)
     index = MatchIndex().fit(firms)
     rankings = {}
-    for need in load(DATA / "needs.jsonl"):
+    for need in load_needs():
         request = need["request"]
         query = Need(latitude=request["location"]["latitude"],
                      longitude=request["location"]["longitude"],
                      skills=tuple(dict.fromkeys(map(slugify_skill, request.get("skills", [])))),
                      description=request.get("description", ""), limit=request["limit"])
-        rankings[need["id"]] = [c.organization_id for c in index.query(query)]
+        query, weights = _group_request(query, need, group_ids)
+        rankings[need["id"]] = [c.organization_id for c in index.query(query, weights)]
     json.dump(rankings, sys.stdout)
+
+
+def load_needs() -> list[dict]:
+    """The needs of needs.jsonl, those of needs_groups.jsonl replacing any of the same id."""
+    needs = {need["id"]: need for need in load(DATA / "needs.jsonl")}
+    needs.update({need["id"]: need for need in load(DATA / "needs_groups.jsonl")})
+    return list(needs.values())
+
+
+def _grouped(firms: list) -> tuple[list, dict[str, int]]:
+    """The firms with their groups (firms.jsonl's, then groups.jsonl's), and the group ids by
+    name; code without groups (scoring.Firm.group_id) gets the firms as they are."""
+    import dataclasses
+
+    from scoring import Firm
+
+    if "group_id" not in Firm.__dataclass_fields__:
+        return firms, {}
+    named = {record["id"]: record.get("group") for record in load(DATA / "firms.jsonl")}
+    named.update({row["firm_id"]: row["group"] for row in load(DATA / "groups.jsonl")})
+    ids = {name: number for number, name in enumerate(sorted(set(filter(None,
+                                                                       named.values()))), 1)}
+    return [dataclasses.replace(firm, group_id=ids.get(named.get(firm.id))) for firm in firms], ids
+
+
+def _group_request(query, need: dict, group_ids: dict[str, int]):
+    """The need as POST /match asks it: the referrer left out and, with groups, prefer_group
+    or same_group_only for the referrer's group weighed by MATCH_WEIGHT_GROUP's default."""
+    import dataclasses
+
+    import scoring
+
+    weights = scoring.DEFAULT_WEIGHTS
+    if need.get("referrer_id"):
+        query = dataclasses.replace(query, exclude_ids=frozenset({need["referrer_id"]}))
+    if need.get("prefer_group") and group_ids:
+        same = bool(need.get("same_group_only"))
+        query = dataclasses.replace(query, group_id=group_ids[need["prefer_group"]],
+                                    prefer_group=not same, same_group_only=same)
+        weights = dataclasses.replace(weights, group=MATCH_WEIGHT_GROUP)
+    return query, weights
 
 
 def rankings_of(root: Path) -> dict[int, list[int]]:
@@ -112,6 +162,9 @@ def measure(needs: list[dict], firms: dict[int, dict], rankings: dict[int, list[
 
 def show(label: str, before: dict, after: dict) -> None:
     print(f"\n{label}")
+    if "all" not in after:
+        print("(none)")
+        return
     print(f"{'cases':<14}{'needs':>6}{'judged':>7}   {'NDCG@5':>15}   {'hit@1':>15}   "
           f"{'top-5 unrelated':>27}")
 
@@ -152,7 +205,7 @@ def main() -> None:
     if args.rank:
         rank_all(args.rank)
         return
-    needs = load(DATA / "needs.jsonl")
+    needs = load_needs()
     firms = {f["id"]: f for f in load(DATA / "firms.jsonl")}
     countries = sorted({o["country"] for f in firms.values() for o in f["offices"]})
     print(f"== bench_quality: {len(firms)} firms ({', '.join(countries)}), {len(needs)} needs; "
