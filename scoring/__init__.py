@@ -8,6 +8,9 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
   firm has it in any spelling (anodising covers anodizing; plurals and inflections too); a
   skill named by one of head office's aliases is first replaced by the skill it stands for
   (`resolve_aliases`), and matched_skills / missing_skills still name it as the client did.
+  A need without skills whose words name skills firms have ("aluminium anodising for bicycle
+  parts" names anodizing: scoring.text.named_skills) gets 0.25 * (those the firm has / those
+  named) + 0.75 * text similarity.
   Text similarity is the idf-weighted share of the need's terms (skills + description) found
   in the firm's profile, on terms that map British to American spelling and are stemmed; it
   is not divided by the profile's length, so a longer profile never scores lower (scoring.text).

@@ -33,6 +33,12 @@ from scoring.text import TextQuery, profile_vector, skill_key
 EARTH_RADIUS_KM = 6371.0088
 # Distance at which the location fit has halved; a third at 100 km, a tenth at 450 km.
 DEFAULT_SCALE_KM = 50.0
+# Share of skill fit that coverage of the skills a need without skills names in its own words
+# (scoring.text.named_skills) gives; the text similarity gives the rest. Lower than
+# SKILL_COVERAGE_SHARE: a trade named in a sentence is weaker evidence than a tag the client
+# picked, and a firm of that trade may call itself by another tag, so the need's other words
+# keep most of the say (measured: bench/README.md, issue 12).
+IMPLIED_SKILL_SHARE = 0.25
 # SKILL_COVERAGE_SHARE (scoring.model) is the share of skill fit that comes from exact coverage.
 # With DEFAULT_WEIGHTS a firm with every required skill beats one with none, whatever their text
 # similarity and distances: skill weight * (0.75 - 0.25) = 0.30 exceeds the whole location
@@ -97,6 +103,15 @@ def group_fit(firm: Firm, need: Need) -> float:
     return 1.0 if firm.group_id is not None and firm.group_id == need.group_id else 0.0
 
 
+def implied_skill_fit(covered: int, mentioned: int, text: float) -> float:
+    """Return the skill fit of a need without skills from the count of the skills its words
+    name that the firm has (scoring.text.named_skills) and the text similarity."""
+    if mentioned == 0:
+        return text
+    # implied share * covered / mentioned + the rest * text similarity
+    return IMPLIED_SKILL_SHARE * (covered / mentioned) + (1.0 - IMPLIED_SKILL_SHARE) * text
+
+
 def can_be_proposed(firm: Firm, need: Need) -> bool:
     """Return whether the need's filters and the firm's state allow proposing the firm at all."""
     return (
@@ -154,7 +169,12 @@ def score_firm(
     missing = tuple(name for owns, name in has if not owns)
     if text is None:
         text = query.similarity(profile_vector(firm) if profile is None else profile)
-    skill = skill_fit(len(matched), len(need.skills), text)
+    if need.skills:
+        skill = skill_fit(len(matched), len(need.skills), text)
+    else:
+        # skills the need's words name (scoring.text.named_skills): any key of a mention
+        covered = sum(1 for keys in need.implied_skills if not owned.isdisjoint(keys))
+        skill = implied_skill_fit(covered, len(need.implied_skills), text)
     if skill < need.min_skill_fit:
         return None
     served = serving_office(need, firm.offices if offices is None else offices)

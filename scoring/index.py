@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from scoring.components import (
     DEFAULT_SCALE_KM,
     EARTH_RADIUS_KM,
+    IMPLIED_SKILL_SHARE,
     SPHERE_TOLERANCE,
     capacity_fit,
     performance_fit,
@@ -61,6 +62,7 @@ from scoring.text import (
     TextQuery,
     clamp_similarity,
     common_term_threshold,
+    named_skills,
     need_terms,
     profile_vector,
     skill_key,
@@ -524,6 +526,9 @@ class MatchIndex(BaseEstimator):
         if state.n_live == 0:
             return []
         normalized = weights.normalized()
+        if not need.skills and need.description:
+            need = replace(need, implied_skills=named_skills(
+                need.description, lambda key: _has_live(state, key)))
         text_query, rows = _text_query(state, need)
         text = self._scratch.get("text", state.n_slots)  # all zeros between queries
         try:
@@ -618,14 +623,20 @@ class MatchIndex(BaseEstimator):
             slots = _visible(store.skills.get(skill_key(slug)), n)[0]
             covered[slots] += 1.0
             mark[slots] = True
+        for keys in need.implied_skills:  # a mention counts once, whichever key covers it
+            slots = np.unique(np.concatenate(
+                [_visible(store.skills.get(key), n)[0] for key in keys]))
+            covered[slots] += 1.0
+            mark[slots] = True
+        required = len(need.skills) or len(need.implied_skills)
+        share = SKILL_COVERAGE_SHARE if need.skills else IMPLIED_SKILL_SHARE
         # the slots some term or skill of the need reaches, ascending: a scan of n booleans
         # costs ~0.05 ms at 100k slots, np.unique of the postings ~1.4 ms
         related = np.flatnonzero(mark)
         mark[related] = False
-        if need.skills:
+        if required:
             # skill_fit: share * matched / required + (1 - share) * text
-            fit = (SKILL_COVERAGE_SHARE * (covered[related] / len(need.skills))
-                   + (1.0 - SKILL_COVERAGE_SHARE) * text[related])
+            fit = share * (covered[related] / required) + (1.0 - share) * text[related]
         else:
             fit = text[related]
         covered[related] = 0.0
@@ -661,6 +672,12 @@ class MatchIndex(BaseEstimator):
         np.multiply(excluded, EXCLUDED, out=tmp)
         bound -= tmp
         return bound, n - int(np.count_nonzero(excluded))
+
+
+def _has_live(state: _Snapshot, key: str) -> bool:
+    """Return whether a live firm of the snapshot has a skill with this key."""
+    slots = _visible(state.store.skills.get(key), state.n_slots)[0]
+    return bool(len(slots)) and bool(state.live[slots].any())
 
 
 def _text_query(
@@ -721,7 +738,8 @@ def _refine(
 ) -> list[Candidate]:
     """Score slots exactly in decreasing order of bound until no bound can reach the top."""
     n = state.n_slots
-    slack = SCORE_SLACK + SCORE_SLACK_PER_SKILL * len(need.skills)
+    slack = SCORE_SLACK + SCORE_SLACK_PER_SKILL * (len(need.skills)
+                                                   + len(need.implied_skills))
     kept: list[tuple[float, int, Candidate]] = []  # min-heap: the worst kept firm first
     seen: set[int] = set()
     batch = min(n_candidates, max(4 * need.limit, 32))

@@ -130,6 +130,10 @@ class Need:
     # How the client named each skill, where an alias stood for it (scoring.aliases):
     # matched_skills and missing_skills name these. Empty: the skills themselves.
     skill_names: tuple[str, ...] = ()
+    # Skills a need without skills names in its own words: each mention is the skill keys
+    # (scoring.text.skill_key) of one run of its words. Set by the ranking from the skills
+    # firms have (scoring.text.named_skills), not by callers.
+    implied_skills: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.skills, tuple):

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from scoring.components import rank, score_firm
 from scoring.model import DEFAULT_WEIGHTS, Candidate, Firm, Need, Weights
-from scoring.text import TextQuery, document_frequency, need_terms, profile_vector
+from scoring.text import (
+    TextQuery,
+    document_frequency,
+    named_skills,
+    need_terms,
+    profile_vector,
+    skill_key,
+)
 
 
 def rank_naive(
@@ -15,6 +23,9 @@ def rank_naive(
     """Rank firms for a need the straightforward way; the baseline and test oracle of MatchIndex."""
     firms = list(firms)
     check_unique_ids(firms)
+    if not need.skills and need.description:
+        known = {skill_key(skill) for firm in firms for skill in firm.skills}
+        need = replace(need, implied_skills=named_skills(need.description, known.__contains__))
     profiles = [profile_vector(firm) for firm in firms]
     query = TextQuery.build(need_terms(need), document_frequency(profiles), len(firms))
     normalized = weights.normalized()

@@ -42,7 +42,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -198,6 +198,38 @@ def skill_key(slug: str) -> str:
     (only function words or single letters: "it", "c") is its own key.
     """
     return " ".join(_skill_terms(slug)) or slug
+
+
+# The longest skill name, in terms, that a need's words are searched for.
+MAX_SKILL_TERMS = 6
+
+
+def named_skills(
+    description: str, known: Callable[[str], bool]
+) -> tuple[tuple[str, ...], ...]:
+    """Return the skills a need's words name: runs of its terms that are the whole key of a
+    skill some firm has (`known`), each mention with the keys of its overlapping runs.
+
+    "aluminium anodising for bicycle parts" names anodizing (its key "anod" is a tag's), not
+    bicycle components (no firm's tag is "bicycle"); "TIG welding" is one mention whose keys
+    "tig weld" and "weld" each cover it. A client who names a trade in a sentence asks for it
+    as surely as one who picks its tag.
+    """
+    terms = analyze(description)
+    runs = [(start, end, key)
+            for start in range(len(terms))
+            for end in range(start + 1, min(len(terms), start + MAX_SKILL_TERMS) + 1)
+            if known(key := " ".join(terms[start:end]))]
+    mentions: list[list[str]] = []
+    reach = -1
+    for start, end, key in runs:  # in order of start: overlapping runs are one mention
+        if start < reach:
+            mentions[-1].append(key)
+            reach = max(reach, end)
+        else:
+            mentions.append([key])
+            reach = end
+    return tuple(tuple(dict.fromkeys(keys)) for keys in mentions)
 
 
 def profile_terms(firm: Firm) -> list[str]:

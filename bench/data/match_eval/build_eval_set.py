@@ -370,8 +370,8 @@ NEEDS: list[dict] = [
     {"at": ("Taichung", 2, 90), "skills": ["anodising"], "asks": ["anodizing"], "covers": "variant",
      "note": "issue 12: a Taichung client asking 'anodising' got the Osaka firm first"},
     {"at": ("Kaohsiung", 3, 0), "skills": ["Anodized finishes"], "asks": ["anodizing"],
-     "covers": "alias", "pending": "aliases: 'anodized finishes' names anodizing in other "
-     "words, not a spelling of it; only firms tagged 'anodised finishes' cover it now"},
+     "covers": "alias", "note": "'anodized finishes' names anodizing in other words, not a "
+     "spelling of it: head office merged the tag 'anodised finishes' into anodizing"},
     {"at": ("Tainan", 2, 45), "skills": ["powder coatings"], "asks": ["powder-coating"],
      "covers": "variant"},
     {"at": ("Nagoya", 3, 0), "skills": ["injection molding"], "asks": ["injection-moulding"],
@@ -502,14 +502,34 @@ NEEDS: list[dict] = [
      "description": "5-axis machining of aluminium housings, 2000 pcs a month",
      "asks": ["cnc-machining"], "covers": "length",
      "note": "issue 12: a one-word profile outranked a full one"},
-    # pending: aliases and groups come with a later part
+    # head office's aliases (VOCABULARY)
     {"at": ("Taichung", 3, 0), "skills": ["cnc milling"], "asks": ["cnc-machining"],
-     "covers": "alias", "pending": "aliases: 'cnc milling' -> cnc-machining"},
+     "covers": "alias", "note": "alias 'cnc milling' -> cnc-machining"},
     {"at": ("Osaka", 2, 0), "skills": ["alumite"], "asks": ["anodizing"], "covers": "alias",
-     "pending": "aliases: 'alumite' (Japanese trade name) -> anodizing"},
+     "note": "alias 'alumite' (Japanese trade name) -> anodizing"},
+    {"at": ("Kyoto", 2, 180), "skills": ["アルマイト"], "asks": ["anodizing"], "covers": "alias",
+     "note": "alias in Japanese -> anodizing; no firm has a Japanese tag"},
+    {"at": ("Changhua", 3, 90), "skills": ["陽極處理"], "asks": ["anodizing"], "covers": "alias",
+     "note": "alias in Chinese -> anodizing; no firm has a Chinese tag"},
+    {"at": ("Hsinchu", 6, 0), "skills": ["SMT"], "asks": ["pcb-assembly"], "covers": "alias",
+     "note": "alias 'SMT' -> pcb-assembly (surface-mount assembly of boards)"},
+    # pending: groups come with another part
     {"at": ("Taipei", 20, 200), "skills": ["translation"], "asks": ["translation"],
      "covers": "group", "prefer_group": "Formosa Group",
      "pending": "groups: prefer_group should put Formosa Language Services first"},
+]
+
+# Head office's vocabulary (SPEC section 8), as POST /skills/aliases and /skills/merge leave it:
+# alias slug -> skill slug, and why. A merged tag is re-pointed in every firm's profile and
+# stays as an alias; a pure alias is a name no firm uses. Written from the trades' names, not
+# from the rankings: other names of a trade that a client types.
+VOCABULARY: list[tuple[str, str, str]] = [
+    ("anodised-finishes", "anodizing", "merged: a firm's way of saying it anodizes"),
+    ("cnc-milling", "cnc-machining", "alias: the SPEC's example, milling on CNC machines"),
+    ("alumite", "anodizing", "alias: the Japanese trade name of anodizing (アルマイト)"),
+    ("アルマイト", "anodizing", "alias: anodizing in Japanese"),
+    ("陽極處理", "anodizing", "alias: anodizing in Chinese (Taiwan)"),
+    ("smt", "pcb-assembly", "alias: surface-mount technology, how boards are assembled"),
 ]
 
 # grade 2 needs an office within this factor (plus the slack) of the nearest right answer
@@ -613,6 +633,10 @@ def main() -> None:
     with open(HERE / "needs.jsonl", "w", encoding="utf-8") as out:
         for need in needs:
             out.write(json.dumps(need, ensure_ascii=False) + "\n")
+    with open(HERE / "vocabulary.jsonl", "w", encoding="utf-8") as out:
+        for alias, skill, why in VOCABULARY:
+            out.write(json.dumps({"alias": alias, "skill": skill, "why": why},
+                                 ensure_ascii=False) + "\n")
     right = sum(1 for n in needs if 2 in n["relevant"].values())
     print(f"{len(firms)} firms, {len(needs)} needs ({right} with a right answer) -> {HERE}")
 
