@@ -7,8 +7,8 @@ One blueprint (`portal`, in common.py) holds every page; the modules register on
 auth (sign-in, the session's user, CSRF), errors (error pages), partner (dashboard,
 referrals, refer, profiles), head_office (organizations, match, KPI, charts), sales (log a
 visit, visits, leads), people (an organization's people and departments), targets
-(target proposals and decisions) and sign_ins (head office's sign-ins; a one-time link's
-password page).
+(target proposals and decisions), sign_ins (head office's sign-ins; a one-time link's
+password page) and skills (head office's skill aliases and merges).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from referral_service.portal import (  # noqa: F401
     people,
     sales,
     sign_ins,
+    skills,
     targets,
 )
 from referral_service.portal.common import blp

@@ -101,10 +101,12 @@ def find_organization(text: str, actor: Principal) -> tuple[int | None, str | No
 
 def need_request(form: Any, **extra: Any) -> dict[str, Any]:
     """Return the match request of a need form, before the shared schema checks it."""
+    floor = form.min_skill_fit.data  # percent on the form, a share in the request
     body: dict[str, Any] = {
         "skills": split_skills(form.skills.data),
         "description": (form.description.data or "").strip(),
         "location": form.location(),
+        "min_skill_fit": None if floor is None else floor / 100,
         **extra,
     }
     return {key: value for key, value in body.items() if value is not None}
@@ -137,7 +139,8 @@ def nav_items() -> list[tuple[str, str]]:
              ("portal.refer", _l("Refer a client"))]
     if current.is_staff:
         items += [("portal.organization_list", _l("Organizations")),
-                  ("portal.match", _l("Match")), ("portal.kpi_month", _l("KPI")),
+                  ("portal.match", _l("Match")), ("portal.skill_list", _l("Skills")),
+                  ("portal.kpi_month", _l("KPI")),
                   ("portal.sign_in_list", _l("Sign-ins"))]
     else:
         items.append(("portal.profile", _l("Our profile")))

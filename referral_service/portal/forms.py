@@ -212,6 +212,9 @@ class NeedForm(FlaskForm):
     address = StringField(_l("Or an address"), [Optional(), Length(max=300)], filters=STRIP)
     latitude = FloatField(_l("Latitude"), [Optional(), NumberRange(-90, 90)])
     longitude = FloatField(_l("Longitude"), [Optional(), NumberRange(-180, 180)])
+    # The relevance floor of this match, in percent (SPEC section 8: 0 to 0.75 of skill fit).
+    min_skill_fit = IntegerField(_l("Least skill fit (%)"), [Optional(), NumberRange(0, 75)],
+                                 render_kw={"min": 0, "max": 75})
 
     def location(self) -> dict[str, Any]:
         """Return the place as the match request wants it: coordinates, city or address."""
@@ -605,6 +608,27 @@ def labelled_fields(form: Form, prefix: str = "") -> Iterator[tuple[Field, str]]
             yield from labelled_fields(field.form, prefix)
         else:
             yield field, prefix + field.label.text
+
+
+class AliasForm(FlaskForm):
+    """Head office declares another name of a skill (SPEC section 8)."""
+
+    alias = StringField(_l("Other name"), [InputRequired(), Length(max=100)], filters=STRIP,
+                        description=_l("What clients or firms call it, e.g. “cnc milling”."))
+    skill = StringField(_l("Skill it stands for"), [InputRequired(), Length(max=100)],
+                        filters=STRIP, description=_l("A skill listed below."))
+    add = SubmitField(_l("Add the name"))
+
+
+class MergeForm(FlaskForm):
+    """Head office merges one skill into another; the box confirms the second step."""
+
+    source = StringField(_l("Merge the skill"), [InputRequired(), Length(max=100)],
+                         filters=STRIP)
+    target = StringField(_l("into the skill"), [InputRequired(), Length(max=100)],
+                         filters=STRIP)
+    confirm = BooleanField(_l("Yes, I am sure: every firm's tag changes now."))
+    merge = SubmitField(_l("Merge"))
 
 
 class PreferencesForm(FlaskForm):
