@@ -120,7 +120,10 @@ def create_alias(*, session: Session, actor: Principal, alias: str, skill: str) 
 def delete_alias(*, session: Session, actor: Principal, alias: str) -> None:
     """Remove an alias; needs that name it then ask for it as a skill of its own."""
     require_head_office(actor)
-    alias_slug = _slug(alias, "alias")
+    try:
+        alias_slug = _slug(alias, "alias")
+    except ValidationFailed:  # no name of a skill, so no alias: as any unknown one
+        raise NotFound(f"{alias!r} is not an alias.") from None
     row = session.scalar(select(SkillAlias).where(SkillAlias.alias == alias_slug)
                          .with_for_update())
     if row is None:
