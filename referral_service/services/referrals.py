@@ -248,10 +248,7 @@ def _create(
                 raise
             raise _attribution_conflict(client, holder) from None
     # The object as a read would give it, without reading: the row's values, its client and
-    # its history, which starts with "pending". It stays out of the session (transient, every
-    # column and both relationships set): callers take its id and its JSON, and a read of the
-    # row later in the unit gets the session's own object. Adding it as loaded cost 6% of a
-    # worker's CPU per POST /referrals (py-spy), the main part of issue 10's creation gap.
+    # its history, which starts with "pending".
     first_values = {"referral_id": referral_id, "status": "pending", "at": now,
                     "actor": actor.name, "reason": None if previous is None else
                     f"Re-offered: referral {previous.id} was {previous.status}."}
@@ -272,6 +269,7 @@ def _create(
         events.outbox_row(type_="referral.created", payload=body),
         (ReferralEvent, first_values),
     ])
+    sql.as_loaded(session, first, referral)
     if lead is not None:
         # The lead is handed on: it holds the referral's id from now on (SPEC section 9).
         lead.status, lead.referral_id, lead.updated_at = "referred", referral_id, now
