@@ -13,10 +13,12 @@ import pytest
 BASE = "/api/v1/referrals"
 # What identifies the client (and who introduced them): none may reach the receiver early.
 SECRETS = ("Secret Harbour Bikes", "CRM-SECRET-77", "1 Hidden Lane", "22.6301",
-           "120.3102", "Ann Introducer", "ann@introducer.example")
+           "120.3102", "Ann Introducer", "ann@introducer.example", "Cora Consentgiver")
+# The consent's `by` may name a person at the client: withheld too (given_at is not).
 CLIENT = {"name": "Secret Harbour Bikes", "external_ref": "CRM-SECRET-77",
           "location": {"address": "1 Hidden Lane", "city": "Kaohsiung", "country": "TW",
-                       "latitude": 22.6301, "longitude": 120.3102}}
+                       "latitude": 22.6301, "longitude": 120.3102},
+          "consent": {"given_at": "2026-11-30T09:00:00Z", "by": "Cora Consentgiver"}}
 
 
 @pytest.fixture
