@@ -92,8 +92,10 @@ def _warm_up_enabled():
 
 
 def when_ready(server):
-    """Build the match index once, in the master, before any worker is forked.
+    """Make the match index once, in the master, before any worker is forked.
 
+    With MATCH_INDEX_SNAPSHOT set, it is the last snapshot, memory-mapped and caught up from
+    the database (adapters/match_snapshot.py); otherwise it is built from the database.
     Every worker (replacements too) inherits it and shares its memory copy-on-write, then
     catches up from the master's watermark: one build instead of one per worker, and one copy
     of its memory (bench/bench_scale.py, docs/SCALING.md). No worker
@@ -106,12 +108,12 @@ def when_ready(server):
 
     started = time.monotonic()
     try:
-        firms = build_match_index_for_workers()
+        made = build_match_index_for_workers()
     except Exception:  # noqa: BLE001 -- the workers build their own instead
         server.log.exception("match index not built in the master; each worker builds its own")
         return
-    server.log.info("match index built in the master in %.1f s: %d firms",
-                    time.monotonic() - started, firms)
+    server.log.info("match index built in the master in %.1f s: %s",
+                    time.monotonic() - started, made)
 
 
 def post_worker_init(worker):

@@ -35,6 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "MATCH_MIN_SKILL_FIT": 0.15,
     # How often, in seconds, a worker looks for profile changes made by other workers.
     "MATCH_INDEX_REFRESH_SECONDS": 1.0,
+    # A folder path for snapshots of the match index (empty: none). Under gunicorn the master
+    # then memory-maps the last snapshot and catches it up from the database instead of
+    # building the index, and writes a new one when there is none or it fell behind
+    # (adapters/match_snapshot.py; figures in docs/SCALING.md). Use one per database.
+    "MATCH_INDEX_SNAPSHOT": "",
     # Pending referrals expire after this many days.
     "REFERRAL_EXPIRY_DAYS": 14,
     # A client converted within this many days cannot be referred again (no double credit).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -104,11 +105,11 @@ def warm_up_match_index(app: Any, *, wait_seconds: float) -> bool:
     return True if keeper is None else keeper.start_warmup(wait_seconds=wait_seconds)
 
 
-def build_match_index_for_workers() -> int:
-    """Build the match index in gunicorn's master, before it forks (its when_ready hook).
+def build_match_index_for_workers() -> str:
+    """Make the match index in gunicorn's master, before it forks (its when_ready hook).
 
     The workers' apps, made after the fork, start from it (see adapters/match_index.py); only
-    the settings are read here, not a whole app. Return the number of firms indexed.
+    the settings are read here, not a whole app. Return what was made and how, for the log.
     """
     from referral_service.config import DEFAULTS, from_environment
 
@@ -116,8 +117,10 @@ def build_match_index_for_workers() -> int:
     settings.config.update(DEFAULTS)
     settings.config.update(from_environment())
     url = database_url(settings)
+    snapshot = settings.config["MATCH_INDEX_SNAPSHOT"]
     engine = make_engine(url)
     try:
-        return build_for_workers(sessionmaker(bind=engine), key=url)
+        return build_for_workers(sessionmaker(bind=engine), key=url,
+                                 snapshot=Path(snapshot) if snapshot else None)
     finally:
         engine.dispose()  # no connection of the master's may be shared with a worker

@@ -25,11 +25,12 @@ re-analysing any text.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import threading
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import count
 
@@ -37,6 +38,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from scoring.columns import Rows, encode
 from scoring.components import (
     DEFAULT_SCALE_KM,
     EARTH_RADIUS_KM,
@@ -468,6 +470,12 @@ class MatchIndex(BaseEstimator):
         state = self.state_
         return state.store.firms[state.store.slot_of[firm_id]].group_id
 
+    def get(self, firm_id: int) -> Firm | None:
+        """Return the indexed firm with this id, or None."""
+        state = getattr(self, "state_", None)
+        slot = None if state is None else state.store.slot_of.get(firm_id)
+        return None if slot is None else state.store.firms[slot]
+
     def upsert(self, firm: Firm) -> None:
         """Add a firm, or replace the indexed firm with the same id, without a rebuild."""
         check_is_fitted(self, "state_")
@@ -771,3 +779,123 @@ def _refine(
             break
         batch = min(n_candidates, batch * 4)
     return rank([item[2] for item in kept], need.limit)
+
+
+# ------------------------------------------------------------------------- as arrays
+# A snapshot of the index is a dict of named numpy arrays, so that it can be written to files
+# and memory-mapped back: loading makes no Python object per firm. The firms themselves are
+# columns (scoring.columns), decoded one at a time when a query refines them.
+
+_FIRM = "firm."
+
+
+class _LoadedFirms(Sequence):
+    """A loaded store's firms: decoded from columns, then those appended since."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows, self.appended = rows, []
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.appended)
+
+    def __getitem__(self, slot: int) -> Firm:  # type: ignore[override]
+        base = len(self.rows)
+        return self.rows[slot] if slot < base else self.appended[slot - base]
+
+    def append(self, firm: Firm) -> None:
+        """Add the firm of the next slot."""
+        self.appended.append(firm)
+
+
+def _pack_postings(postings: dict[str, _Posting], name: str) -> dict[str, np.ndarray]:
+    keys = list(postings)
+    counts = [postings[key][2] for key in keys]
+    at = np.zeros(len(keys) + 1, np.int64)
+    np.cumsum(counts, out=at[1:])
+    slots = [postings[key][0][: postings[key][2]] for key in keys]
+    arrays = {
+        f"postings.{name}.keys": np.frombuffer(json.dumps(keys).encode(), np.uint8).copy(),
+        f"postings.{name}.at": at,
+        f"postings.{name}.slots": np.concatenate(slots) if slots else _EMPTY_SLOTS,
+    }
+    if any(postings[key][1] is not None for key in keys):
+        values = [postings[key][1][: postings[key][2]] for key in keys]
+        arrays[f"postings.{name}.values"] = np.concatenate(values)
+    return arrays
+
+
+def _unpack_postings(arrays: Mapping[str, np.ndarray], name: str) -> dict[str, _Posting]:
+    keys = json.loads(arrays[f"postings.{name}.keys"].tobytes())
+    at = arrays[f"postings.{name}.at"].tolist()
+    slots = arrays[f"postings.{name}.slots"]
+    values = arrays.get(f"postings.{name}.values")
+    # Views of exactly `count` entries: the first append to one copies it (a loaded snapshot
+    # may be read-only or shared).
+    return {
+        key: (slots[start:end], None if values is None else values[start:end], end - start)
+        for key, start, end in zip(keys, at[:-1], at[1:], strict=True)
+    }
+
+
+def to_arrays(index: MatchIndex) -> dict[str, np.ndarray]:
+    """Return the fitted index as named arrays, which `from_arrays` turns back into it.
+
+    Every attribute of the store is kept, whatever arrays it grows: numpy arrays as they are,
+    postings packed, codes as JSON; a store attribute of another kind raises TypeError.
+    """
+    check_is_fitted(index, "state_")
+    state = index.state_
+    store = state.store
+    arrays: dict[str, np.ndarray] = {
+        "state.counts": np.array([state.n_slots, state.n_extra, state.n_live], np.int64),
+        "state.live": state.live,
+        "state.proposable": state.proposable,
+    }
+    for name, value in vars(store).items():
+        if name in ("firms", "slot_of"):
+            continue
+        if isinstance(value, np.ndarray):
+            arrays[f"store.{name}"] = value
+        elif isinstance(value, int):
+            arrays[f"int.{name}"] = np.array(value, np.int64)
+        elif isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):
+            arrays[f"codes.{name}"] = np.frombuffer(json.dumps(value).encode(), np.uint8).copy()
+        elif isinstance(value, dict) and all(isinstance(v, tuple) for v in value.values()):
+            arrays.update(_pack_postings(value, name))
+        else:
+            raise TypeError(f"The store's {name!r} has no array form.")
+    firms = [store.firms[slot] for slot in range(state.n_slots)]
+    arrays.update(encode(firms, Firm, _FIRM))
+    return arrays
+
+
+def from_arrays(arrays: Mapping[str, np.ndarray], compact_ratio: float = 1.0) -> MatchIndex:
+    """Return the index that `to_arrays` made these arrays of (they may be memory-mapped).
+
+    Per-slot arrays are used as given: writes to spare room copy only the pages they touch
+    when they are mapped copy-on-write (numpy's mmap_mode="c").
+    """
+    store = _Store.__new__(_Store)
+    for key, value in arrays.items():
+        kind, _, name = key.partition(".")
+        if kind == "store":
+            setattr(store, name, value)
+        elif kind == "int":
+            setattr(store, name, int(value))
+        elif kind == "codes":
+            setattr(store, name, json.loads(value.tobytes()))
+        elif kind == "postings" and key.endswith(".keys"):
+            name = name.removesuffix(".keys")
+            setattr(store, name, _unpack_postings(arrays, name))
+    n_slots, n_extra, n_live = arrays["state.counts"].tolist()
+    columns = {key: value for key, value in arrays.items() if key.startswith(_FIRM)}
+    store.firms = _LoadedFirms(Rows(columns, Firm, _FIRM, nested={"Office": Office}))
+    live = np.array(arrays["state.live"], bool)
+    ids = columns[_FIRM + "id"]
+    store.slot_of = dict(zip(ids[live].tolist(), np.flatnonzero(live).tolist(), strict=True))
+    index = MatchIndex(compact_ratio)
+    index._lock = threading.RLock()
+    index._scratch = _Scratch()
+    index.state_ = _Snapshot(store, n_slots, n_extra, n_live, live,
+                             np.array(arrays["state.proposable"], bool))
+    return index

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, union
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 import scoring
 from models import Organization, OrganizationStats, utcnow
+from referral_service.adapters import match_snapshot
 from referral_service.adapters.skill_aliases import AliasKeeper
 from referral_service.adapters.sql import load_firms
 
@@ -47,23 +50,77 @@ WARMUP_RETRY_MAX_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
 
-# What the gunicorn master built before forking, by database URL: (index, state, watermark).
-# A worker's keeper takes it (once) instead of building its own.
-_built_for_workers: dict[str, tuple[MatchIndex, dict[int, int], datetime]] = {}
+# What the gunicorn master built before forking, by database URL: (index, watermark). A
+# worker's keeper takes it (once) instead of building its own.
+_built_for_workers: dict[str, tuple[MatchIndex, datetime]] = {}
+# A snapshot is written again when catching it up changed more than this share of its firms.
+SNAPSHOT_STALE_SHARE = 0.01
 
 
-def build_for_workers(session_factory: Callable[[], Session], key: str) -> int:
-    """Build the index here (gunicorn's master), for the workers forked next; return its size.
+def build_for_workers(session_factory: Callable[[], Session], key: str,
+                      snapshot: Path | None = None, *, write_in_background: bool = True) -> str:
+    """Make the index here (gunicorn's master), for the workers forked next; say how.
 
-    Each worker's keeper whose `shared_key` is `key` starts from it and catches up from its
-    watermark. gc.freeze() then moves every object alive into the permanent generation, so
-    that no worker's collector writes to them (which would copy their pages).
+    With a snapshot path, the index is loaded from the snapshot there (memory-mapped) and
+    caught up from its watermark, or built and then written there when there is none (or it
+    is unusable, or far behind): in a forked child when `write_in_background`, so that the
+    workers start meanwhile. Each worker's keeper whose `shared_key` is `key` starts from it
+    and catches up again. gc.freeze() then moves every object alive into the permanent
+    generation, so that no worker's collector writes to them (which would copy their pages).
     """
-    index, state, watermark = _read_and_fit(session_factory)
-    _built_for_workers[key] = (index, state, watermark)
+    index, watermark, marks, how, write = _load_or_build(session_factory, key, snapshot)
+    _built_for_workers[key] = (index, watermark)
+    if write and snapshot is not None:
+        _write_snapshot(snapshot, index, key, watermark, marks, write_in_background)
     gc.collect()
     gc.freeze()
-    return len(index)
+    return f"{len(index)} firms, {how}"
+
+
+def _load_or_build(
+    session_factory: Callable[[], Session], key: str, snapshot: Path | None,
+) -> tuple[MatchIndex, datetime, dict[str, Any], str, bool]:
+    """Return a caught-up index, its watermark, the database's marks before it was read, how
+    it was made and whether a snapshot of it is worth writing."""
+    if snapshot is not None:
+        try:
+            loaded = match_snapshot.read(snapshot, database_key=key)
+        except Exception:  # noqa: BLE001 -- a damaged snapshot: build instead
+            log.exception("match index snapshot %s unreadable; building instead", snapshot)
+            loaded = None
+        if loaded is not None:
+            index, watermark, was = loaded
+            with session_factory() as session:
+                marks = _marks(session)
+            watermark, changed = _catch_up(session_factory, index, watermark)
+            # As many firms as the database (none deleted since), and a database that did
+            # not go back in time (a backup restored): otherwise the snapshot is not its own.
+            if marks["firms"] == len(index) and marks["latest"] >= was["latest"]:
+                return (index, watermark, marks,
+                        f"loaded from the snapshot, {changed} changed firms caught up",
+                        changed > SNAPSHOT_STALE_SHARE * max(len(index), 1))
+            log.warning("match index snapshot %s does not match the database (%s, then %s); "
+                        "building instead", snapshot, was, marks)
+    index, watermark, marks = _read_and_fit(session_factory)
+    return index, watermark, marks, "built", snapshot is not None
+
+
+def _write_snapshot(path: Path, index: MatchIndex, key: str, watermark: datetime,
+                    marks: dict[str, Any], background: bool) -> None:
+    if background and hasattr(os, "fork"):
+        if os.fork():
+            return  # gunicorn's master reaps the child like any unknown child
+        code = 1
+        try:
+            match_snapshot.write(path, index, database_key=key, watermark=watermark,
+                                 marks=marks)
+            code = 0
+        finally:
+            os._exit(code)  # never run the parent's cleanup (atexit, gunicorn's) here
+    try:
+        match_snapshot.write(path, index, database_key=key, watermark=watermark, marks=marks)
+    except Exception:  # noqa: BLE001 -- the index serves anyway; the next start builds
+        log.exception("match index snapshot %s not written", path)
 
 
 class IndexNotReady(Exception):
@@ -91,7 +148,6 @@ class MatchIndexKeeper:
         # how this keeper got its index: "built" here, or "inherited" from the master
         self.origin: str | None = None
         self._index: MatchIndex | None = None
-        self._state: dict[int, int] = {}
         self._aliases = AliasKeeper(session_factory, refresh_seconds=refresh_seconds)
         self._watermark: datetime | None = None
         self._checked_at = 0.0
@@ -144,7 +200,6 @@ class MatchIndexKeeper:
         """Drop the index; the next match rebuilds it, or the warm-up does if one ran."""
         with self._lock:
             self._index = None
-            self._state = {}
             if self._warmup is not None and not self._warmup.is_alive():
                 self._built.clear()
                 self._warmup = threading.Thread(target=self._warm_up,
@@ -169,21 +224,22 @@ class MatchIndexKeeper:
                 self._publish(*built)
             return
 
-    def _inherit_or_build(self) -> tuple[MatchIndex, dict[int, int], datetime]:
-        """Take the index the master built and catch it up, or build one here."""
+    def _inherit_or_build(self) -> tuple[MatchIndex, datetime]:
+        """Take the index the master made and catch it up, or build one here."""
         inherited = _built_for_workers.pop(self.shared_key, None) if self.shared_key else None
         if inherited is None:
             self.origin = "built"
-            return _read_and_fit(self.session_factory)
-        index, state, watermark = inherited
+            index, watermark, _ = _read_and_fit(self.session_factory)
+            return index, watermark
+        index, watermark = inherited
         # seconds of changes or days of them (a replacement worker): only those are read
-        watermark, changed = _catch_up(self.session_factory, index, state, watermark)
+        watermark, changed = _catch_up(self.session_factory, index, watermark)
         self.origin = f"inherited from the master, {changed} changed firms caught up"
-        return index, state, watermark
+        return index, watermark
 
-    def _publish(self, index: MatchIndex, state: dict[int, int], watermark: datetime) -> None:
+    def _publish(self, index: MatchIndex, watermark: datetime) -> None:
         """Install a freshly built index; the caller holds the lock."""
-        self._index, self._state, self._watermark = index, state, watermark
+        self._index, self._watermark = index, watermark
         self._checked_at = time.monotonic()
         self._built.set()
         # The index holds about a million long-lived objects; keep the collector from
@@ -192,26 +248,34 @@ class MatchIndexKeeper:
         gc.freeze()
 
     def _sync(self) -> None:
-        self._watermark = _catch_up(self.session_factory, self._index, self._state,
-                                    self._watermark)[0]
+        self._watermark = _catch_up(self.session_factory, self._index, self._watermark)[0]
+
+
+def _marks(session: Session) -> dict[str, Any]:
+    """Return how many firms the database holds and its latest change (ISO text)."""
+    firms = session.scalar(select(func.count()).select_from(Organization))
+    latest = max((value for value in (
+        session.scalar(select(func.max(Organization.updated_at))),
+        session.scalar(select(func.max(OrganizationStats.updated_at))),
+    ) if value is not None), default=None)
+    return {"firms": firms, "latest": "" if latest is None else latest.isoformat()}
 
 
 def _read_and_fit(
     session_factory: Callable[[], Session],
-) -> tuple[MatchIndex, dict[int, int], datetime]:
-    """Read every firm and fit an index (seconds at 100k; the warm-up holds no lock)."""
+) -> tuple[MatchIndex, datetime, dict[str, Any]]:
+    """Read every firm and fit an index (seconds at 100k; the warm-up holds no lock); return it,
+    its watermark and the database's marks."""
     started = utcnow()
     with session_factory() as session:
+        marks = _marks(session)
         firms = load_firms(session)
     # scoring loads the index (numpy, scikit-learn) on first use: the CLI never pays for it.
-    index = scoring.MatchIndex().fit(firms)
-    state = {firm.id: hash(firm) for firm in firms}
-    return index, state, started
+    return scoring.MatchIndex().fit(firms), started, marks
 
 
 def _catch_up(
-    session_factory: Callable[[], Session], index: MatchIndex, state: dict[int, int],
-    watermark: datetime,
+    session_factory: Callable[[], Session], index: MatchIndex, watermark: datetime,
 ) -> tuple[datetime, int]:
     """Upsert the firms changed since `watermark`; return the new watermark and their number."""
     started = utcnow()
@@ -226,9 +290,7 @@ def _catch_up(
         firms = load_firms(session, ids=list(changed_ids)) if changed_ids else []
     changed = 0
     for firm in firms:
-        fingerprint = hash(firm)  # a frozen dataclass hashes all its fields
-        if state.get(firm.id) != fingerprint:
+        if index.get(firm.id) != firm:  # frozen dataclasses: every field compared
             index.upsert(firm)
-            state[firm.id] = fingerprint
             changed += 1
     return started, changed
