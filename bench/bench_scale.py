@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="each rate's duration")
     parser.add_argument("--code", nargs="+", default=[str(ROOT)],
                         help="checkouts to run the server from, in turn (baseline first)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="set MATCH_INDEX_SNAPSHOT (one path for every run: name a "
+                             "checkout twice to see a start that builds, then one that loads)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start-deadline", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the database and folder")
@@ -87,7 +90,8 @@ def main() -> None:
         for code in args.code:
             print(f"\n== server from {code} "
                   f"({git_describe(code)})   [{load_average()}]", flush=True)
-            results.append(measure(Path(code), cli, folder, key, needs, args))
+            snapshot = str(folder / "match-index") if args.snapshot else ""
+            results.append(measure(Path(code), cli, folder, key, needs, args, snapshot))
         table(args.code, results)
 
 
@@ -116,14 +120,16 @@ def rate_needs(seed: int, count: int) -> list[dict[str, Any]]:
 class Server:
     """gunicorn from one checkout, as gunicorn.conf.py configures it, with a pid access log."""
 
-    def __init__(self, code: Path, cli: Cli, folder: Path, workers: int) -> None:
+    def __init__(self, code: Path, cli: Cli, folder: Path, workers: int,
+                 snapshot: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"gunicorn-{self.port}.log"
         env = {**cli.env, "GUNICORN_WORKERS": str(workers), "GUNICORN_ACCESSLOG": "-",
                "GUNICORN_BIND": f"127.0.0.1:{self.port}", "LOG_LEVEL": "INFO",
                # rate limits on as in production, at a limit the benchmark never reaches
-               "RATELIMIT_ENABLED": "true", "RATELIMIT_DEFAULT": "10000000 per minute"}
+               "RATELIMIT_ENABLED": "true", "RATELIMIT_DEFAULT": "10000000 per minute",
+               "MATCH_INDEX_SNAPSHOT": snapshot}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 -- lives as long as the server
         self.started = time.monotonic()
         self.process = subprocess.Popen(
@@ -160,11 +166,15 @@ class Server:
         self._log.close()
 
 
-def measure(code: Path, cli: Cli, folder: Path, key: str, needs: list[dict], args) -> dict:
+def measure(code: Path, cli: Cli, folder: Path, key: str, needs: list[dict], args,
+            snapshot: str) -> dict:
     """Start a server from `code`; return its start, memory and rate figures."""
-    server = Server(code, cli, folder, args.workers)
+    server = Server(code, cli, folder, args.workers, snapshot)
     try:
         first = first_matches(server, key, needs, args)
+        for line in server.log_path.read_text(errors="replace").splitlines():
+            if "match index built in the master" in line or "match index ready" in line:
+                print("   log: " + line[line.find('"message"'):][:160])
         memory = memory_figures(server)
         print(f"-- rates   [{load_average()}]", flush=True)
         match_rate = rate(server.url + "/api/v1/match", key, needs, args)
