@@ -119,3 +119,21 @@ def test_the_openapi_document_states_consent_and_when_it_is_required(client):
     assert sorted(consent_in["required"]) == ["by", "given_at"]
     erase = document["paths"]["/api/v1/clients/{client_id}"]["delete"]
     assert {"204", "401", "403", "404"} <= set(erase["responses"])
+
+
+def test_a_re_offer_carries_the_consent_of_the_referral_it_follows(
+    client, admin_headers, make_key, make_org, session,
+):
+    from tests.api.test_reoffer import HERE, _move, _next, _world
+
+    world = _world(make_org)
+    first = client.post("/api/v1/referrals", headers=admin_headers, json={
+        "referrer_organization_id": world["referrer"], "receiver_organization_id": world["a"],
+        "client": {"name": "Kaohsiung Shipyards Ltd", "consent": CONSENT, "location": HERE},
+        "skills": ["Welding"], "description": "Welding of steel hull sections."}).get_json()
+    _move(client, make_key("partner", world["a"]), first["id"], "declined")
+    second = _next(session, first["id"])
+    assert second is not None
+    body = client.get(f"/api/v1/referrals/{second.id}", headers=admin_headers).get_json()
+    assert body["client"]["consent"] == first["client"]["consent"]
+    assert body["client"]["consent"]["by"] == CONSENT["by"]

@@ -315,3 +315,25 @@ def test_purge_erases_only_clients_with_nothing_open_and_no_recent_activity(
     assert pending["client"]["name"] == "Qoppa Recent Pending"
     again = runner.invoke(args=["purge-personal-data", "--older-than", "1"])
     assert "of 0 clients" in again.output
+
+
+def test_a_repeat_of_an_idempotent_request_after_erasure_gets_the_erased_answer(
+    client, admin_headers, firms,
+):
+    referrer, receiver = firms
+    body = {"referrer_organization_id": referrer["id"],
+            "receiver_organization_id": receiver["id"],
+            "client": {"name": NAME, "external_ref": REF, "consent": CONSENT}}
+    headers = {**admin_headers, "Idempotency-Key": "erase-then-repeat"}
+    first = client.post("/api/v1/referrals", json=body, headers=headers).get_json()
+    client_id = first["client"]["id"]
+    assert client.delete(f"/api/v1/clients/{client_id}",
+                         headers=admin_headers).status_code == 204
+    repeat = client.post("/api/v1/referrals", json=body, headers=headers)
+    assert repeat.status_code == 201
+    answer = repeat.get_json()
+    assert answer["id"] == first["id"]
+    assert answer["client"]["name"] == f"erased client #{client_id}"
+    assert answer["client"]["external_ref"] is None
+    assert answer["client"]["consent"]["by"] == "erased"
+    assert client.get("/api/v1/referrals", headers=admin_headers).get_json()["total"] == 1
