@@ -25,6 +25,7 @@ no personal value). Those entries are the erasure register: `register` lists the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -326,6 +327,7 @@ class _Scrubber:
         # Longest first, so that "Acme Ltd" goes before "Acme".
         self.values = sorted(values, key=len, reverse=True)
         self.folded = {value.casefold() for value in self.values}
+        self.pattern = _pattern(self.values)
 
     def found_in(self, column: Any, *, as_json: bool = True) -> Any:
         """SQL: the column's text (a JSON document's as stored) holds one of the values."""
@@ -339,26 +341,31 @@ class _Scrubber:
             return value
         if value.strip().casefold() in self.folded:
             return self.name
-        for personal in self.values:
-            if len(personal) >= MIN_SUBSTRING_LENGTH:
-                value = _replace_folded(value, personal, self.name)
-        return value
+        return value if self.pattern is None else self.pattern.sub(self.name, value)
 
     def document(self, value: Any) -> Any:
         """The JSON document with every value replaced, and a body of this client (a dict
         under "client" with its id) stripped of its CRM id, address, coordinates and consent
-        `by`."""
+        `by`. Another client's body (a dict under "client" with another id, a lead's with
+        another client_id) is left whole: "Acme" erased leaves "Acme Industries" as it is."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, list):
             return [self.document(item) for item in value]
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or self._another(value.get("client_id")):
             return value
-        scrubbed = {key: self.document(item) for key, item in value.items()}
+        scrubbed = {key: item if key == "client" and isinstance(item, dict)
+                    and self._another(item.get("id")) else self.document(item)
+                    for key, item in value.items()}
         client = scrubbed.get("client")
         if isinstance(client, dict) and client.get("id") == self.client_id:
             scrubbed["client"] = self._client_body(client)
         return scrubbed
+
+    def _another(self, client_id: Any) -> bool:
+        """Whether an id found in a document names another client."""
+        return (isinstance(client_id, int) and not isinstance(client_id, bool)
+                and client_id != self.client_id)
 
     def _client_body(self, client: dict[str, Any]) -> dict[str, Any]:
         body = {**client, "name": self.name}
@@ -379,17 +386,19 @@ def _as_json_text(value: str) -> str:
     return orjson.dumps(value).decode()[1:-1]
 
 
-def _replace_folded(text: str, old: str, new: str) -> str:
-    """Replace every occurrence of `old` in `text`, in any case."""
-    folded_text, folded_old = text.casefold(), old.casefold()
-    if len(folded_text) != len(text) or len(folded_old) != len(old):
-        # Case folding changed a length ("ß" -> "ss"): compare as typed, case aside.
-        folded_text, folded_old = text.lower(), old.lower()
-        if len(folded_text) != len(text) or len(folded_old) != len(old):
-            return text.replace(old, new)
-    parts, start = [], 0
-    while (found := folded_text.find(folded_old, start)) != -1:
-        parts += [text[start:found], new]
-        start = found + len(old)
-    parts.append(text[start:])
-    return "".join(parts)
+def _pattern(values: list[str]) -> re.Pattern[str] | None:
+    """A pattern finding any of the values (at least MIN_SUBSTRING_LENGTH long) in a text,
+    in any case, never inside a longer Latin word or number: "Acme" is found in "Acme's buyer"
+    and "Acme Industries", not in "Acmeco". A CJK name, written without spaces, is found
+    wherever it stands."""
+    alternatives = []
+    for value in values:
+        if len(value) < MIN_SUBSTRING_LENGTH:
+            continue
+        before = r"(?<![A-Za-z0-9])" if _LATIN.match(value[0]) else ""
+        after = r"(?![A-Za-z0-9])" if _LATIN.match(value[-1]) else ""
+        alternatives.append(before + re.escape(value) + after)
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+_LATIN = re.compile(r"[A-Za-z0-9]")

@@ -337,3 +337,36 @@ def test_a_repeat_of_an_idempotent_request_after_erasure_gets_the_erased_answer(
     assert answer["client"]["external_ref"] is None
     assert answer["client"]["consent"]["by"] == "erased"
     assert client.get("/api/v1/referrals", headers=admin_headers).get_json()["total"] == 1
+
+
+def test_erasing_a_client_leaves_another_whose_name_starts_the_same_whole(
+    app, client, admin_headers, firms,
+):
+    referrer, receiver = firms
+
+    def refer(name: str, note: str) -> dict:
+        response = client.post("/api/v1/referrals", headers=admin_headers, json={
+            "referrer_organization_id": referrer["id"],
+            "receiver_organization_id": receiver["id"], "client": {"name": name},
+            "note": note})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    erased = refer("Qwerty", "Qwerty's buyer asked for us.")
+    kept = refer("Qwerty Industries", "Not to be confused with Qwertyco.")
+    with session_scope(app, write=False) as session:
+        payloads_before = {event.payload["id"]: event.payload for event in session.scalars(
+            select(OutboxEvent))}
+    assert client.delete(f"/api/v1/clients/{erased['client']['id']}",
+                         headers=admin_headers).status_code == 204
+    again = client.get(f"/api/v1/referrals/{kept['id']}", headers=admin_headers).get_json()
+    assert (again["client"]["name"], again["note"]) == (
+        "Qwerty Industries", "Not to be confused with Qwertyco.")
+    gone = client.get(f"/api/v1/referrals/{erased['id']}", headers=admin_headers).get_json()
+    placeholder = f"erased client #{erased['client']['id']}"
+    assert gone["note"] == f"{placeholder}'s buyer asked for us."
+    with session_scope(app, write=False) as session:
+        payloads = {event.payload["id"]: event.payload
+                    for event in session.scalars(select(OutboxEvent))}
+    assert payloads[kept["id"]] == payloads_before[kept["id"]]
+    assert payloads[erased["id"]]["client"]["name"] == placeholder
