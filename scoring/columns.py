@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 # Decoded rows kept per Rows: the firms queries refine again and again cost no decoding.
-CACHE_SIZE = 65536
+CACHE_SIZE = 16384
 
 
 def _kind(values: list[Any]) -> str:
@@ -89,6 +89,8 @@ class Rows(Sequence):
 
     def __init__(self, columns: dict[str, np.ndarray], cls: type, prefix: str = "",
                  nested: dict[str, type] | None = None) -> None:
+        # plain ndarray views: indexing a np.memmap goes through its Python subclass
+        columns = {name: np.asarray(column).view(np.ndarray) for name, column in columns.items()}
         self.columns, self.cls, self.prefix = columns, cls, prefix
         self.layout = json.loads(columns[prefix + "layout"].tobytes())
         nested = nested or {}
@@ -113,8 +115,11 @@ class Rows(Sequence):
                 raise IndexError(index)
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            row = self._cache[index] = self.cls(**{
-                field: self._value(field, kind, index) for field, kind in self.layout.items()})
+            # The values were checked when the rows were made: set them without __init__
+            # (validation is most of a firm's decoding time).
+            row = self._cache[index] = object.__new__(self.cls)
+            for field, kind in self.layout.items():
+                object.__setattr__(row, field, self._value(field, kind, index))
         return row
 
     def _value(self, field: str, kind: str, i: int) -> Any:

@@ -99,6 +99,8 @@ def read(path: Path, *, database_key: str) -> tuple[MatchIndex, datetime, dict[s
 
 def _map(path: Path) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="c", allow_pickle=False)
+        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
     except ValueError:  # an empty array: there is nothing to map
         return np.load(path, allow_pickle=False)
+    # a plain ndarray over the same pages: np.memmap's Python-level hooks slow every operation
+    return mapped.view(np.ndarray)
