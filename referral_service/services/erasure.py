@@ -264,8 +264,10 @@ def _erase(session: Session, client: Client, actor: Principal) -> Erasure:
     for model, column in ((AuditEntry, AuditEntry.changes), (OutboxEvent, OutboxEvent.payload),
                           (IdempotencyRecord, IdempotencyRecord.response_body)):
         for row in session.scalars(select(model).where(scrub.found_in(cast(column, Text)))):
-            setattr(row, column.key, scrub.document(getattr(row, column.key)))
-            changed += 1
+            scrubbed = scrub.document(getattr(row, column.key))
+            if scrubbed != getattr(row, column.key):  # a LIKE finds "Acme" in "Acmeco" too
+                setattr(row, column.key, scrubbed)
+                changed += 1
     if addresses:
         for entry in session.scalars(select(GeocodeCacheEntry).where(or_(*(
                 func.lower(GeocodeCacheEntry.key).contains(a.lower(), autoescape=True)
