@@ -138,12 +138,16 @@ class Server:
             cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=self._log)
 
     def worker_pids(self) -> list[int]:
-        """Return the pids of the master's worker processes."""
+        """Return the pids of the master's live workers (not its other children: a snapshot
+        writer), from the log."""
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         try:
-            return [int(p) for p in path.read_text().split()]
+            children = {int(p) for p in path.read_text().split()}
         except OSError:
             return []
+        booted = [int(m[1]) for m in re.finditer(r"Booting worker with pid: (\d+)",
+                                                  self.log_path.read_text(errors="replace"))]
+        return [pid for pid in booted if pid in children]
 
     def served(self) -> dict[str, int]:
         """Return request id -> worker pid of every 200 match logged so far."""
