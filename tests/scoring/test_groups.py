@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scoring import DEFAULT_WEIGHTS, MatchIndex, Need, Weights, rank_naive
 from tests.scoring.conftest import CLIENT
+from tests.scoring.test_properties import needs, worlds
 
 FORMOSA, SAKURA = 7, 9
 PREFERRING = Weights(skill=0.6, location=0.25, performance=0.1, capacity=0.05, group=0.04)
@@ -99,3 +104,36 @@ def test_the_index_ranks_groups_exactly_as_the_naive_ranking(make_firm, seed):
         need = _need(group_id=FORMOSA, **fields)
         for weights in (PREFERRING, DEFAULT_WEIGHTS):
             assert index.query(need, weights) == rank_naive(current, need, weights)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(world=worlds, need=needs(), groups=st.lists(st.sampled_from([None, FORMOSA, SAKURA]),
+                                                   min_size=40, max_size=40),
+       same=st.booleans())
+def test_preferring_the_group_adds_its_weight_to_its_firms_and_nothing_else(
+    world, need, groups, same
+):
+    firms = [replace(firm, group_id=groups[firm.id - 1]) for firm in world]
+    need = replace(need, limit=12, group_id=FORMOSA)
+    plain = rank_naive(firms, replace(need, same_group_only=same), Weights(**_four(PREFERRING)))
+    preferring = MatchIndex().fit(firms).query(
+        replace(need, prefer_group=True, same_group_only=same), PREFERRING)
+
+    weight = PREFERRING.normalized().group
+    scale = 1.0 - weight  # the other weights, normalised with the group weight among them
+    expected = {c.organization_id: scale * c.score
+                + (weight if groups[c.organization_id - 1] == FORMOSA else 0.0) for c in plain}
+    assert {c.organization_id for c in preferring} <= set(expected) or len(plain) == 12
+    for candidate in preferring:
+        if candidate.organization_id in expected:
+            assert math.isclose(candidate.score, expected[candidate.organization_id],
+                                abs_tol=1e-9)
+        assert candidate.breakdown["group"] == (
+            1.0 if groups[candidate.organization_id - 1] == FORMOSA else 0.0)
+        if same:
+            assert groups[candidate.organization_id - 1] == FORMOSA
+
+
+def _four(weights: Weights) -> dict[str, float]:
+    return {name: getattr(weights, name)
+            for name in ("skill", "location", "performance", "capacity")}
