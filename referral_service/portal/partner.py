@@ -35,6 +35,7 @@ from referral_service.portal.forms import (
     attach_errors,
     field_resolver,
     has_errors,
+    said,
     split_skills,
 )
 from referral_service.schemas.base import MAX_ID
@@ -190,7 +191,7 @@ def move_referral(referral_id: int, move: str):
         flash(gettext("Someone else changed this referral while you were looking at it; "
                       "here it is as it is now."), "error")
     except (Conflict, Forbidden) as error:
-        flash(error.detail, "error")
+        flash(said(error.detail), "error")
     except ValidationFailed as error:
         for message in attach_errors(error.errors, field_resolver(form)):
             form.reason.errors = [*form.reason.errors, message]
@@ -279,7 +280,8 @@ def refer():
             require_consent=current_app.config["REQUIRE_CLIENT_CONSENT"])
     except Conflict as error:
         existing = error.extra.get("existing_referral_id")
-        general = [error.detail + (gettext(" (referral #%(id)s)", id=existing) if existing else "")]
+        general = [said(error.detail) + (gettext(" (referral #%(id)s)", id=existing)
+                                         if existing else "")]
         return rendered("refer.html", form=form, result=result, general=general,
                         existing=existing, status=409)
     except (ValidationFailed, Forbidden) as error:
@@ -436,7 +438,7 @@ def organization(organization_id: int):
                                "are still below: save again to keep them, or reload to see "
                                "theirs.")]
         except (Conflict, Forbidden) as error:
-            general = [error.detail]
+            general = [said(error.detail)]
         else:
             flash(gettext("Profile saved."), "success")
             return redirect(url_for(".organization", organization_id=organization_id))
@@ -475,7 +477,7 @@ def organization_new():
         except ValidationFailed as error:
             general = attach_errors(error.errors, resolve)
         except Conflict as error:
-            general = [error.detail]
+            general = [said(error.detail)]
         else:
             flash(gettext("%(name)s added.", name=created.name), "success")
             return redirect(url_for(".organization", organization_id=created.id))

@@ -27,6 +27,7 @@ from referral_service.portal.forms import (
     attach_errors,
     field_resolver,
     has_errors,
+    said,
 )
 from referral_service.portal.sales import chosen_organization
 from referral_service.schemas.base import MAX_ID
@@ -273,7 +274,7 @@ def show_errors(form: Any, error: Exception) -> list[str]:
         return attach_errors(error.errors, resolve)
     if isinstance(error, Conflict):
         field = form.external_ref if "external_ref" in error.detail else form.name
-        field.errors = [*field.errors, error.detail]
+        field.errors = [*field.errors, said(error.detail)]
         return []
     return [getattr(error, "detail", str(error))]
 

@@ -37,6 +37,7 @@ from referral_service.portal.forms import (
     attach_errors,
     flatten_errors,
     has_errors,
+    said,
     split_skills,
 )
 from referral_service.schemas.base import MAX_ID
@@ -188,7 +189,7 @@ def visit_new():
     except Unavailable:
         general, status = [str(UNAVAILABLE)], 503
     except Forbidden as error:
-        general, status = [error.detail], 403
+        general, status = [said(error.detail)], 403
     else:
         visit = recorded.visit
         client = visit.named_client.name
@@ -203,7 +204,7 @@ def visit_new():
 def conflict_message(error: Conflict) -> str:
     """Return a conflict's message, naming the referral that holds the client if any."""
     existing = error.extra.get("existing_referral_id")
-    return error.detail + (gettext(" (referral #%(id)s)", id=existing) if existing else "")
+    return said(error.detail) + (gettext(" (referral #%(id)s)", id=existing) if existing else "")
 
 
 def visit_page(form: VisitForm, general: list[str], page: dict[str, Any], *,
@@ -403,7 +404,7 @@ def move_lead(lead_id: int, move: str):
                                 reason=(form.reason.data or "").strip() or None,
                                 actor=principal())
     except Conflict as error:
-        flash(error.detail, "error")
+        flash(said(error.detail), "error")
     else:
         flash(LEAD_MOVES[move][1] % {"name": lead.name}, "success")
     return redirect(url_for(".lead_detail", lead_id=lead_id))
@@ -472,7 +473,7 @@ def lead_candidates(lead: Any, actor: Principal) -> tuple[dict[str, Any] | None,
                      "limit": REFER_CANDIDATES,
                      "referrer_organization_id": lead.organization_id})
     except (ValidationFailed, Unavailable) as error:
-        return None, [error.detail]
+        return None, [said(error.detail)]
     return MatchResponseSchema().dump(ranking), []
 
 

@@ -25,6 +25,7 @@ from referral_service.portal.forms import (
     SignInActionForm,
     attach_errors,
     field_resolver,
+    said,
 )
 from referral_service.services import sign_ins
 from referral_service.services.errors import NotFound, ValidationFailed
@@ -98,7 +99,7 @@ def sign_in_action():
             user = sign_ins.deactivate(session=write_session(), actor=principal(),
                                        user_id=user_id)
         except ValidationFailed as error:
-            return _list_page(general=[error.detail], status=422)
+            return _list_page(general=[said(error.detail)], status=422)
         flash(gettext("%(email)s can no longer sign in; their sessions have ended.",
                       email=user.email), "success")
         return redirect(url_for(".sign_in_list"))
@@ -120,7 +121,7 @@ def welcome(token: str):
                                  password=form.password.data)
     except NotFound as error:
         # Unlike other 404s, say why: the person can ask for a new link.
-        return render_error(404, error.detail, title=gettext("This link does not work"))
+        return render_error(404, said(error.detail), title=gettext("This link does not work"))
     except ValidationFailed as error:
         general = attach_errors(error.errors, field_resolver(form))
         return rendered("welcome.html", form=form, general=general, email=None, status=422)

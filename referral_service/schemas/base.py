@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from referral_service.texts import Text
+
 
 class Pattern(validate.Regexp):
     """validate.Regexp that reads its pattern as the OpenAPI document does.
@@ -24,7 +26,10 @@ class Pattern(validate.Regexp):
     def __call__(self, value: str) -> str:
         """Return `value` if the pattern matches it as the document says, else raise."""
         if self.match(value) is None:
-            raise ValidationError(self._format_error(value))
+            # A texts.Text message stays one (the portal translates it); a plain one may
+            # name the {input}.
+            raise ValidationError(self.error if isinstance(self.error, Text)
+                                  else self._format_error(value))
         return value
 
 

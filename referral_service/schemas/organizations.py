@@ -15,6 +15,7 @@ from referral_service.schemas.base import (
     strict_boolean,
 )
 from referral_service.schemas.places import OfficeOutSchema, OfficeSchema
+from referral_service.texts import N_
 
 SkillName = fields.String(validate=[validate.Length(min=1, max=100), NAMED])
 # A phone number as people write it: an optional "+" and country code, an optional area code
@@ -22,8 +23,13 @@ SkillName = fields.String(validate=[validate.Length(min=1, max=100), NAMED])
 # "(02) 2345-6789", "+886 (7) 123 4567").
 # Every part is bounded or needs its separator: no backtracking blow-up on a long text.
 PHONE_PATTERN = r"^(\+[0-9]{1,4}[ .-]?)?(\([0-9]{1,6}\)[ .-]?)?[0-9]+([ .-][0-9]+)*$"
-PHONE = Pattern(PHONE_PATTERN, error="Use digits parted by spaces, dots or hyphens, with an "
-                "optional + at the start and an area code in brackets, e.g. +886 7 123 4567.")
+PHONE = Pattern(PHONE_PATTERN, error=N_("Use digits parted by spaces, dots or hyphens, with "
+                                        "an optional + at the start and an area code in "
+                                        "brackets, e.g. +886 7 123 4567."))
+# An e-mail address: a local part, "@", then a domain of dot-separated labels. Labels hold no
+# dot, so the pattern reads any text in one pass (no backtracking blow-up).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
+EMAIL = Pattern(EMAIL_PATTERN, error=N_("Not a valid e-mail address, e.g. name@firm.example."))
 CONTACT_LIMITS = {"name": 200, "email": 254, "phone": 40}  # the columns' widths
 
 
@@ -32,8 +38,8 @@ class ContactSchema(StrictSchema):
 
     name = fields.String(allow_none=True,
                          validate=[validate.Length(min=1, max=CONTACT_LIMITS["name"]), NAMED])
-    email = fields.Email(allow_none=True,
-                         validate=validate.Length(min=3, max=CONTACT_LIMITS["email"]))
+    email = fields.String(allow_none=True,
+                          validate=[validate.Length(min=3, max=CONTACT_LIMITS["email"]), EMAIL])
     phone = fields.String(allow_none=True,
                           validate=[validate.Length(min=5, max=CONTACT_LIMITS["phone"]), PHONE])
 

@@ -12,6 +12,7 @@ from models import AuditEntry, utcnow
 from referral_service.adapters.sql import Row, insert_rows
 from referral_service.services.errors import Forbidden
 from referral_service.services.pages import page_of
+from referral_service.texts import N_
 
 if TYPE_CHECKING:
     from referral_service.services.auth import Principal
@@ -44,7 +45,7 @@ def list_(
     """Return one page of audit entries, newest first, and the total; admins only."""
     if actor.role != "admin":
         # The log names every key and user and what they did.
-        raise Forbidden("Only admin keys may read the audit log.")
+        raise Forbidden(N_("Only admin keys may read the audit log."))
     query = select(AuditEntry)
     if object_type:
         query = query.where(AuditEntry.object_type == object_type)

@@ -20,6 +20,7 @@ from referral_service.schemas.base import text_problem
 from referral_service.services import audit
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 KEY_PREFIX_LENGTH = 8
 # What create_api_key hands out: "rk_" and URL-safe base64 (43 characters for 32 bytes).
@@ -150,7 +151,7 @@ def revoke_api_key(*, session: Session, key_id: int, actor: Principal = SYSTEM) 
     """Revoke a key for good: requests with it get 401 (after API_KEY_CACHE_SECONDS at most)."""
     key = session.get(ApiKey, key_id)
     if key is None:
-        raise NotFound(f"API key {key_id} does not exist.")
+        raise NotFound(N_("API key %(key_id)s does not exist.", key_id=key_id))
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(session=session, actor=actor, action="api_key.revoke",
@@ -172,12 +173,13 @@ def create_user(
     _check_role_binding(session, role, organization_id, USER_ROLES)
     email = email.strip().lower()
     if "@" not in email:
-        raise ValidationFailed("The email address is not valid.", {"email": ["Not an email."]})
+        raise ValidationFailed(N_("The email address is not "
+                                  "valid."), {"email": [N_("Not an email.")]})
     if len(password) < 8:
-        raise ValidationFailed("The password is too short.",
-                               {"password": ["Use at least 8 characters."]})
+        raise ValidationFailed(N_("The password is too short."),
+                               {"password": [N_("Use at least 8 characters.")]})
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise ValidationFailed("That email is taken.", {"email": ["Already registered."]})
+        raise ValidationFailed(N_("That email is taken."), {"email": [N_("Already registered.")]})
     person = _person_for_user(session, role, organization_id, person_id, name, email)
     user = User(email=email, password_hash=generate_password_hash(password), role=role,
                 organization_id=organization_id, person_id=person.id if person else None)
@@ -197,11 +199,12 @@ def _person_for_user(
         person = session.get(Person, person_id)
         if person is None or (organization_id is not None
                               and person.organization_id != organization_id):
-            raise ValidationFailed("The person is not one of the organization's staff.",
-                                   {"person_id": [f"No person {person_id} in this organization."]})
+            raise ValidationFailed(N_("The person is not one of the organization's staff."),
+                                   {"person_id": [N_("No person %(person_id)s in this "
+                                                     "organization.", person_id=person_id)]})
         if session.scalar(select(User.id).where(User.person_id == person_id)) is not None:
-            raise ValidationFailed("That person can already sign in.",
-                                   {"person_id": ["Already has a sign-in."]})
+            raise ValidationFailed(N_("That person can already sign in."),
+                                   {"person_id": [N_("Already has a sign-in.")]})
         return person
     if role != "partner":
         return None
@@ -246,7 +249,7 @@ def user_id_by_email(*, session: Session, email: str) -> int:
     """Return the id of the user signing in with `email` (404 if none)."""
     user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
     if user_id is None:
-        raise NotFound(f"No user signs in as {email!r}.")
+        raise NotFound(N_("No user signs in as %(email)r.", email=email))
     return user_id
 
 
@@ -255,11 +258,11 @@ def set_password(*, session: Session, user_id: int, password: str,
                  actor: Principal = SYSTEM) -> User:
     """Give a user a new password; every session they had ends."""
     if len(password) < 8:
-        raise ValidationFailed("The password is too short.",
-                               {"password": ["Use at least 8 characters."]})
+        raise ValidationFailed(N_("The password is too short."),
+                               {"password": [N_("Use at least 8 characters.")]})
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
+        raise NotFound(N_("User %(user_id)s does not exist.", user_id=user_id))
     user.password_hash = generate_password_hash(password)
     end_sessions(session=session, user_id=user.id, actor=actor, reason="password changed")
     return user
@@ -270,7 +273,7 @@ def deactivate_user(*, session: Session, user_id: int, actor: Principal = SYSTEM
     """Stop a user signing in; every session they had ends."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
+        raise NotFound(N_("User %(user_id)s does not exist.", user_id=user_id))
     user.active = False
     end_sessions(session=session, user_id=user.id, actor=actor, reason="deactivated")
     return user
@@ -282,7 +285,7 @@ def set_preferences(*, session: Session, user_id: int, language: str,
     """Keep the portal language and time zone a user chose in their profile."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
+        raise NotFound(N_("User %(user_id)s does not exist.", user_id=user_id))
     user.language, user.time_zone = language, time_zone
 
 
@@ -312,18 +315,20 @@ def _check_role_binding(
     session: Session, role: str, organization_id: int | None, roles: tuple[str, ...]
 ) -> None:
     if role not in roles:
-        raise ValidationFailed(f"Unknown role {role!r}.", {"role": [f"One of {', '.join(roles)}."]})
+        raise ValidationFailed(N_("Unknown role %(role)r.", role=role),
+                               {"role": [N_("One of %(roles)s.", roles=", ".join(roles))]})
     if role == "partner" and organization_id is None:
-        raise ValidationFailed("A partner is bound to one organization.",
-                               {"organization_id": ["Required for the partner role."]})
+        raise ValidationFailed(N_("A partner is bound to one organization."),
+                               {"organization_id": [N_("Required for the partner role.")]})
     if role != "partner" and organization_id is not None:
-        raise ValidationFailed("Only partners are bound to an organization.",
-                               {"organization_id": ["Only for the partner role."]})
+        raise ValidationFailed(N_("Only partners are bound to an organization."),
+                               {"organization_id": [N_("Only for the partner role.")]})
     if organization_id is not None and session.get(Organization, organization_id) is None:
-        raise NotFound(f"Organization {organization_id} does not exist.")
+        raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                          organization_id=organization_id))
 
 
 def require_staff(actor: Principal) -> None:
     """Refuse a partner where only head office or the CRM may act."""
     if not actor.is_staff:
-        raise Forbidden("Only head office or the CRM may do this.")
+        raise Forbidden(N_("Only head office or the CRM may do this."))

@@ -21,6 +21,7 @@ from referral_service.services import clients, places
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 
 @writes
@@ -38,8 +39,10 @@ def add(*, session: Session, client_id: int, data: dict[str, Any], actor: Princi
         with session.begin_nested():
             session.add(site)
     except IntegrityError:
-        raise Conflict(f"Organization {owner} already has a site labelled {label!r} for "
-                       f"client {client_id}.", errors={"label": ["Already taken."]}) from None
+        raise Conflict(N_("Organization %(owner)s already has a site labelled "
+                          "%(label)r for client %(client_id)s.", owner=owner, label=label,
+                          client_id=client_id),
+                       errors={"label": [N_("Already taken.")]}) from None
     return site
 
 
@@ -93,20 +96,22 @@ def for_referral(*, session: Session, site_id: int, referrer_id: int) -> ClientS
 def check_client(site: ClientSite, client_id: int) -> None:
     """Refuse (422) a site that is not the referral's client's."""
     if site.client_id != client_id:
-        raise ValidationFailed("The client site is another client's.", {
-            "client_site_id": [f"Site {site.id} is not a site of this client."]})
+        raise ValidationFailed(N_("The client site is another client's."), {
+            "client_site_id": [N_("Site %(id)s is not a site of this client.", id=site.id)]})
 
 
 def _unknown(site_id: int, whose: str = "") -> ValidationFailed:
-    return ValidationFailed("The client site does not exist.", {
-        "client_site_id": [f"No client site {site_id}{' ' + whose if whose else ''}."]})
+    return ValidationFailed(N_("The client site does not exist."), {
+        "client_site_id": [N_("No client site %(site_id)s %(whose)s.", site_id=site_id,
+                              whose=whose) if whose
+                           else N_("No client site %(site_id)s.", site_id=site_id)]})
 
 
 def _known_client(session: Session, client_id: int, actor: Principal) -> None:
     """404 unless the client exists and the caller may know it (a partner: a client it
     referred, accepted or visited)."""
     if session.get(Client, client_id) is None:
-        raise NotFound(f"Client {client_id} does not exist.")
+        raise NotFound(N_("Client %(client_id)s does not exist.", client_id=client_id))
     if not actor.is_partner:
         return
     own = actor.organization_id
@@ -116,19 +121,21 @@ def _known_client(session: Session, client_id: int, actor: Principal) -> None:
     visited = exists().where(Visit.client_id == client_id, Visit.organization_id == own)
     known = session.scalar(select(or_(referred, visited)))
     if not known:
-        raise NotFound(f"Client {client_id} does not exist.")
+        raise NotFound(N_("Client %(client_id)s does not exist.", client_id=client_id))
 
 
 def _owner(session: Session, organization_id: int | None, actor: Principal) -> int:
     """The firm a new site is recorded for."""
     if actor.is_partner:
         if organization_id not in (None, actor.organization_id):
-            raise Forbidden("A partner records sites only for its own firm.")
+            raise Forbidden(N_("A partner records sites only for its own firm."))
         return actor.organization_id
     if organization_id is None:
-        raise ValidationFailed("Name the firm the site is recorded for.", {
-            "organization_id": ["Required for head office and the CRM."]})
+        raise ValidationFailed(N_("Name the firm the site is recorded for."), {
+            "organization_id": [N_("Required for head office and the CRM.")]})
     if session.get(Organization, organization_id) is None:
-        raise ValidationFailed(f"Organization {organization_id} does not exist.", {
-            "organization_id": [f"No organization {organization_id}."]})
+        raise ValidationFailed(N_("Organization %(organization_id)s does not exist.",
+                                  organization_id=organization_id), {
+            "organization_id": [N_("No organization %(organization_id)s.",
+                                   organization_id=organization_id)]})
     return organization_id

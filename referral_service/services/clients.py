@@ -19,6 +19,7 @@ from models import Client, utcnow
 from referral_service.adapters import sql
 from referral_service.services.errors import Conflict, ValidationFailed
 from referral_service.services.places import ResolvedPlace, columns_of
+from referral_service.texts import N_
 
 MAX_ATTEMPTS = 5
 NORMALIZED_NAME_LENGTH = 200  # clients.normalized_name
@@ -101,8 +102,8 @@ def find_or_create(
     """
     normalized = normalize_name(name)
     if not normalized:
-        raise ValidationFailed("The client's name has no letters or digits.",
-                               {"client": {"name": ["Give a real name."]}})
+        raise ValidationFailed(N_("The client's name has no letters or digits."),
+                               {"client": {"name": [N_("Give a real name.")]}})
     external_ref = (external_ref or "").strip() or None
     key = ref_key(external_ref)
     located = place.as_dict() if place else {}
@@ -128,7 +129,7 @@ def find_or_create(
             for column, value in located.items():
                 setattr(client, column, value)
         return client, False
-    raise Conflict("The client was being changed by concurrent requests; retry.")
+    raise Conflict(N_("The client was being changed by concurrent requests; retry."))
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,8 @@ class _Candidate:
 def _prepared(item: Wanted) -> _Prepared:
     normalized = normalize_name(item.name)
     if not normalized:
-        raise ValidationFailed("The client's name has no letters or digits.",
-                               {"client": {"name": ["Give a real name."]}})
+        raise ValidationFailed(N_("The client's name has no letters or digits."),
+                               {"client": {"name": [N_("Give a real name.")]}})
     external_ref = (item.external_ref or "").strip() or None
     return _Prepared(item.name.strip(), normalized, external_ref, ref_key(external_ref),
                      item.place, item.place.as_dict() if item.place else {})

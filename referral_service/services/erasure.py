@@ -53,6 +53,7 @@ from models import (
 from referral_service.services import audit, unit_of_work
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Forbidden, NotFound
+from referral_service.texts import N_
 
 PLACEHOLDER = "erased client #{id}"
 ERASED = "erased"  # the consent's `by` once erased
@@ -92,12 +93,12 @@ def erase(*, session: Session, client_id: int, actor: Principal) -> Erasure:
     Idempotent: a client erased already is left as it is (`already_erased`).
     """
     if actor.role != "admin":
-        raise Forbidden("Only head office (admin) may erase a client's personal data.")
+        raise Forbidden(N_("Only head office (admin) may erase a client's personal data."))
 
     def work() -> Erasure:
         client = _locked(session, client_id)
         if client is None:
-            raise NotFound(f"Client {client_id} does not exist.")
+            raise NotFound(N_("Client %(client_id)s does not exist.", client_id=client_id))
         return _erase(session, client, actor)
 
     return unit_of_work.run(session, work)
@@ -109,7 +110,7 @@ def purge(*, session: Session, older_than_days: int, actor: Principal,
     and no activity (a referral made or moved, a visit, a lead) for `older_than_days`; return
     how many were erased. Idempotent: an erased client is not counted again."""
     if actor.role != "admin":
-        raise Forbidden("Only head office (admin) may erase clients' personal data.")
+        raise Forbidden(N_("Only head office (admin) may erase clients' personal data."))
     cutoff = (now or utcnow()) - timedelta(days=older_than_days)
     total, after = 0, 0
 

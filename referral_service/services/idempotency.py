@@ -21,6 +21,7 @@ from referral_service.adapters import sql
 from referral_service.services import unit_of_work
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, ValidationFailed
+from referral_service.texts import N_
 
 T = TypeVar("T")
 
@@ -72,10 +73,10 @@ def _first_answer(session: Session, api_key_id: int, key: str, digest: str) -> d
         .execution_options(populate_existing=True)
     )
     if record is None:
-        raise Conflict("A request with this Idempotency-Key was being processed; retry.")
+        raise Conflict(N_("A request with this Idempotency-Key was being processed; retry."))
     if record.request_hash != digest:
         raise ValidationFailed(
-            "This Idempotency-Key was already used with a different request body.",
-            {"Idempotency-Key": ["Use a new key for a different request."]},
+            N_("This Idempotency-Key was already used with a different request body."),
+            {"Idempotency-Key": [N_("Use a new key for a different request.")]},
         )
     return record.response_body

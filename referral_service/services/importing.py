@@ -175,7 +175,7 @@ class MemoGeocoder:
             except GeocodingUnavailable:
                 raise
             except GeocodingError as error:
-                answer = (str(error), error.field)
+                answer = (error.args[0] if error.args else str(error), error.field)
             self._answers[key] = answer
         if isinstance(answer, tuple):
             raise GeocodingError(answer[0], field=answer[1])

@@ -67,6 +67,7 @@ from referral_service.services import audit, months, people
 from referral_service.services.auth import Principal, require_staff
 from referral_service.services.errors import NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 # The sales-force figures every level has (SPEC section 10), after the level's own columns.
 ACTIVITY = ("visits", "empty_handed_visits", "commitments", "leads", "leads_won",
@@ -98,7 +99,7 @@ ATTAINMENT_DIGITS = 4
 def month_range(month: str) -> tuple[datetime, datetime]:
     """Return the UTC [start, end) of a 'YYYY-MM' month; 422 if it is not one."""
     if _MONTH.fullmatch(month or "") is None:
-        raise ValidationFailed(f"{month!r} is not a month.",
+        raise ValidationFailed(N_("%(month)r is not a month.", month=month),
                                {"month": [MONTH_MESSAGE]})
     year, number = int(month[:4]), int(month[5:7])
     start = datetime(year, number, 1, tzinfo=UTC)
@@ -455,8 +456,8 @@ def level_query(level: str, month: str, organization_id: int | None = None
     """Return the KPI statement of one level for `month` and its parameters (also timed by
     bench/)."""
     if level not in LEVELS:
-        raise ValidationFailed(f"Unknown KPI level {level!r}.",
-                               {"level": [f"One of {', '.join(LEVELS)}."]})
+        raise ValidationFailed(N_("Unknown KPI level %(level)r.", level=level),
+                               {"level": [N_("One of %(levels)s.", levels=", ".join(LEVELS))]})
     start, end = month_range(month)
     params: dict[str, Any] = {"start": start, "end": end, "month": month}
     if organization_id is None:
@@ -479,11 +480,13 @@ def scoped_query(
     """
     if actor.is_partner:
         if organization_id not in (None, actor.organization_id):
-            raise NotFound(f"Organization {organization_id} does not exist.")
+            raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                              organization_id=organization_id))
         organization_id = actor.organization_id
     elif organization_id is not None and session.scalar(
             select(Organization.id).where(Organization.id == organization_id)) is None:
-        raise NotFound(f"Organization {organization_id} does not exist.")
+        raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                          organization_id=organization_id))
     return level_query(level, month, organization_id)
 
 
@@ -559,10 +562,11 @@ def set_target(
     month_range(month)
     months.require_open(session=session, month=month)
     if new_clients < 0:
-        raise ValidationFailed("A target cannot be negative.",
-                               {"new_clients": ["Must be 0 or more."]})
+        raise ValidationFailed(N_("A target cannot be negative."),
+                               {"new_clients": [N_("Must be 0 or more.")]})
     if session.scalar(select(Organization.id).where(Organization.id == organization_id)) is None:
-        raise NotFound(f"Organization {organization_id} does not exist.")
+        raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                          organization_id=organization_id))
     for _ in range(3):
         target = session.get(KpiTarget, ("organization", organization_id, month),
                              populate_existing=True)
@@ -664,11 +668,11 @@ def export_levels(levels: dict[str, list[dict[str, Any]]], fmt: str, month: str,
                   corrections: dict[str, list[KpiCorrection]] | None = None) -> bytes:
     """Return a month's rows of one or more levels; several only as XLSX (one sheet each)."""
     if fmt not in FORMATS:
-        raise ValidationFailed(f"Unknown export format {fmt!r}.",
-                               {"format": [f"One of {', '.join(FORMATS)}."]})
+        raise ValidationFailed(N_("Unknown export format %(fmt)r.", fmt=fmt),
+                               {"format": [N_("One of %(formats)s.", formats=", ".join(FORMATS))]})
     if len(levels) > 1 and fmt != "xlsx":
-        raise ValidationFailed("Only an XLSX export holds several levels.",
-                               {"format": ["Use xlsx for every level at once."]})
+        raise ValidationFailed(N_("Only an XLSX export holds several levels."),
+                               {"format": [N_("Use xlsx for every level at once.")]})
     created = month_range(month)[0].replace(tzinfo=None)
     corrections = corrections or {}
     if fmt == "xlsx":

@@ -16,6 +16,7 @@ from referral_service.services.auth import Principal
 from referral_service.services.errors import Unavailable, ValidationFailed
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.places import ResolvedPlace
+from referral_service.texts import N_
 from scoring import Candidate, Need, SkillAliases, Weights, resolve_aliases
 
 if TYPE_CHECKING:
@@ -112,14 +113,18 @@ def _with_group(need: Need, current: MatchIndex, request: dict[str, Any], actor:
     referrer = (actor.organization_id if actor.is_partner
                 else request.get("referrer_organization_id"))
     if referrer is None:
-        raise ValidationFailed(f"{asked} is about the referrer's group: name the referrer.", {
-            "referrer_organization_id": [f"Required with {asked}."]})
+        raise ValidationFailed(N_("%(asked)s is about the referrer's group: name the referrer.",
+                                  asked=asked), {
+            "referrer_organization_id": [N_("Required with %(asked)s.", asked=asked)]})
     try:
         group_id = current.group_of(referrer)
     except KeyError:
-        raise ValidationFailed(f"Organization {referrer} does not exist.", {
-            "referrer_organization_id": [f"No organization {referrer}."]}) from None
+        raise ValidationFailed(N_("Organization %(referrer)s does not exist.", referrer=referrer), {
+            "referrer_organization_id": [N_("No organization %(referrer)s.",
+                                            referrer=referrer)]}) from None
     if group_id is None:
-        raise ValidationFailed(f"Organization {referrer}, the referrer, belongs to no group.", {
-            asked: [f"The referrer (organization {referrer}) belongs to no group."]})
+        raise ValidationFailed(N_("Organization %(referrer)s, the referrer, belongs to no "
+                                  "group.", referrer=referrer), {
+            asked: [N_("The referrer (organization %(referrer)s) belongs to no "
+                       "group.", referrer=referrer)]})
     return replace(need, group_id=group_id, prefer_group=prefer, same_group_only=same)

@@ -49,6 +49,7 @@ from referral_service.services import audit, events, kpi
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 # The reason a late expiry's correction carries.
 EXPIRED_AFTER_CLOSE = "Expired after the month closed."
@@ -95,7 +96,7 @@ def _next_month(month: str) -> str:
 def require_open(*, session: Session, month: str) -> None:
     """Refuse (409) a change to the targets of a closed month."""
     if session.get(KpiMonth, month) is not None:
-        raise Conflict(f"{month} is closed: its targets cannot change.")
+        raise Conflict(N_("%(month)s is closed: its targets cannot change.", month=month))
 
 
 def frozen_rows(*, session: Session, month: str, level: str) -> list[dict[str, Any]] | None:
@@ -243,14 +244,15 @@ def close(*, session: Session, month: str, actor: Principal,
     Any month before the current one (UTC) may close, and the current one on its last day.
     """
     if actor.role != "admin":
-        raise Forbidden("Only head office may close a month.")
+        raise Forbidden(N_("Only head office may close a month."))
     kpi.month_range(month)  # 422 unless a month
     now = now or utcnow()
     current = _month_of(now)
     if month > current or (month == current and _month_of(now + timedelta(days=1)) == current):
-        raise Conflict(f"{month} is not over: a month closes from its last day (UTC) on.")
+        raise Conflict(N_("%(month)s is not over: a month closes from its last day "
+                          "(UTC) on.", month=month))
     if session.get(KpiMonth, month) is not None:
-        raise Conflict(f"{month} is already closed.")
+        raise Conflict(N_("%(month)s is already closed.", month=month))
     # No change is booking corrections while this month's rows are read (module docstring).
     kpi_month_gate(session, exclusive=True)
     closed = KpiMonth(month=month, closed_at=now, closed_by=actor.name)
@@ -259,7 +261,7 @@ def close(*, session: Session, month: str, actor: Principal,
             session.add(closed)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"{month} is already closed.") from None
+        raise Conflict(N_("%(month)s is already closed.", month=month)) from None
     for level in LEVELS:
         statement, params = kpi.level_query(level, month)
         columns = kpi.LEVEL_COLUMNS[level]

@@ -36,7 +36,7 @@ from referral_service.services.errors import (
 )
 from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
-from scoring.aliases import SkillAliases
+from referral_service.texts import N_
 from scoring.aliases import SkillAliases
 from scoring.model import slugify_skill
 
@@ -81,13 +81,13 @@ def normalize_skills(names: Iterable[str]) -> list[str]:
         try:
             slug = _cached_slug(name)
         except ValueError:
-            raise ValidationFailed("A skill has no letters or digits.", {
-                "skills": {str(index): ["Every skill needs letters or digits."]}}) from None
+            raise ValidationFailed(N_("A skill has no letters or digits."), {
+                "skills": {str(index): [N_("Every skill needs letters or digits.")]}}) from None
         # Case folding and NFKC can lengthen a name ("ﬃ" -> "ffi"); the column holds 100.
         if len(slug) > SLUG_MAX_LENGTH:
-            raise ValidationFailed("A skill name is too long.", {
-                "skills": {str(index): [f"At most {SLUG_MAX_LENGTH} characters once "
-                                        "normalized."]}})
+            raise ValidationFailed(N_("A skill name is too long."), {
+                "skills": {str(index): [N_("At most %(limit)s characters once "
+                                           "normalized.", limit=SLUG_MAX_LENGTH)]}})
         if slug not in slugs:
             slugs.append(slug)
     return slugs
@@ -104,7 +104,8 @@ def get(
         options=[selectinload(Organization.offices), selectinload(Organization.skill_rows)],
     )
     if organization is None or not actor.can_see_organization(organization_id):
-        raise NotFound(f"Organization {organization_id} does not exist.")
+        raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                          organization_id=organization_id))
     return organization
 
 
@@ -117,7 +118,8 @@ def public_profile(*, session: Session, organization_id: int, actor: Principal) 
         options=[selectinload(Organization.offices), selectinload(Organization.skill_rows)])
     if organization is None or not (organization.active
                                     or actor.can_see_organization(organization_id)):
-        raise NotFound(f"Organization {organization_id} does not exist.")
+        raise NotFound(N_("Organization %(organization_id)s does not exist.",
+                          organization_id=organization_id))
     return organization
 
 
@@ -182,9 +184,10 @@ def update(
     if actor.is_partner:
         refused = sorted(set(data) - PARTNER_EDITABLE)
         if refused:
-            raise Forbidden(f"A partner may not change {', '.join(refused)}.")
+            raise Forbidden(N_("A partner may not change %(fields)s.",
+                               fields=", ".join(refused)))
     if expected_version is not None and organization.version != expected_version:
-        raise PreconditionFailed("The organization changed since it was read (stale If-Match).")
+        raise PreconditionFailed(N_("The organization changed since it was read (stale If-Match)."))
     before = {**profile(organization), "version": organization.version}
     plan = Plan(organization_id, before, planned_profile(before, data, geocoder))
     _write_unique(session, [plan], actor, data)
@@ -301,8 +304,9 @@ def _planned_offices(
             continue
         if office_id not in old:
             raise ValidationFailed(
-                "An office id does not belong to this organization.",
-                {"offices": {str(index): {"id": [f"Unknown office id {office_id}."]}}})
+                N_("An office id does not belong to this organization."),
+                {"offices": {str(index): {"id": [N_("Unknown office id %(office_id)s.",
+                                                    office_id=office_id)]}}})
         target = kept.get(office_id)
         if target is None:
             target = kept[office_id] = dict(old[office_id])
@@ -535,9 +539,9 @@ _ACTIVE_AS_INDEXED = literal_column("organizations.active")
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict(f"Another active organization is already named {name!r} (names are "
-                    "compared without regard to case).",
-                    errors={"name": ["Another active organization already has this name."]})
+    return Conflict(N_("Another active organization is already named %(name)r "
+                       "(names are compared without regard to case).", name=name),
+                    errors={"name": [N_("Another active organization already has this name.")]})
 
 
 # profile field -> organizations column ("group", a name, is written as group_id: _columns)
@@ -596,7 +600,8 @@ def _write_unique(
             raise _name_taken(plans[0].after["name"]) from None
         if "external_ref" in str(error.orig).lower() or "external_ref" in data:
             raise Conflict(
-                f"Another organization already has external_ref {data.get('external_ref')!r}.",
+                N_("Another organization already has external_ref %(external_ref)r.",
+                   external_ref=data.get("external_ref")),
             ) from None
         raise
 

@@ -32,6 +32,7 @@ from referral_service.services.errors import (
 )
 from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def get_person(*, session: Session, person_id: int, actor: Principal) -> Person:
     """Return one person of an organization the caller may see (staff: any)."""
     person = session.get(Person, person_id)
     if person is None or not actor.can_see_organization(person.organization_id):
-        raise NotFound(f"Person {person_id} does not exist.")
+        raise NotFound(N_("Person %(person_id)s does not exist.", person_id=person_id))
     return person
 
 
@@ -178,7 +179,7 @@ def update_person(
     """Change some fields of a person; with `expected_version`, refuse a stale one (412)."""
     person = get_person(session=session, person_id=person_id, actor=actor)
     if expected_version is not None and person.version != expected_version:
-        raise PreconditionFailed("The person changed since it was read (stale If-Match).")
+        raise PreconditionFailed(N_("The person changed since it was read (stale If-Match)."))
     changes = _changes(person, data, PERSON_FIELDS)
     if changes:
         organization_id = person.organization_id
@@ -186,9 +187,10 @@ def update_person(
         if data.get("manager_id") is not None and "manager_id" in changes:
             _lock_hierarchy(session, organization_id)
             if _reaches(session, Person.manager_id, data["manager_id"], person.id):
-                raise ValidationFailed("A person cannot be managed by someone they manage.", {
-                    "manager_id": [f"Person {data['manager_id']} reports to person "
-                                   f"{person.id} (or is them): that would be a cycle."]})
+                raise ValidationFailed(N_("A person cannot be managed by someone they manage."), {
+                    "manager_id": [N_("Person %(manager_id)s reports to person %(id)s (or is "
+                                      "them): that would be a cycle.",
+                                      manager_id=data["manager_id"], id=person.id)]})
         key = ref_key(data["external_ref"]) if "external_ref" in data else person.external_ref_key
         _refuse_taken(session, Person, organization_id, key, person.id)
 
@@ -218,7 +220,8 @@ def get_department(*, session: Session, department_id: int, actor: Principal) ->
     """Return one department of an organization the caller may see (staff: any)."""
     department = session.get(Department, department_id)
     if department is None or not actor.can_see_organization(department.organization_id):
-        raise NotFound(f"Department {department_id} does not exist.")
+        raise NotFound(N_("Department %(department_id)s does not exist.",
+                          department_id=department_id))
     return department
 
 
@@ -266,7 +269,7 @@ def update_department(
     """Change some fields of a department; with `expected_version`, refuse a stale one (412)."""
     department = get_department(session=session, department_id=department_id, actor=actor)
     if expected_version is not None and department.version != expected_version:
-        raise PreconditionFailed("The department changed since it was read (stale If-Match).")
+        raise PreconditionFailed(N_("The department changed since it was read (stale If-Match)."))
     changes = _changes(department, data, DEPARTMENT_FIELDS)
     if not changes:
         return department
@@ -275,9 +278,10 @@ def update_department(
     if data.get("parent_id") is not None and "parent_id" in changes:
         _lock_hierarchy(session, organization_id)
         if _reaches(session, Department.parent_id, data["parent_id"], department.id):
-            raise ValidationFailed("A department cannot sit under its own sub-department.", {
-                "parent_id": [f"Department {data['parent_id']} is under department "
-                              f"{department.id} (or is it): that would be a cycle."]})
+            raise ValidationFailed(N_("A department cannot sit under its own sub-department."), {
+                "parent_id": [N_("Department %(parent_id)s is under department %(id)s (or "
+                                 "is it): that would be a cycle.",
+                                 parent_id=data["parent_id"], id=department.id)]})
     key = ref_key(data["external_ref"]) if "external_ref" in data else department.external_ref_key
     name = data.get("name", department.name)
 
@@ -305,16 +309,18 @@ def _writable_organization(session: Session, actor: Principal, organization_id: 
     """Return the organization a new person or department belongs to, checked for the caller."""
     if actor.is_partner:
         if organization_id is not None and organization_id != actor.organization_id:
-            raise Forbidden("A partner adds people and departments to its own organization only.")
+            raise Forbidden(N_("A partner adds people and departments to its own organization "
+                               "only."))
         assert actor.organization_id is not None
         return actor.organization_id
     require_staff(actor)
     if organization_id is None:
-        raise ValidationFailed("Name the organization.", {
-            "organization_id": ["Required for admin and crm keys."]})
+        raise ValidationFailed(N_("Name the organization."), {
+            "organization_id": [N_("Required for admin and crm keys.")]})
     if session.get(Organization, organization_id) is None:
-        raise ValidationFailed("The organization does not exist.", {
-            "organization_id": [f"No organization {organization_id}."]})
+        raise ValidationFailed(N_("The organization does not exist."), {
+            "organization_id": [N_("No organization %(organization_id)s.",
+                                   organization_id=organization_id)]})
     return organization_id
 
 
@@ -330,10 +336,11 @@ def _check_references(
             continue
         owner = session.scalar(select(model.organization_id).where(model.id == target))
         if owner != organization_id:
-            noun = "person" if model is Person else "department"
-            errors[column] = [f"No {noun} {target} in organization {organization_id}."]
+            noun = N_("person") if model is Person else N_("department")
+            errors[column] = [N_("No %(noun)s %(target)s in organization %(organization_id)s.",
+                                 noun=noun, target=target, organization_id=organization_id)]
     if errors:
-        raise ValidationFailed("A reference names nothing in this organization.", errors)
+        raise ValidationFailed(N_("A reference names nothing in this organization."), errors)
 
 
 def _refuse_taken(
@@ -346,8 +353,9 @@ def _refuse_taken(
     holder = session.scalar(select(model.id).where(model.organization_id == organization_id,
                                                    model.external_ref_key == key))
     if holder is not None and holder != own_id:
-        noun = "person" if model is Person else "department"
-        raise Conflict(f"Another {noun} of the organization has external_ref {key!r}.",
+        noun = N_("person") if model is Person else N_("department")
+        raise Conflict(N_("Another %(noun)s of the organization has external_ref "
+                          "%(key)r.", noun=noun, key=key),
                        existing_id=holder)
 
 
@@ -358,7 +366,7 @@ def _refuse_taken_name(
     holder = session.scalar(select(Department.id).where(
         Department.organization_id == organization_id, Department.name == name))
     if holder is not None and holder != own_id:
-        raise Conflict(f"The organization already has a department named {name!r}.",
+        raise Conflict(N_("The organization already has a department named %(name)r.", name=name),
                        existing_id=holder)
 
 
@@ -511,8 +519,8 @@ def _import_people(
     try:
         return _write_people(session, lines, in_file, existing, actor)
     except IntegrityError:
-        raise Conflict("People or departments of these organizations were written meanwhile; "
-                       "run the import again.") from None
+        raise Conflict(N_("People or departments of these organizations were written meanwhile; "
+                          "run the import again.")) from None
 
 
 def _with_organizations(

@@ -14,6 +14,7 @@ from typing import Any
 
 from referral_service.adapters.geocoding import Geocoder, GeocodingError, GeocodingUnavailable
 from referral_service.services.errors import Unavailable, ValidationFailed
+from referral_service.texts import N_
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,8 @@ def resolve(place: Mapping[str, Any], geocoder: Geocoder, *, field: str) -> Reso
     try:
         return _locate(place, geocoder)
     except GeocodingError as error:
-        raise ValidationFailed(f"The {field} could not be resolved.",
-                               _nest(field, {error.field: [str(error)]})) from None
+        raise ValidationFailed(N_("The %(field)s could not be resolved.", field=field),
+                               _nest(field, {error.field: [_message(error)]})) from None
 
 
 def resolve_each(
@@ -57,9 +58,10 @@ def resolve_each(
         try:
             resolved.append(_locate(place, geocoder))
         except GeocodingError as error:
-            errors[str(index)] = {error.field: [str(error)]}
+            errors[str(index)] = {error.field: [_message(error)]}
     if errors:
-        raise ValidationFailed(f"A place in {field} could not be resolved.", {field: errors})
+        raise ValidationFailed(N_("A place in %(field)s could not be resolved.",
+                                  field=field), {field: errors})
     return resolved
 
 
@@ -72,7 +74,7 @@ def _locate(place: Mapping[str, Any], geocoder: Geocoder) -> ResolvedPlace:
     try:
         found = geocoder.geocode(city=city, country=country, address=address)
     except GeocodingUnavailable as error:
-        raise Unavailable(str(error)) from None
+        raise Unavailable(_message(error)) from None
     return ResolvedPlace(found.latitude, found.longitude, city, country or found.country or None,
                          address)
 
@@ -82,3 +84,8 @@ def _nest(path: str, errors: dict[str, Any]) -> dict[str, Any]:
     for part in reversed(path.split(".")):
         errors = {part: errors}
     return errors
+
+
+def _message(error: Exception) -> str:
+    """The adapter's message as it worded it (a texts.Text, translated in the portal)."""
+    return error.args[0] if error.args and isinstance(error.args[0], str) else str(error)

@@ -82,6 +82,7 @@ from referral_service.services.errors import (
 from referral_service.services.kpi import month_range
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.pages import page_of
+from referral_service.texts import N_
 from scoring import Weights
 
 # The lifecycle: every allowed move; the statuses not listed here are final. A conversion made
@@ -194,10 +195,10 @@ def _create(
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
     if actor.is_partner and referrer_id != actor.organization_id:
-        raise Forbidden("A partner may record referrals only with itself as the referrer.")
+        raise Forbidden(N_("A partner may record referrals only with itself as the referrer."))
     if referrer_id == receiver_id:
-        raise ValidationFailed("A firm cannot refer a client to itself.", {
-            "receiver_organization_id": ["Must differ from referrer_organization_id."]})
+        raise ValidationFailed(N_("A firm cannot refer a client to itself."), {
+            "receiver_organization_id": [N_("Must differ from referrer_organization_id.")]})
     skills = _skills(data.get("skills") or [])
     now = utcnow()
     client_data = data["client"]
@@ -281,8 +282,9 @@ _NO_SOURCE = {"source_kind": "organization", "source_client_id": None, "source_n
               "source_contact": None, "source_visit_id": None, "source_lead_id": None}
 _NAMED_COLUMNS = ("name", "external_ref", "latitude", "longitude", "city", "country",
                   "address")
-CONSENT_REQUIRED = ("The client's consent to being referred is required here "
-                    "(REQUIRE_CLIENT_CONSENT): give client.consent with given_at and by.")
+CONSENT_REQUIRED = N_("The client's consent to being referred is required here "
+                      "(REQUIRE_CLIENT_CONSENT): give %(field)s with given_at and by.",
+                      field="client.consent")
 
 
 def _consent_columns(client_data: dict[str, Any]) -> dict[str, Any]:
@@ -320,11 +322,11 @@ def _source(
     if kind == "client":
         introducer = source["client_id"]
         if introducer == client.id:
-            raise ValidationFailed("A client cannot introduce itself.", {
-                "source": {"client_id": ["Name the current client who introduced them."]}})
+            raise ValidationFailed(N_("A client cannot introduce itself."), {
+                "source": {"client_id": [N_("Name the current client who introduced them.")]}})
         if session.get(Client, introducer) is None:
-            raise ValidationFailed("The introducing client does not exist.", {
-                "source": {"client_id": [f"No client {introducer}."]}})
+            raise ValidationFailed(N_("The introducing client does not exist."), {
+                "source": {"client_id": [N_("No client %(introducer)s.", introducer=introducer)]}})
         return {**_NO_SOURCE, "source_kind": kind, "source_client_id": introducer}, None
     if kind == "acquaintance":
         return {**_NO_SOURCE, "source_kind": kind, "source_name": source["name"].strip(),
@@ -349,19 +351,22 @@ def _lead_to_hand_on(
         select(Lead).where(Lead.id == lead_id).with_for_update()
         .execution_options(populate_existing=True)).one_or_none()
     if lead is None or lead.visit_id != visit_id or lead.organization_id != referrer_id:
-        raise ValidationFailed("The source names no lead of the referrer's visit.", {
-            "source": {"lead_id": [f"No lead {lead_id} of visit {visit_id} at the referrer."]}})
+        raise ValidationFailed(N_("The source names no lead of the referrer's visit."), {
+            "source": {"lead_id": [N_("No lead %(lead_id)s of visit %(visit_id)s at the referrer.",
+                                      lead_id=lead_id, visit_id=visit_id)]}})
     if lead.status != "open":
         raise lead_not_open(lead)
     if lead.client_id != client.id:
-        raise ValidationFailed("The referral's client is not the lead's.", {
-            "client": {"name": [f"Lead {lead_id} is {lead.name!r}."]}})
+        raise ValidationFailed(N_("The referral's client is not the lead's."), {
+            "client": {"name": [N_("Lead %(lead_id)s is %(name)r.",
+                                   lead_id=lead_id, name=lead.name)]}})
     return lead
 
 
 def lead_not_open(lead: Lead) -> Conflict:
     """The 409 of referring a lead that is no longer open (won, lost or referred already)."""
-    return Conflict(f"Lead {lead.id} is {lead.status}: only an open lead is referred.",
+    return Conflict(N_("Lead %(id)s is %(status)s: only an open lead is referred.",
+                       id=lead.id, status=lead.status),
                     current_status=lead.status, existing_referral_id=lead.referral_id)
 
 
@@ -385,8 +390,9 @@ def _check_staff_of(
 ) -> None:
     person = session.get(Person, person_id)
     if person is None or person.organization_id != organization_id:
-        raise ValidationFailed(f"The person is not one of the {side}'s staff.", {
-            field: [f"No person {person_id} at the {side}."]})
+        raise ValidationFailed(N_("The person is not one of the %(side)s's staff.", side=side), {
+            field: [N_("No person %(person_id)s at the %(side)s.",
+                       person_id=person_id, side=side)]})
 
 
 _NOT_YET = {f"{status}_at": None for status in TRANSITION_STATUSES}
@@ -400,21 +406,23 @@ def _check_parties(session: Session, referrer_id: int, receiver_id: int) -> None
     ).all())
     errors: dict[str, list[str]] = {}
     if referrer_id not in active:
-        errors["referrer_organization_id"] = [f"No organization {referrer_id}."]
+        errors["referrer_organization_id"] = [N_("No organization %(referrer_id)s.",
+                                                 referrer_id=referrer_id)]
     if receiver_id not in active:
-        errors["receiver_organization_id"] = [f"No organization {receiver_id}."]
+        errors["receiver_organization_id"] = [N_("No organization %(receiver_id)s.",
+                                                 receiver_id=receiver_id)]
     elif not active[receiver_id]:
-        errors["receiver_organization_id"] = ["The receiver is inactive."]
+        errors["receiver_organization_id"] = [N_("The receiver is inactive.")]
     if errors:
-        raise ValidationFailed("The referral names an organization it cannot use.", errors)
+        raise ValidationFailed(N_("The referral names an organization it cannot use."), errors)
 
 
 def _skills(names: list[str]) -> list[str]:
     try:
         return normalize_skills(names)
     except ValueError:
-        raise ValidationFailed("A skill has no letters or digits.",
-                               {"skills": ["Every skill needs letters or digits."]}) from None
+        raise ValidationFailed(N_("A skill has no letters or digits."),
+                               {"skills": [N_("Every skill needs letters or digits.")]}) from None
 
 
 def _named_site(session: Session, data: dict[str, Any]) -> ClientSite | None:
@@ -424,9 +432,9 @@ def _named_site(session: Session, data: dict[str, Any]) -> ClientSite | None:
     if site_id is None:
         return None
     if (data.get("client") or {}).get("location"):
-        raise ValidationFailed("Give the client's location or a client site, not both.", {
-            "client_site_id": ["The site's place is the client's: leave client.location "
-                               "out."]})
+        raise ValidationFailed(N_("Give the client's location or a client site, not both."), {
+            "client_site_id": [N_("The site's place is the client's: leave client.location "
+                                  "out.")]})
     return client_sites.for_referral(session=session, site_id=site_id,
                                      referrer_id=data["referrer_organization_id"])
 
@@ -487,8 +495,9 @@ def _attribution_conflict(client: Client, referral_id: int) -> Conflict:
     # Never the client's stored name: the caller may be a partner naming, by a guessed CRM
     # id, a client another firm registered (issue 11); the id is what it needs.
     return Conflict(
-        f"The client is already attributed to referral {referral_id}; "
-        "the first firm to register the client keeps the credit.",
+        N_("The client is already attributed to referral "
+           "%(referral_id)s; the first firm to register the client "
+           "keeps the credit.", referral_id=referral_id),
         existing_referral_id=referral_id,
     )
 
@@ -510,8 +519,8 @@ def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: da
         session.flush()
         _take_capacity(session, referrer_id, receiver_id, now)
         return
-    raise Conflict("The receiver is at capacity: it has as many open referrals as it "
-                   "accepts; choose another firm.", receiver_organization_id=receiver_id)
+    raise Conflict(N_("The receiver is at capacity: it has as many open referrals as it "
+                      "accepts; choose another firm."), receiver_organization_id=receiver_id)
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -555,20 +564,21 @@ def move_referral(
     def work() -> Referral:
         referral = _locked(session, referral_id, actor)
         if expected_version is not None and referral.version != expected_version:
-            raise PreconditionFailed("The referral changed since it was read (stale If-Match).")
+            raise PreconditionFailed(N_("The referral changed since it was read (stale If-Match)."))
         if (referral.status, status) == REVERSAL:
             if actor.role != "admin":
-                raise Forbidden("Only head office may reverse a conversion.")
+                raise Forbidden(N_("Only head office may reverse a conversion."))
             if not (reason or "").strip():
-                raise ValidationFailed("Reversing a conversion needs a reason.", {
-                    "reason": ["Say why the conversion is reversed."]})
+                raise ValidationFailed(N_("Reversing a conversion needs a reason."), {
+                    "reason": [N_("Say why the conversion is reversed.")]})
         elif status in STAFF_MOVES and status not in _role_moves(referral, actor):
-            raise Forbidden(f"As {_role_name(referral, actor)} you may not move a referral "
-                            f"to {status!r}.")
+            raise Forbidden(N_("As %(role)s you may not move a referral to %(status)r.",
+                               role=_role_name(referral, actor), status=status))
         if status not in MOVES.get(referral.status, ()):
             raise InvalidTransition(
-                f"A {referral.status} referral cannot become {status}; allowed: "
-                f"{', '.join(MOVES.get(referral.status, ())) or 'none (final)'}.",
+                N_("A %(current)s referral cannot become %(status)s; allowed: %(allowed)s.",
+                   current=referral.status, status=status,
+                   allowed=", ".join(MOVES.get(referral.status, ())) or N_("none (final)")),
                 current_status=referral.status,
             )
         if status == "accepted":
@@ -619,8 +629,8 @@ def _owner(
 
 def _role_name(referral: Referral, actor: Principal) -> str:
     if actor.organization_id == referral.receiver_organization_id:
-        return "the receiver"
-    return "the referrer"
+        return N_("the receiver")
+    return N_("the referrer")
 
 
 def _apply_move(
@@ -784,7 +794,7 @@ def get(*, session: Session, referral_id: int, actor: Principal) -> Referral:
     """Return one referral the caller is a party to (staff: any)."""
     referral = session.get(Referral, referral_id)
     if referral is None or not _visible(referral, actor):
-        raise NotFound(f"Referral {referral_id} does not exist.")
+        raise NotFound(N_("Referral %(referral_id)s does not exist.", referral_id=referral_id))
     attach_chains(session, [referral])
     withhold_identities([referral], actor)
     return referral
@@ -820,7 +830,7 @@ def _locked(session: Session, referral_id: int, actor: Principal) -> Referral:
         .with_for_update(of=Referral).execution_options(populate_existing=True)
     ).unique().one_or_none()
     if referral is None or not _visible(referral, actor):
-        raise NotFound(f"Referral {referral_id} does not exist.")
+        raise NotFound(N_("Referral %(referral_id)s does not exist.", referral_id=referral_id))
     return referral
 
 

@@ -23,11 +23,12 @@ from referral_service.services import audit, auth
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 # How long a link works: an invitation may wait over a weekend.
 LINK_MAX_AGE = 7 * 24 * 3600
 _SALT = "portal-password-link"
-USED = "This link has been used or replaced: ask head office for a new one."
+USED = N_("This link has been used or replaced: ask head office for a new one.")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class SignIn:
 
 def _require_admin(actor: Principal) -> None:
     if actor.role != "admin":
-        raise Forbidden("Only head office manages sign-ins.")
+        raise Forbidden(N_("Only head office manages sign-ins."))
 
 
 def _fingerprint(user: User) -> str:
@@ -99,8 +100,8 @@ def deactivate(*, session: Session, actor: Principal, user_id: int) -> User:
     """Stop a user signing in (head office); not oneself."""
     _require_admin(actor)
     if user_id == actor.user_id:
-        raise ValidationFailed("You cannot deactivate your own sign-in.",
-                               {"user_id": ["Your own sign-in."]})
+        raise ValidationFailed(N_("You cannot deactivate your own sign-in."),
+                               {"user_id": [N_("Your own sign-in.")]})
     user = _user(session, user_id)
     auth.deactivate_user(session=session, user_id=user.id, actor=actor)
     audit.record(session=session, actor=actor, action="user.deactivate", object_type="user",
@@ -131,9 +132,9 @@ def _linked(session: Session, token: str, secret: str) -> tuple[User, str]:
     try:
         payload = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=LINK_MAX_AGE)
     except SignatureExpired:
-        raise NotFound("This link has expired: ask head office for a new one.") from None
+        raise NotFound(N_("This link has expired: ask head office for a new one.")) from None
     except BadSignature:
-        raise NotFound("This link is not valid: ask head office for a new one.") from None
+        raise NotFound(N_("This link is not valid: ask head office for a new one.")) from None
     user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
     if user is None or not user.active or payload.get("fingerprint") != _fingerprint(user):
         raise NotFound(USED)
@@ -143,6 +144,6 @@ def _linked(session: Session, token: str, secret: str) -> tuple[User, str]:
 def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
+        raise NotFound(N_("User %(user_id)s does not exist.", user_id=user_id))
     return user
 

@@ -23,6 +23,7 @@ from referral_service.services import organizations as organizations_service
 from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 from scoring.aliases import SkillAliases
 from scoring.model import slugify_skill
 from scoring.text import skill_key
@@ -49,7 +50,7 @@ class Merge:
 def require_head_office(actor: Principal) -> None:
     """Refuse anyone but head office (admin): the vocabulary is the whole network's."""
     if actor.role != "admin":
-        raise Forbidden("Only head office manages skill aliases and merges.")
+        raise Forbidden(N_("Only head office manages skill aliases and merges."))
 
 
 def list_(*, session: Session) -> list[Skill]:
@@ -69,48 +70,59 @@ def create_alias(*, session: Session, actor: Principal, alias: str, skill: str) 
     require_head_office(actor)
     alias_slug, skill_slug = _slug(alias, "alias"), _slug(skill, "skill")
     if alias_slug == skill_slug:
-        raise ValidationFailed("An alias must differ from its skill.",
-                               {"alias": ["An alias must differ from its skill."]})
+        raise ValidationFailed(N_("An alias must differ from its skill."),
+                               {"alias": [N_("An alias must differ from its skill.")]})
     if not _offered(session, skill_slug):
         stands_for = session.scalar(select(SkillAlias.skill)
                                     .where(SkillAlias.alias == skill_slug))
         if stands_for is not None:
             raise ValidationFailed(
-                f"{skill_slug!r} is itself an alias of {stands_for!r}.",
-                {"skill": [f"'{skill_slug}' is an alias of '{stands_for}': name that skill."]})
-        raise NotFound(f"No organization offers the skill {skill_slug!r}.")
+                N_("%(skill_slug)r is itself an alias of %(stands_for)r.",
+                   skill_slug=skill_slug, stands_for=stands_for),
+                {"skill": [N_("'%(skill_slug)s' is an alias of '%(stands_for)s': name that "
+                              "skill.", skill_slug=skill_slug, stands_for=stands_for)]})
+        raise NotFound(N_("No organization offers the skill %(skill_slug)r.",
+                          skill_slug=skill_slug))
     offered_by = _offered(session, alias_slug)
     if offered_by:
         raise Conflict(
-            f"{offered_by} organizations offer {alias_slug!r}; merge it into {skill_slug!r} "
-            "instead (POST /skills/merge), which re-points their tags.",
-            errors={"alias": [f"Organizations offer '{alias_slug}': merge it instead."]})
+            N_("%(offered_by)s organizations offer %(alias_slug)r; merge it "
+               "into %(skill_slug)r instead (POST /skills/merge), which "
+               "re-points their tags.", offered_by=offered_by, alias_slug=alias_slug,
+               skill_slug=skill_slug),
+            errors={"alias": [N_("Organizations offer '%(alias_slug)s': merge it instead.",
+                                 alias_slug=alias_slug)]})
     known = SkillAliases.of(dict(session.execute(select(SkillAlias.alias,
                                                        SkillAlias.skill)).all()))
     taken = known.skill_of(alias_slug)
     if taken != alias_slug and taken != skill_slug or alias_slug in known.by_slug:
         # the alias, or a spelling of it, already stands for a skill
-        raise Conflict(f"{alias_slug!r} is already an alias of {taken!r}.",
-                       errors={"alias": [f"Already an alias of '{taken}'."]})
+        raise Conflict(N_("%(alias_slug)r is already an alias of %(taken)r.",
+                          alias_slug=alias_slug, taken=taken),
+                       errors={"alias": [N_("Already an alias of '%(taken)s'.", taken=taken)]})
     if session.scalar(select(SkillAlias.id).where(SkillAlias.skill == alias_slug).limit(1)):
-        raise Conflict(f"{alias_slug!r} has aliases of its own; remove them first.",
-                       errors={"alias": [f"'{alias_slug}' has aliases of its own."]})
+        raise Conflict(N_("%(alias_slug)r has aliases of its own; remove them first.",
+                          alias_slug=alias_slug),
+                       errors={"alias": [N_("'%(alias_slug)s' has aliases of its own.",
+                                            alias_slug=alias_slug)]})
     # A spelling of a skill firms offer already counts as that skill (SPEC section 8): as an
     # alias of another one it would take the need away from them.
     key = skill_key(alias_slug)
     twin = next((slug for slug in _offered_slugs(session)
                  if slug != skill_slug and skill_key(slug) == key), None)
     if twin is not None:
-        raise Conflict(f"{alias_slug!r} is a spelling of {twin!r}, which organizations offer; "
-                       f"merge {twin!r} into {skill_slug!r} instead.",
-                       errors={"alias": [f"'{alias_slug}' already counts as '{twin}'."]})
+        raise Conflict(N_("%(alias_slug)r is a spelling of %(twin)r, which "
+                          "organizations offer; merge %(twin)r into %(skill_slug)r "
+                          "instead.", alias_slug=alias_slug, twin=twin, skill_slug=skill_slug),
+                       errors={"alias": [N_("'%(alias_slug)s' already counts as '%(twin)s'.",
+                                            alias_slug=alias_slug, twin=twin)]})
     row = SkillAlias(alias=alias_slug, skill=skill_slug)
     session.add(row)
     try:
         session.flush()
     except IntegrityError:  # a concurrent request declared the same alias first
-        raise Conflict(f"{alias_slug!r} is already an alias.",
-                       errors={"alias": ["Already an alias."]}) from None
+        raise Conflict(N_("%(alias_slug)r is already an alias.", alias_slug=alias_slug),
+                       errors={"alias": [N_("Already an alias.")]}) from None
     audit.record(session=session, actor=actor, action="skill.alias.create",
                  object_type="skill", object_id=skill_slug, changes={"alias": alias_slug})
     return row
@@ -123,11 +135,11 @@ def delete_alias(*, session: Session, actor: Principal, alias: str) -> None:
     try:
         alias_slug = _slug(alias, "alias")
     except ValidationFailed:  # no name of a skill, so no alias: as any unknown one
-        raise NotFound(f"{alias!r} is not an alias.") from None
+        raise NotFound(N_("%(alias)r is not an alias.", alias=alias)) from None
     row = session.scalar(select(SkillAlias).where(SkillAlias.alias == alias_slug)
                          .with_for_update())
     if row is None:
-        raise NotFound(f"{alias_slug!r} is not an alias.")
+        raise NotFound(N_("%(alias_slug)r is not an alias.", alias_slug=alias_slug))
     session.delete(row)
     audit.record(session=session, actor=actor, action="skill.alias.delete",
                  object_type="skill", object_id=row.skill, changes={"alias": alias_slug})
@@ -147,17 +159,17 @@ def merge(*, session: Session, actor: Principal, from_: str, into: str) -> Merge
     require_head_office(actor)
     old, new = _slug(from_, "from"), _slug(into, "into")
     if old == new:
-        raise ValidationFailed("A skill cannot be merged into itself.",
-                               {"into": ["A skill cannot be merged into itself."]})
+        raise ValidationFailed(N_("A skill cannot be merged into itself."),
+                               {"into": [N_("A skill cannot be merged into itself.")]})
     if not _offered(session, new):
-        raise NotFound(f"No organization offers the skill {new!r} (into).")
+        raise NotFound(N_("No organization offers the skill %(new)r (into).", new=new))
     # Every spelling of the skill merged goes (SPEC section 8: they are one skill): else
     # "anodised" would stay a skill of its own beside the alias "anodising" of another one.
     key = skill_key(old)
     moved = sorted(slug for slug in _offered_slugs(session)
                    if slug != new and skill_key(slug) == key)
     if not moved:
-        raise NotFound(f"No organization offers the skill {old!r} (from).")
+        raise NotFound(N_("No organization offers the skill %(old)r (from).", old=old))
     # Locked in id order (as every multi-firm write here), so that two merges cannot deadlock
     # and a concurrent profile edit waits for this one, or this one for it.
     firms = session.scalars(
@@ -192,11 +204,12 @@ def _slug(name: str, field: str) -> str:
     try:
         slug = slugify_skill(name)
     except ValueError:
-        raise ValidationFailed("A skill needs letters or digits.",
-                               {field: ["A skill needs letters or digits."]}) from None
+        raise ValidationFailed(N_("A skill needs letters or digits."),
+                               {field: [N_("A skill needs letters or digits.")]}) from None
     if len(slug) > organizations_service.SLUG_MAX_LENGTH:
-        raise ValidationFailed("A skill name is too long.", {field: [
-            f"At most {organizations_service.SLUG_MAX_LENGTH} characters once normalized."]})
+        raise ValidationFailed(N_("A skill name is too long."), {field: [
+            N_("At most %(limit)s characters once normalized.",
+               limit=organizations_service.SLUG_MAX_LENGTH)]})
     return slug
 
 

@@ -37,6 +37,7 @@ from referral_service.services.auth import Principal
 from referral_service.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_service.services.pages import page_of
 from referral_service.services.unit_of_work import writes
+from referral_service.texts import N_
 
 HOLDER, COUNTERPART = "holder", "counterpart"
 OPEN = "proposed"
@@ -90,8 +91,8 @@ def other(side: str) -> str:
 def scope_sides(*, session: Session, scope: str, scope_id: int, actor: Principal) -> ScopeSides:
     """Return the scope with its two sides; a scope that does not exist, or of a firm the
     caller may not see, is a 422 naming scope_id."""
-    missing = ValidationFailed(f"No {scope} {scope_id}.", {
-        "scope_id": [f"No {scope} {scope_id} exists."]})
+    missing = ValidationFailed(N_("No %(scope)s %(scope_id)s.", scope=scope, scope_id=scope_id), {
+        "scope_id": [N_("No %(scope)s %(scope_id)s exists.", scope=scope, scope_id=scope_id)]})
     if scope == "organization":
         if session.get(Organization, scope_id) is None or not actor.can_see_organization(
                 scope_id):
@@ -110,8 +111,8 @@ def scope_sides(*, session: Session, scope: str, scope_id: int, actor: Principal
                 if department.head_person_id is not None else None)
         return ScopeSides(scope, scope_id, department.organization_id,
                           department.head_person_id, head.manager_id if head else None)
-    raise ValidationFailed(f"Unknown scope {scope!r}.", {
-        "scope": ["One of organization, department, person."]})
+    raise ValidationFailed(N_("Unknown scope %(scope)r.", scope=scope), {
+        "scope": [N_("One of organization, department, person.")]})
 
 
 # ------------------------------------------------------------------------------------ reads
@@ -122,7 +123,8 @@ def get(*, session: Session, proposal_id: int, actor: Principal) -> ProposalView
     proposal = session.get(KpiTargetProposal, proposal_id)
     if proposal is None or not _visible(session, actor, proposal.scope, proposal.scope_id,
                                         proposal.organization_id):
-        raise NotFound(f"Target proposal {proposal_id} does not exist.")
+        raise NotFound(N_("Target proposal %(proposal_id)s does not exist.",
+                          proposal_id=proposal_id))
     return ProposalView(proposal, _history(session, proposal))
 
 
@@ -164,7 +166,7 @@ def agreed_targets(*, session: Session, actor: Principal, scope: str, scope_id: 
     """Return the agreed targets of a scope the caller may see, latest month first."""
     sides = scope_sides(session=session, scope=scope, scope_id=scope_id, actor=actor)
     if not _visible(session, actor, scope, scope_id, sides.organization_id):
-        raise NotFound(f"No {scope} {scope_id}.")
+        raise NotFound(N_("No %(scope)s %(scope_id)s.", scope=scope, scope_id=scope_id))
     return list(session.scalars(select(KpiTarget).where(
         KpiTarget.scope == scope, KpiTarget.scope_id == scope_id).order_by(
         KpiTarget.month.desc())))
@@ -256,7 +258,7 @@ def propose(*, session: Session, data: dict[str, Any], actor: Principal) -> Prop
                         actor=actor)
     mine = sides.sides_of(actor)
     if not mine:
-        raise Forbidden(_who_may(sides.scope) + " propose its target.")
+        raise Forbidden(_who_may(sides.scope))
     # Someone on both sides (an admin who is also the person) proposes as the holder.
     side = HOLDER if HOLDER in mine else COUNTERPART
     proposal = _open(session, actor, sides, data["month"], side, data["new_clients"],
@@ -305,15 +307,16 @@ def decide(*, session: Session, proposal_id: int, decision: str, note: str = "",
 
 def _check_value(new_clients: int) -> None:
     if not 0 <= new_clients <= MAX_TARGET:
-        raise ValidationFailed("A target cannot be negative.", {
-            "new_clients": [f"Must be between 0 and {MAX_TARGET}."]})
+        raise ValidationFailed(N_("A target cannot be negative."), {
+            "new_clients": [N_("Must be between 0 and %(limit)s.", limit=MAX_TARGET)]})
 
 
 def _who_may(scope: str) -> str:
-    return {"person": "Only the person or their manager (or head office) may",
-            "department": "Only the department's head or the head's manager (or head office) "
-                          "may",
-            "organization": "Only the firm or head office may"}[scope]
+    return {"person": N_("Only the person or their manager (or head office) may propose its "
+                         "target."),
+            "department": N_("Only the department's head or the head's manager (or head "
+                             "office) may propose its target."),
+            "organization": N_("Only the firm or head office may propose its target.")}[scope]
 
 
 def _open(
@@ -350,8 +353,9 @@ def _refuse_open(session: Session, scope: str, scope_id: int, month: str) -> Non
         KpiTargetProposal.scope == scope, KpiTargetProposal.scope_id == scope_id,
         KpiTargetProposal.month == month, KpiTargetProposal.status == OPEN))
     if holder is not None:
-        raise Conflict(f"Proposal {holder} for this {scope} and {month} is still open: agree, "
-                       "counter or decline it (or withdraw it) first.",
+        raise Conflict(N_("Proposal %(holder)s for this %(scope)s and %(month)s is "
+                          "still open: agree, counter or decline it (or withdraw it) "
+                          "first.", holder=holder, scope=scope, month=month),
                        open_proposal_id=holder)
 
 
@@ -367,16 +371,18 @@ def _locked_open(session: Session, proposal_id: int, actor: Principal, *, other_
         .with_for_update().execution_options(populate_existing=True))
     if proposal is None or not _visible(session, actor, proposal.scope, proposal.scope_id,
                                         proposal.organization_id):
-        raise NotFound(f"Target proposal {proposal_id} does not exist.")
+        raise NotFound(N_("Target proposal %(proposal_id)s does not exist.",
+                          proposal_id=proposal_id))
     sides = scope_sides(session=session, scope=proposal.scope, scope_id=proposal.scope_id,
                         actor=actor)
     needed = other(proposal.side) if other_side else proposal.side
     if needed not in sides.sides_of(actor):
         raise Forbidden(
-            "Only the other side may agree, counter or decline a proposal." if other_side
-            else "Only the side that proposed may withdraw a proposal.")
+            N_("Only the other side may agree, counter or decline a proposal.") if other_side
+            else N_("Only the side that proposed may withdraw a proposal."))
     if proposal.status != OPEN:
-        raise Conflict(f"Target proposal {proposal.id} is {proposal.status}, no longer open.",
+        raise Conflict(N_("Target proposal %(id)s is %(status)s, no longer open.",
+                          id=proposal.id, status=proposal.status),
                        current_status=proposal.status)
     return proposal, sides
 
@@ -394,7 +400,8 @@ def _decide(session: Session, proposal: KpiTargetProposal, status: str, actor: P
     except StaleDataError:
         current = session.scalar(select(KpiTargetProposal.status).where(
             KpiTargetProposal.id == proposal_id))
-        raise Conflict(f"Target proposal {proposal_id} is {current}, no longer open.",
+        raise Conflict(N_("Target proposal %(proposal_id)s is %(current)s, no longer "
+                          "open.", proposal_id=proposal_id, current=current),
                        current_status=current) from None
 
 

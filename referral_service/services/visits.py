@@ -49,6 +49,7 @@ from referral_service.services.errors import (
 )
 from referral_service.services.organizations import normalize_skills
 from referral_service.services.pages import page_of
+from referral_service.texts import N_
 
 LEAD_MOVES = {"open": ("won", "lost")}
 
@@ -154,8 +155,8 @@ def _lead_skills(lead_in: dict[str, Any], index: int) -> list[str]:
     try:
         return normalize_skills(lead_in.get("skills") or [])
     except ValueError:
-        raise ValidationFailed("A skill has no letters or digits.", {"leads": {
-            str(index): {"skills": ["Every skill needs letters or digits."]}}}) from None
+        raise ValidationFailed(N_("A skill has no letters or digits."), {"leads": {
+            str(index): {"skills": [N_("Every skill needs letters or digits.")]}}}) from None
 
 
 def _lead_values(
@@ -191,9 +192,10 @@ def _refuse_held_leads(
         if holder is not None and organization_id not in (holder.referrer_organization_id,
                                                           holder.receiver_organization_id):
             raise Conflict(
-                f"Lead {index} is already attributed to referral "
-                f"{holder.id} of another firm; the first firm to register a client keeps "
-                "the credit.", existing_referral_id=holder.id, lead_index=index)
+                N_("Lead %(index)s is already attributed to referral %(id)s of "
+                   "another firm; the first firm to register a client keeps the "
+                   "credit.", index=index, id=holder.id),
+                existing_referral_id=holder.id, lead_index=index)
 
 
 def _salesperson(session: Session, person_id: int, actor: Principal) -> Any:
@@ -202,11 +204,12 @@ def _salesperson(session: Session, person_id: int, actor: Principal) -> Any:
     person = sql.person_row(session, person_id)
     scope = people.scope_of(session=session, actor=actor)
     if person is None or not scope.covers(person.organization_id, person.id):
-        raise ValidationFailed("The report names a person you cannot report for.", {
-            "person_id": [f"No person {person_id} among the people you report for."]})
+        raise ValidationFailed(N_("The report names a person you cannot report for."), {
+            "person_id": [N_("No person %(person_id)s among the people you report for.",
+                             person_id=person_id)]})
     if not person.active:
-        raise ValidationFailed("The person is inactive.", {
-            "person_id": [f"Person {person_id} is inactive."]})
+        raise ValidationFailed(N_("The person is inactive."), {
+            "person_id": [N_("Person %(person_id)s is inactive.", person_id=person_id)]})
     return person
 
 
@@ -218,7 +221,7 @@ def get_visit(*, session: Session, visit_id: int, actor: Principal) -> Visit:
     visit = session.get(Visit, visit_id)
     scope = people.scope_of(session=session, actor=actor)
     if visit is None or not scope.covers(visit.organization_id, visit.person_id):
-        raise NotFound(f"Visit {visit_id} does not exist.")
+        raise NotFound(N_("Visit %(visit_id)s does not exist.", visit_id=visit_id))
     return visit
 
 
@@ -261,7 +264,7 @@ def get_lead(*, session: Session, lead_id: int, actor: Principal) -> Lead:
     lead = session.get(Lead, lead_id)
     scope = people.scope_of(session=session, actor=actor)
     if lead is None or not scope.covers(lead.organization_id, lead.person_id):
-        raise NotFound(f"Lead {lead_id} does not exist.")
+        raise NotFound(N_("Lead %(lead_id)s does not exist.", lead_id=lead_id))
     return lead
 
 
@@ -291,11 +294,12 @@ def move_lead(
     def work() -> Lead:
         lead = _locked_lead(session, lead_id, actor)
         if expected_version is not None and lead.version != expected_version:
-            raise PreconditionFailed("The lead changed since it was read (stale If-Match).")
+            raise PreconditionFailed(N_("The lead changed since it was read (stale If-Match)."))
         if status not in LEAD_MOVES.get(lead.status, ()):
             raise InvalidTransition(
-                f"A {lead.status} lead cannot become {status}; only an open lead is won, "
-                "lost or referred.", current_status=lead.status)
+                N_("A %(current)s lead cannot become %(status)s; only an open lead is won, "
+                   "lost or referred.", current=lead.status, status=status),
+                current_status=lead.status)
         previous = lead.status
         lead.status, lead.status_reason, lead.updated_at = status, reason, utcnow()
         session.flush()
@@ -312,7 +316,7 @@ def _locked_lead(session: Session, lead_id: int, actor: Principal) -> Lead:
                            .execution_options(populate_existing=True)).one_or_none()
     scope = people.scope_of(session=session, actor=actor)
     if lead is None or not scope.covers(lead.organization_id, lead.person_id):
-        raise NotFound(f"Lead {lead_id} does not exist.")
+        raise NotFound(N_("Lead %(lead_id)s does not exist.", lead_id=lead_id))
     return lead
 
 
@@ -329,7 +333,7 @@ def refer_lead(
     the same lead referred twice at once gives one referral and one 409.
     """
     if require_consent and not data.get("consent"):
-        message = referrals.CONSENT_REQUIRED.replace("client.consent", "consent")
+        message = N_(referrals.CONSENT_REQUIRED.template, field="consent")
         raise ValidationFailed(message, {"consent": [message]})
     lead = get_lead(session=session, lead_id=lead_id, actor=actor)
     if lead.status != "open":  # before ranking firms for it; the referral checks again
@@ -337,8 +341,8 @@ def refer_lead(
     receiver_id = data.get("receiver_organization_id")
     if receiver_id == lead.organization_id:
         # The lead's own firm, which the request cannot know from its body alone: a 409.
-        raise Conflict("The lead already belongs to this firm: refer it to another firm, or "
-                       "mark it won when it becomes your client.")
+        raise Conflict(N_("The lead already belongs to this firm: refer it to another firm, or "
+                          "mark it won when it becomes your client."))
     score = None
     if receiver_id is None:
         receiver_id, score = _best_firm(lead, actor, index, geocoder, default_weights)
@@ -366,18 +370,18 @@ def _best_firm(
     """Return the best-ranked firm for the lead's need and place, and its score."""
     # What the lead holds decides, not the request: a 409 that says what to send instead.
     if lead.location is None:
-        raise Conflict("The lead was recorded without a place, so no match can rank firms "
-                       "for it; name the firm (receiver_organization_id).")
+        raise Conflict(N_("The lead was recorded without a place, so no match can rank firms "
+                          "for it; name the firm (receiver_organization_id)."))
     if not lead.skills and not (lead.description or "").strip():
-        raise Conflict("The lead has no skills or description to match on; name the firm "
-                       "(receiver_organization_id).")
+        raise Conflict(N_("The lead has no skills or description to match on; name the firm "
+                          "(receiver_organization_id)."))
     ranking = matching.match(
         index=index, actor=actor, geocoder=geocoder, default_weights=default_weights,
         request={"location": {"latitude": lead.latitude, "longitude": lead.longitude},
                  "skills": list(lead.skills or ()), "description": lead.description,
                  "limit": 1, "referrer_organization_id": lead.organization_id})
     if not ranking.candidates:
-        raise Conflict("No firm fits this lead's need and place now; name the firm "
-                       "(receiver_organization_id).")
+        raise Conflict(N_("No firm fits this lead's need and place now; name the firm "
+                          "(receiver_organization_id)."))
     best = ranking.candidates[0]
     return best.organization_id, best.score

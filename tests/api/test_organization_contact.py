@@ -46,6 +46,7 @@ def test_patch_replaces_the_whole_contact_and_null_clears_it(client, make_org, a
 @pytest.mark.parametrize(("contact", "field"), [
     ({"email": "not an address"}, "email"),
     ({"email": "mei@"}, "email"),
+    ({"email": "mei@harbor"}, "email"),
     ({"phone": "call me"}, "phone"),
     ({"phone": "12"}, "phone"),
     ({"phone": "+886 7 123 4567 " + "8" * 40}, "phone"),
@@ -93,7 +94,7 @@ def test_the_database_refuses_a_contact_the_schema_would(app, make_org):
 def test_the_openapi_document_states_the_contact_and_its_rules(client):
     schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     contact = schemas["Contact"]["properties"]
-    assert contact["email"]["format"] == "email"
+    assert contact["email"]["pattern"].startswith("^")
     assert contact["phone"]["pattern"].startswith("^")
     assert contact["name"]["maxLength"] == 200
     create = schemas["OrganizationCreate"]["properties"]["contact"]

@@ -34,7 +34,7 @@ def test_a_bad_address_or_number_shows_beside_its_field_and_keeps_what_was_typed
     page = response.get_data(as_text=True)
     assert 'value="mei at alpha"' in page and 'value="call the desk"' in page
     assert 'id="contact_email-error"' in page and 'id="contact_phone-error"' in page
-    assert "Not a valid email address." in page
+    assert "Not a valid e-mail address" in page
     assert "area code in brackets" in page
     assert api_view(client, admin_headers, network.alpha)["contact"] is None
 
