@@ -17,6 +17,7 @@ from models import (
     Client,
     ClientSite,
     IdempotencyRecord,
+    KpiCorrection,
     Lead,
     OutboxEvent,
     Referral,
@@ -265,7 +266,7 @@ def test_a_referral_with_an_erased_clients_old_reference_makes_a_new_client(
 
 
 def test_erase_client_from_the_cli_and_replay_the_register_after_a_restore(
-    app, client, admin_headers, erased_world,
+    app, client, admin_headers, erased_world, tmp_path,
 ):
     client_id = erased_world["client_id"]
     runner = app.test_cli_runner()
@@ -284,14 +285,13 @@ def test_erase_client_from_the_cli_and_replay_the_register_after_a_restore(
             name=NAME, external_ref=REF, erased_at=None))
         session.commit()
     assert NAME in found_in_dump(app)
-    register_file = app.instance_path + "-register.tsv"
-    with open(register_file, "w") as handle:
-        handle.write(register.output)
-    replayed = runner.invoke(args=["erase-client", "--replay", register_file])
+    register_file = tmp_path / "erasure-register.tsv"
+    register_file.write_text(register.output)
+    replayed = runner.invoke(args=["erase-client", "--replay", str(register_file)])
     assert replayed.exit_code == 0, replayed.output
     assert "Erased 1 clients again" in replayed.output
     assert found_in_dump(app) == {}
-    twice = runner.invoke(args=["erase-client", "--replay", register_file])
+    twice = runner.invoke(args=["erase-client", "--replay", str(register_file)])
     assert "Erased 0 clients again; 1 were" in twice.output
 
 
@@ -370,3 +370,28 @@ def test_erasing_a_client_leaves_another_whose_name_starts_the_same_whole(
                     for event in session.scalars(select(OutboxEvent))}
     assert payloads[kept["id"]] == payloads_before[kept["id"]]
     assert payloads[erased["id"]]["client"]["name"] == placeholder
+
+
+def test_a_kpi_corrections_reason_naming_the_client_is_kept_and_reported(
+    app, client, admin_headers, erased_world,
+):
+    """The one exception (docs/OPERATIONS.md): a reversal's reason is head office's free text
+    and part of the KPI exports, which must not change; erase-client names such corrections
+    instead of rewriting them."""
+    referral_id = erased_world["referral"]["id"]
+    reversed_ = client.patch(f"/api/v1/referrals/{referral_id}", headers=admin_headers,
+                             json={"status": "lost", "reason": f"{NAME} cancelled."})
+    assert reversed_.status_code == 200, reversed_.get_json()
+    months = (erased_world["month"], erased_world["this_month"])
+    before = kpi_bytes(app, client, admin_headers, months)
+    result = app.test_cli_runner().invoke(args=["erase-client",
+                                                str(erased_world["client_id"])])
+    assert result.exit_code == 0, result.output
+    assert "reasons of KPI corrections" in result.output
+    assert kpi_bytes(app, client, admin_headers, months) == before
+    # In the corrections' reasons, and only there: one dump line a row.
+    assert set(found_in_dump(app)) == {NAME}
+    holding = [line for line in database_dump(app).splitlines() if NAME in line]
+    with session_scope(app, write=False) as session:
+        reasons = [c.reason for c in session.scalars(select(KpiCorrection)) if NAME in c.reason]
+    assert len(holding) == len(reasons) >= 1
