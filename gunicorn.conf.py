@@ -102,6 +102,11 @@ def when_ready(server):
     answers until it is built (the socket queues connections meanwhile). If it fails (the
     database is down), each worker builds its own as it starts, as before.
     """
+    # The app's modules are imported here too, so that the workers share their pages instead
+    # of each importing its own copy after the fork (the app itself is made in each worker).
+    import referral_service.api
+    import referral_service.portal  # noqa: F401
+
     if not _warm_up_enabled():
         return
     from referral_service.extensions import build_match_index_for_workers
