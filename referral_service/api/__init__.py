@@ -158,6 +158,15 @@ def _configure(app: Flask) -> None:
     })
 
 
+def _document_required_consent(api: Api) -> None:
+    """With REQUIRE_CLIENT_CONSENT the document says what the server refuses without it: a
+    referral's client.consent and a lead referral's consent are required."""
+    components = api.spec.components.schemas
+    for name in ("ReferralClientIn", "LeadRefer"):
+        component = components[name]
+        component["required"] = sorted({*component.get("required", ()), "consent"})
+
+
 def init_app(app: Flask) -> None:
     """Bind the API to the app and register every resource."""
     _configure(app)
@@ -188,6 +197,8 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + path)
         names.add(blueprint.name)
     app.register_blueprint(_swagger_assets_blueprint())
+    if app.config["REQUIRE_CLIENT_CONSENT"]:
+        _document_required_consent(api)
 
     query_names = DocumentedQueryNames(api)
 

@@ -41,10 +41,16 @@ class ClientInSchema(StrictSchema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), NAMED])
     external_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
     location = fields.Nested(LocationSchema, allow_none=True)
+
+
+class ReferralClientInSchema(ClientInSchema):
+    """The client being referred, with its consent (a visit's client records none)."""
+
     consent = fields.Nested(ConsentSchema, metadata={
         "description": "The client's consent to being referred. Required when the deployment "
-                       "sets REQUIRE_CLIENT_CONSENT=true: a referral without it is then a 422 "
-                       "whose errors name client.consent."})
+                       "sets REQUIRE_CLIENT_CONSENT=true (this document then lists it as "
+                       "required): a referral without it is a 422 whose errors name "
+                       "client.consent."})
 
 
 # Where a referral came from (SPEC section 9): the fields each kind takes, and needs.
@@ -113,7 +119,7 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
 
     referrer_organization_id = WholeNumber(required=True, validate=Id)
     receiver_organization_id = WholeNumber(required=True, validate=Id)
-    client = fields.Nested(ClientInSchema, required=True)
+    client = fields.Nested(ReferralClientInSchema, required=True)
     skills = fields.List(fields.String(validate=[validate.Length(min=1, max=100), NAMED]),
                          load_default=list, validate=validate.Length(max=50))
     description = fields.String(load_default="", validate=validate.Length(max=5000))

@@ -108,17 +108,40 @@ def test_with_require_client_consent_referring_a_lead_needs_it_too(
     assert referred.get_json()["client"]["consent"]["by"] == CONSENT["by"]
 
 
-def test_the_openapi_document_states_consent_and_when_it_is_required(client):
+def test_the_openapi_document_states_consent_and_when_it_is_required(client, database_url):
+    from referral_service import create_app
+
     document = client.get("/api/v1/openapi.json").get_json()
     schemas = document["components"]["schemas"]
-    client_in = next(schema for name, schema in schemas.items() if name.startswith("ClientIn"))
-    consent = client_in["properties"]["consent"]
+    consent = schemas["ReferralClientIn"]["properties"]["consent"]
     assert "REQUIRE_CLIENT_CONSENT" in consent["description"]
-    consent_in = next(schema for name, schema in schemas.items()
-                      if name.startswith("Consent") and "Out" not in name)
-    assert sorted(consent_in["required"]) == ["by", "given_at"]
+    assert "consent" not in schemas["ReferralClientIn"]["required"]
+    assert "consent" not in schemas["LeadRefer"].get("required", [])
+    assert sorted(schemas["Consent"]["required"]) == ["by", "given_at"]
+    assert "consent" not in schemas["ClientIn"]["properties"]  # a visit's client has none
     erase = document["paths"]["/api/v1/clients/{client_id}"]["delete"]
     assert {"204", "401", "403", "404"} <= set(erase["responses"])
+    strict = create_app({"DATABASE_URL": database_url, "TESTING": True,
+                         "REQUIRE_CLIENT_CONSENT": True})
+    try:
+        required = strict.test_client().get("/api/v1/openapi.json").get_json()[
+            "components"]["schemas"]
+    finally:
+        strict.extensions["db_engine"].dispose()
+    assert "consent" in required["ReferralClientIn"]["required"]
+    assert "consent" in required["LeadRefer"]["required"]
+    assert "consent" not in required["ClientIn"].get("required", [])
+
+
+def test_a_visits_client_takes_no_consent(app, client, admin_headers, pair):
+    from tests.api.test_visits import add_person
+
+    seller = add_person(app, pair[0]["id"], "Kenji Sato")
+    refused = client.post("/api/v1/visits", headers=admin_headers, json={
+        "person_id": seller, "client": {"name": "Visited Host Co", "consent": CONSENT},
+        "visited_at": "2026-11-30T08:00:00Z", "leads": [{"name": "Some Lead"}]})
+    assert refused.status_code == 422  # never taken and dropped
+    assert "consent" in refused.get_json()["errors"]["client"]
 
 
 def test_a_re_offer_carries_the_consent_of_the_referral_it_follows(

@@ -59,7 +59,6 @@ def test_a_generated_client_records_a_referral_through_to_the_kpi(app, generated
     from referral_client.api.organizations import post_api_v1_organizations
     from referral_client.api.referrals import get_referral, move_referral, post_api_v1_referrals
     from referral_client.models import (
-        ClientIn,
         KpiMonth,
         Location,
         MatchRequest,
@@ -69,6 +68,7 @@ def test_a_generated_client_records_a_referral_through_to_the_kpi(app, generated
         OrganizationCreate,
         OrganizationCreateKind,
         Referral,
+        ReferralClientIn,
         ReferralCreate,
         ReferralMove,
         ReferralMoveStatus,
@@ -103,7 +103,7 @@ def test_a_generated_client_records_a_referral_through_to_the_kpi(app, generated
         referral = post_api_v1_referrals.sync(
             client=client, idempotency_key="crm-flow-1", body=ReferralCreate(
                 referrer_organization_id=referrer.id, receiver_organization_id=receiver.id,
-                client=ClientIn(name="Acme Housings Ltd"), skills=["anodizing"],
+                client=ReferralClientIn(name="Acme Housings Ltd"), skills=["anodizing"],
                 match_score=best.score))
         assert isinstance(referral, Referral), referral
         assert referral.status == "pending"
