@@ -23,18 +23,17 @@ branch_labels = None
 depends_on = None
 
 
+# Columns are added and dropped in place (ALTER TABLE, SQLite 3.35+ alike): a batch copy of
+# clients or referrals would have to drop a table other tables' foreign keys point at.
 def upgrade() -> None:
-    with op.batch_alter_table('referrals', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('client_consent_given_at', UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('client_consent_by', sa.String(length=200),
-                                      nullable=True))
-    with op.batch_alter_table('clients', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('erased_at', UTCDateTime(), nullable=True))
+    op.add_column('referrals', sa.Column('client_consent_given_at', UTCDateTime(),
+                                         nullable=True))
+    op.add_column('referrals', sa.Column('client_consent_by', sa.String(length=200),
+                                         nullable=True))
+    op.add_column('clients', sa.Column('erased_at', UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('clients', schema=None) as batch_op:
-        batch_op.drop_column('erased_at')
-    with op.batch_alter_table('referrals', schema=None) as batch_op:
-        batch_op.drop_column('client_consent_by')
-        batch_op.drop_column('client_consent_given_at')
+    for table, column in (('clients', 'erased_at'), ('referrals', 'client_consent_by'),
+                          ('referrals', 'client_consent_given_at')):
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')
