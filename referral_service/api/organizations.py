@@ -69,6 +69,20 @@ class Organizations(MethodView):
                                 organization_id=organization.id)}
 
 
+@blp.route("/<id:organization_id>/contact")
+class OrganizationContact(MethodView):
+    """One firm's business contact."""
+
+    @blp.response(200, schemas.ContactOutSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="getOrganizationContact")
+    def get(self, organization_id):
+        """Get an active firm's business contact (any key: it is not need-to-know)."""
+        return organizations.contact(session=read_session(), organization_id=organization_id,
+                                     actor=current_principal())
+
+
 @blp.route("/<id:organization_id>")
 class OrganizationById(MethodView):
     """One organization."""

@@ -123,6 +123,15 @@ def public_profile(*, session: Session, organization_id: int, actor: Principal) 
     return organization
 
 
+def contact(*, session: Session, organization_id: int, actor: Principal) -> dict[str, Any]:
+    """Return the business contact ({name, email, phone}, each may be None) of a firm the
+    caller may read the public profile of: any key, any active firm (README: a firm's
+    business contact is not need-to-know); an inactive one only for its own or staff."""
+    organization = public_profile(session=session, organization_id=organization_id,
+                                  actor=actor)
+    return organization.contact or dict.fromkeys(CONTACT_FIELDS)
+
+
 def list_(
     *, session: Session, actor: Principal, page: int, page_size: int, kind: str | None = None,
     active: bool | None = None, skill: str | None = None, q: str | None = None,

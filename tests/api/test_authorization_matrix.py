@@ -186,6 +186,10 @@ def _public_catalog(w: World, body: dict) -> list[str]:
             for key in set(item) - {"skill", "organizations", "aliases"}]
 
 
+def _contact_only(w: World, body: dict) -> list[str]:
+    return [f"field {key}" for key in set(body) - {"name", "email", "phone"}]
+
+
 def _groups_only(w: World, body: dict) -> list[str]:
     return [f"field {key}" for item in body["items"]
             for key in set(item) - {"id", "name", "organizations", "active_organizations"}]
@@ -235,6 +239,10 @@ MATRIX: dict[str, Callable[[World], list[Attempt]]] = {
     ],
     "DELETE /api/v1/organizations/{organization_id}": lambda w: [
         Attempt("DELETE", f"{API}/organizations/{org}") for org in (w.bravo, w.charlie)
+    ],
+    "GET /api/v1/organizations/{organization_id}/contact": lambda w: [
+        # A firm's business contact is for referrers (README): name, e-mail and phone only.
+        Attempt("GET", f"{API}/organizations/{w.bravo}/contact", ok=_contact_only),
     ],
     "GET /api/v1/groups": lambda w: [
         # Groups are not secret between firms (a profile shows its group): names and counts.

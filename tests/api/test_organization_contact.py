@@ -126,3 +126,20 @@ def test_the_imports_compiled_load_takes_a_contact_exactly_as_the_schema_does():
     assert quick_load(good) == schema.load(good)  # the fast path, not left to the schema
     for contact in ({"email": "not an address"}, {"phone": "call me"}, {"name": ""}):
         assert quick_load(org_payload(contact=contact)) is None  # the schema words why
+
+
+def test_any_key_reads_an_active_firms_contact_and_nothing_else(client, make_org, make_key,
+                                                                admin_headers):
+    own, other = make_org(), make_org(name="Other Works", contact=CONTACT)
+    partner = make_key("partner", organization_id=own["id"])
+    for headers in (partner, make_key("crm"), admin_headers):
+        response = client.get(f"{BASE}/{other['id']}/contact", headers=headers)
+        assert response.status_code == 200
+        assert response.get_json() == CONTACT
+    assert client.get(f"{BASE}/{own['id']}/contact", headers=partner).get_json() == {
+        "name": None, "email": None, "phone": None}
+    assert client.delete(f"{BASE}/{other['id']}", headers=admin_headers).status_code == 204
+    assert client.get(f"{BASE}/{other['id']}/contact", headers=partner).status_code == 404
+    assert client.get(f"{BASE}/{other['id']}/contact", headers=admin_headers).status_code == 200
+    assert client.get(f"{BASE}/999999/contact", headers=partner).status_code == 404
+    assert client.get(f"{BASE}/{other['id']}/contact").status_code == 401
