@@ -54,8 +54,9 @@ class ContactOutSchema(Schema):
 
 CONTACT_DESCRIPTION = (
     "The firm's business contact for referrers (name, email, phone; each optional). Any "
-    "signed-in user and any key that may read the firm may read it: it is the firm's "
-    "business contact, not a client's personal data. Given, it replaces the whole contact; "
+    "signed-in portal user and any API key may read an active firm's (GET "
+    "/organizations/{id}/contact): it is the firm's business contact, not a client's "
+    "personal data. Given, it replaces the whole contact; "
     "null clears it.")
 
 
