@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 _built_for_workers: dict[str, tuple[MatchIndex, datetime]] = {}
 # A snapshot is written again when catching it up changed more than this share of its firms.
 SNAPSHOT_STALE_SHARE = 0.01
+# A worker builds its own index when more than this share of the master's changed since (a
+# replacement forked long after the start, with every firm's counts moved meanwhile).
+REBUILD_SHARE = 0.25
+REBUILD_MIN = 1000  # changes read one by one rather than rebuilding, whatever the share
 
 
 def build_for_workers(session_factory: Callable[[], Session], key: str,
@@ -92,14 +96,18 @@ def _load_or_build(
             index, watermark, was = loaded
             with session_factory() as session:
                 marks = _marks(session)
-            watermark, changed = _catch_up(session_factory, index, watermark)
+            caught_up = _catch_up(session_factory, index, watermark,
+                                  at_most=int(REBUILD_SHARE * len(index)) + REBUILD_MIN)
+            watermark, changed = caught_up or (watermark, -1)
             # As many firms as the database (none deleted since), and a database that did
             # not go back in time (a backup restored): otherwise the snapshot is not its own.
-            if marks["firms"] == len(index) and marks["latest"] >= was["latest"]:
+            if (caught_up is not None and marks["firms"] == len(index)
+                    and marks["latest"] >= was["latest"]):
                 return (index, watermark, marks,
                         f"loaded from the snapshot, {changed} changed firms caught up",
                         changed > SNAPSHOT_STALE_SHARE * max(len(index), 1))
-            log.warning("match index snapshot %s does not match the database (%s, then %s); "
+            log.warning("match index snapshot %s is far behind or not of this database (%s, "
+                        "then %s); "
                         "building instead", snapshot, was, marks)
     index, watermark, marks = _read_and_fit(session_factory)
     return index, watermark, marks, "built", snapshot is not None
@@ -115,6 +123,8 @@ def _write_snapshot(path: Path, index: MatchIndex, key: str, watermark: datetime
             match_snapshot.write(path, index, database_key=key, watermark=watermark,
                                  marks=marks)
             code = 0
+        except BaseException:
+            log.exception("match index snapshot %s not written", path)
         finally:
             os._exit(code)  # never run the parent's cleanup (atexit, gunicorn's) here
     try:
@@ -232,8 +242,15 @@ class MatchIndexKeeper:
             index, watermark, _ = _read_and_fit(self.session_factory)
             return index, watermark
         index, watermark = inherited
-        # seconds of changes or days of them (a replacement worker): only those are read
-        watermark, changed = _catch_up(self.session_factory, index, watermark)
+        # seconds of changes or days of them (a replacement worker): only those are read,
+        # unless so many changed that a fresh build costs less than upserting them
+        caught_up = _catch_up(self.session_factory, index, watermark,
+                              at_most=int(REBUILD_SHARE * len(index)) + REBUILD_MIN)
+        if caught_up is None:
+            self.origin = "built (too many changes since the master's index)"
+            index, watermark, _ = _read_and_fit(self.session_factory)
+            return index, watermark
+        watermark, changed = caught_up
         self.origin = f"inherited from the master, {changed} changed firms caught up"
         return index, watermark
 
@@ -276,8 +293,10 @@ def _read_and_fit(
 
 def _catch_up(
     session_factory: Callable[[], Session], index: MatchIndex, watermark: datetime,
-) -> tuple[datetime, int]:
-    """Upsert the firms changed since `watermark`; return the new watermark and their number."""
+    at_most: int | None = None,
+) -> tuple[datetime, int] | None:
+    """Upsert the firms changed since `watermark`; return the new watermark and their number
+    (None, with nothing upserted, if more than `at_most` changed)."""
     started = utcnow()
     since = watermark - SYNC_OVERLAP
     with session_factory() as session:
@@ -287,6 +306,8 @@ def _catch_up(
             select(OrganizationStats.organization_id)
             .where(OrganizationStats.updated_at > since),
         )).all()
+        if at_most is not None and len(changed_ids) > at_most:
+            return None
         firms = load_firms(session, ids=list(changed_ids)) if changed_ids else []
     changed = 0
     for firm in firms:

@@ -106,3 +106,20 @@ def test_a_snapshot_newer_than_the_database_is_not_used(app, make_org, unfreeze,
                              snapshot=snapshot, write_in_background=False)
     assert made == "1 firms, built"
     assert json.loads(meta_path.read_text())["marks"]["latest"] < "9999"  # written again
+
+
+def test_a_worker_builds_its_own_when_most_firms_changed_since_the_master(
+    app, client, admin_headers, make_org, unfreeze, monkeypatch
+):
+    # a replacement worker forked long after the start: a fresh build costs less
+    monkeypatch.setattr(match_index, "REBUILD_SHARE", 0.4)
+    monkeypatch.setattr(match_index, "REBUILD_MIN", 0)
+    make_org(name="Welder", skills=["welding"])
+    painter = make_org(name="Painter", skills=["painting"])
+    service = app.extensions["match_index"]
+    build_for_workers(service.session_factory, key=service.shared_key)
+    client.patch(f"/api/v1/organizations/{painter['id']}", json={"skills": ["welding"]},
+                 headers=admin_headers)
+    assert service.start_warmup(wait_seconds=30)
+    assert service.origin == "built (too many changes since the master's index)"
+    assert _matched(client, admin_headers) == ["Painter", "Welder"]
