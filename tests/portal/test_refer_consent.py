@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from tests.portal.test_refer import find, record
 
 
@@ -29,3 +31,22 @@ def test_the_form_refuses_a_referral_without_consent_and_records_it_given(
     body = client.get(f"/api/v1/referrals/{referral_id}", headers=admin_headers).get_json()
     assert body["client"]["consent"]["by"] == "Wen Chao, owner"
     assert body["client"]["consent"]["given_at"] is not None
+
+
+def test_the_referral_page_shows_the_consent_given(
+        app, partner, network, client, admin_headers):
+    from referral_service.db import session_scope
+    from referral_service.services import referrals
+    from referral_service.services.auth import SYSTEM
+
+    with session_scope(app) as session:
+        referral_id = referrals.record_referral(
+            session=session, actor=SYSTEM, geocoder=app.extensions["geocoder"],
+            attribution_window_days=365, data={
+                "referrer_organization_id": network.alpha,
+                "receiver_organization_id": network.beta, "skills": [], "description": "",
+                "note": "", "client": {"name": "Consenting Bikes", "consent": {
+                    "given_at": datetime(2026, 11, 30, 1, 0, tzinfo=UTC),
+                    "by": "Wen Chao, owner"}}}).id
+    page = partner.text(f"/referrals/{referral_id}")  # Alpha referred it: sees all
+    assert "Client's consent" in page and "by Wen Chao, owner" in page
