@@ -186,7 +186,7 @@ class _Compiler:
         """Lines that check `var` as `field` loads it (leaving the loaded value in `var`) or
         return _UNSURE."""
         kind = type(field)
-        if kind in (fields.String, fields.Email):  # Email: a String with validate.Email
+        if kind is fields.String:
             convert = [f"if type({var}) is not str:", "    return _UNSURE"]
             if texts:
                 convert.append(f"texts.append({var})")
@@ -260,21 +260,7 @@ class _Compiler:
             return f"{self.const(validator.regex.match)}({var}) is not None"
         if kind is Pattern and scalar:
             return f"{self.const(validator.match)}({var}) is not None"
-        if kind is validate.Email and scalar:
-            return f"{self.const(_passes(validator))}({var})"
         raise _Unknown
-
-
-def _passes(validator: Callable[[Any], Any]) -> Callable[[Any], bool]:
-    """The validator itself as a test: true when it lets the value through."""
-    def passes(value: Any) -> bool:
-        try:
-            validator(value)
-        except ValidationError:
-            return False
-        return True
-
-    return passes
 
 
 # ------------------------------------------------------------------------- compiled dump
