@@ -315,14 +315,24 @@ def _personal_values(client: Client, referrals: list[Referral], visits: list[Vis
                      leads: list[Lead]) -> set[str]:
     """Every text that says who the client is, as stored anywhere: names, CRM ids, contacts,
     addresses and the consent's `by`."""
-    found = [client.name, client.external_ref, client.address]
+    found = [client.name, client.external_ref, _street(client.address, client.city)]
     for row in (*referrals, *visits):
-        found += [row.client_name, row.client_external_ref, row.client_address]
+        found += [row.client_name, row.client_external_ref,
+                  _street(row.client_address, row.client_city)]
     for referral in referrals:
         found.append(referral.client_consent_by)
     for lead in leads:
-        found += [lead.name, lead.external_ref, lead.contact, lead.address]
+        found += [lead.name, lead.external_ref, lead.contact, _street(lead.address, lead.city)]
     return {value.strip() for value in found if value and value.strip()}
+
+
+def _street(address: str | None, city: str | None) -> str | None:
+    """The address, unless it only names the city ("Kaohsiung", "Kaohsiung, TW"): a city kept
+    by the erasure is no value to replace in every other text that names it."""
+    if not address or not city:
+        return address
+    folded, town = address.strip().casefold(), city.strip().casefold()
+    return None if folded == town or folded.startswith(town + ",") else address
 
 
 class _Scrubber:

@@ -395,3 +395,26 @@ def test_a_kpi_corrections_reason_naming_the_client_is_kept_and_reported(
     with session_scope(app, write=False) as session:
         reasons = [c.reason for c in session.scalars(select(KpiCorrection)) if NAME in c.reason]
     assert len(holding) == len(reasons) >= 1
+
+
+def test_an_address_that_only_names_the_city_is_not_erased_from_other_texts(
+    client, admin_headers, firms,
+):
+    referrer, receiver = firms
+    city_only = client.post("/api/v1/referrals", headers=admin_headers, json={
+        "referrer_organization_id": referrer["id"],
+        "receiver_organization_id": receiver["id"], "client": {
+            "name": "Vbnmq Harbour Works", "location": {**KAOHSIUNG, "address": "Kaohsiung"}}})
+    other = client.post("/api/v1/referrals", headers=admin_headers, json={
+        "referrer_organization_id": referrer["id"],
+        "receiver_organization_id": receiver["id"], "client": {"name": "Other Client"},
+        "note": "Their plant is in Kaohsiung."}).get_json()
+    client_id = city_only.get_json()["client"]["id"]
+    assert client.delete(f"/api/v1/clients/{client_id}",
+                         headers=admin_headers).status_code == 204
+    assert client.get(f"/api/v1/referrals/{other['id']}", headers=admin_headers).get_json()[
+        "note"] == "Their plant is in Kaohsiung."
+    erased = client.get(f"/api/v1/referrals/{city_only.get_json()['id']}",
+                        headers=admin_headers).get_json()
+    assert erased["client"]["location"]["address"] is None
+    assert erased["client"]["location"]["city"] == "Kaohsiung"
