@@ -341,16 +341,22 @@ class _Scrubber:
     def __init__(self, name: str, client_id: int, values: set[str]) -> None:
         self.name = name
         self.client_id = client_id
-        # Longest first, so that "Acme Ltd" goes before "Acme".
+        # Longest first, so that "Acme Ltd" goes before "Acme". A value shorter than
+        # MIN_SUBSTRING_LENGTH ("AB", a CRM id "42") is too common to replace in other texts:
+        # it goes from the client's own rows and bodies only.
         self.values = sorted(values, key=len, reverse=True)
-        self.folded = {value.casefold() for value in self.values}
-        self.pattern = _pattern(self.values)
+        self.searched = [value for value in self.values if len(value) >= MIN_SUBSTRING_LENGTH]
+        self.folded = {value.casefold() for value in self.searched}
+        self.pattern = _pattern(self.searched)
 
     def found_in(self, column: Any, *, as_json: bool = True) -> Any:
-        """SQL: the column's text (a JSON document's as stored) holds one of the values."""
-        return or_(false(), *(func.lower(column).contains(
-            (_as_json_text(value) if as_json else value).lower(), autoescape=True)
-            for value in self.values))
+        """SQL: the column's text (a JSON document's as stored) holds one of the values (a
+        short one in a JSON document: as a whole string, so the client's bodies are found)."""
+        wanted = [_as_json_text(value) if len(value) >= MIN_SUBSTRING_LENGTH
+                  else f'"{_as_json_text(value)}"' for value in self.values] if as_json \
+            else self.searched
+        return or_(false(), *(func.lower(column).contains(text.lower(), autoescape=True)
+                              for text in wanted))
 
     def text(self, value: str | None) -> str | None:
         """The text with every value in it replaced by the placeholder."""
@@ -377,7 +383,18 @@ class _Scrubber:
         client = scrubbed.get("client")
         if isinstance(client, dict) and client.get("id") == self.client_id:
             scrubbed["client"] = self._client_body(client)
+        if scrubbed.get("client_id") == self.client_id and "name" in scrubbed:
+            scrubbed = self._lead_body(scrubbed)  # a lead that is this client
         return scrubbed
+
+    def _lead_body(self, lead: dict[str, Any]) -> dict[str, Any]:
+        body = {**lead, "name": self.name}
+        for key, erased in (("external_ref", None), ("contact", ""), ("relationship", "")):
+            if key in body:
+                body[key] = erased
+        if isinstance(body.get("location"), dict):
+            body["location"] = _erased_place(body["location"])
+        return body
 
     def _another(self, client_id: Any) -> bool:
         """Whether an id found in a document names another client."""
@@ -389,13 +406,17 @@ class _Scrubber:
         if "external_ref" in body:
             body["external_ref"] = None
         if isinstance(body.get("location"), dict):
-            location = body["location"]
-            body["location"] = {**location, "address": None, **{
-                key: _rounded(location[key]) for key in ("latitude", "longitude")
-                if isinstance(location.get(key), int | float)}}
+            body["location"] = _erased_place(body["location"])
         if isinstance(body.get("consent"), dict) and body["consent"].get("by") is not None:
             body["consent"] = {**body["consent"], "by": ERASED}
         return body
+
+
+def _erased_place(location: dict[str, Any]) -> dict[str, Any]:
+    """A place in a document as the erasure leaves it: no address, a city's precision."""
+    return {**location, "address": None, **{
+        key: _rounded(location[key]) for key in ("latitude", "longitude")
+        if isinstance(location.get(key), int | float)}}
 
 
 def _as_json_text(value: str) -> str:

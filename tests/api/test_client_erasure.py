@@ -418,3 +418,30 @@ def test_an_address_that_only_names_the_city_is_not_erased_from_other_texts(
                         headers=admin_headers).get_json()
     assert erased["client"]["location"]["address"] is None
     assert erased["client"]["location"]["city"] == "Kaohsiung"
+
+
+def test_a_short_name_or_crm_id_goes_from_the_clients_own_rows_only(
+    app, client, admin_headers, firms,
+):
+    referrer, receiver = firms
+    person = client.post("/api/v1/people", headers=admin_headers, json={
+        "organization_id": referrer["id"], "name": "Staffer QZ", "external_ref": "77"})
+    assert person.status_code == 201, person.get_json()
+    referral = client.post("/api/v1/referrals", headers={
+        **admin_headers, "Idempotency-Key": "short-values"}, json={
+        "referrer_organization_id": referrer["id"],
+        "receiver_organization_id": receiver["id"],
+        "client": {"name": "QZ", "external_ref": "77"}}).get_json()
+    client_id = referral["client"]["id"]
+    assert client.delete(f"/api/v1/clients/{client_id}",
+                         headers=admin_headers).status_code == 204
+    placeholder = f"erased client #{client_id}"
+    with session_scope(app, write=False) as session:
+        payload = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "referral.created")).one().payload
+        stored = session.scalars(select(IdempotencyRecord)).one().response_body
+        person_entry = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "person.create")).one().changes
+    for body in (payload, stored):
+        assert (body["client"]["name"], body["client"]["external_ref"]) == (placeholder, None)
+    assert "77" in str(person_entry) and "QZ" in str(person_entry)  # another's, untouched
