@@ -571,7 +571,8 @@ def test_every_write_answers_hostile_bodies_with_a_documented_problem(
         url = (path.replace("{month}", month)
                .replace("{organization_id}", str(seeded[0])).replace("{referral_id}", "1"))
         url = url.replace("{person_id}", "1").replace("{department_id}", "1").replace(
-            "{lead_id}", "1").replace("{visit_id}", "1").replace("{proposal_id}", "1")
+            "{lead_id}", "1").replace("{visit_id}", "1").replace("{proposal_id}", "1").replace(
+            "{client_id}", "1")
         headers = {**admin_headers, "Content-Type": "application/json",
                    **kwargs.pop("headers", {})}
         response = client.open(url, method=method, headers=headers, **kwargs)
