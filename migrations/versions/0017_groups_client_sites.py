@@ -11,7 +11,7 @@ columns): Alembic's batch mode would copy and drop `organizations`, and with SQL
 keys on, dropping it deletes every office (ON DELETE CASCADE).
 
 Revision ID: 0017_groups_client_sites
-Revises: 0016_standard_webhooks
+Revises: 0015_organization_contact
 Create Date: 2026-12-01 18:30:00.000000
 """
 
@@ -26,7 +26,7 @@ from models.base import UTCDateTime
 from models.organization import name_key
 
 revision = '0017_groups_client_sites'
-down_revision = '0016_standard_webhooks'
+down_revision = '0015_organization_contact'
 branch_labels = None
 depends_on = None
 
