@@ -16,7 +16,7 @@ def test_group_names_become_one_group_each_and_come_back_on_downgrade(
     app = create_app({"DATABASE_URL": empty_database_url, "TESTING": True})
     engine = app.extensions["db_engine"]
     try:
-        migrate.upgrade(app, "0016_standard_webhooks")
+        migrate.upgrade(app, "0015_organization_contact")
         with engine.begin() as connection:
             for number, name, group in ((1, "Alpha", "Formosa Group"),
                                         (2, "Bravo", "FORMOSA  group"), (3, "Charlie", None),
@@ -44,7 +44,7 @@ def test_group_names_become_one_group_each_and_come_back_on_downgrade(
         config = migrate.alembic_config(app)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.downgrade(config, "0016_standard_webhooks")
+            command.downgrade(config, "0015_organization_contact")
         with engine.connect() as connection:
             names = connection.execute(text(
                 "SELECT name, group_name FROM organizations ORDER BY id")).all()
