@@ -159,7 +159,13 @@ class Server:
                 if m[3] == "200" and m[4] == "/api/v1/match"}
 
     def stop(self) -> None:
-        """Stop the master (it stops its workers) and wait for it."""
+        """Stop the master (it stops its workers) and wait for it, and for its other children
+        (a snapshot writer, which the next start would otherwise not find done)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            others = {int(p) for p in path.read_text().split()} - set(self.worker_pids())
+        except OSError:
+            others = set()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -167,6 +173,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
+        deadline = time.monotonic() + 900
+        while any(Path(f"/proc/{pid}").exists() for pid in others):
+            if time.monotonic() > deadline:
+                print(f"   !! children {sorted(others)} still running")
+                break
+            time.sleep(0.5)
         self._log.close()
 
 
