@@ -161,11 +161,7 @@ class Server:
     def stop(self) -> None:
         """Stop the master (it stops its workers) and wait for it, and for its other children
         (a snapshot writer, which the next start would otherwise not find done)."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            others = {int(p) for p in path.read_text().split()} - set(self.worker_pids())
-        except OSError:
-            others = set()
+        others = self.other_children()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -173,13 +169,26 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
-        deadline = time.monotonic() + 900
-        while any(Path(f"/proc/{pid}").exists() for pid in others):
-            if time.monotonic() > deadline:
-                print(f"   !! children {sorted(others)} still running")
-                break
-            time.sleep(0.5)
+        wait_for(others)
         self._log.close()
+
+    def other_children(self) -> set[int]:
+        """Return the master's children that are not workers (a snapshot writer)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return {int(p) for p in path.read_text().split()} - set(self.worker_pids())
+        except OSError:
+            return set()
+
+
+def wait_for(pids: set[int]) -> None:
+    """Wait (up to 15 minutes) until these processes have exited."""
+    deadline = time.monotonic() + 900
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            print(f"   !! processes {sorted(pids)} still running")
+            return
+        time.sleep(0.5)
 
 
 def measure(code: Path, cli: Cli, folder: Path, key: str, needs: list[dict], args,
@@ -192,6 +201,11 @@ def measure(code: Path, cli: Cli, folder: Path, key: str, needs: list[dict], arg
             if "match index built in the master" in line or "match index ready" in line:
                 print("   log: " + line[line.find('"message"'):][:160])
         memory = memory_figures(server)
+        writers = server.other_children()
+        if writers:
+            started = time.monotonic()
+            wait_for(writers)  # not to share the CPU with the rates
+            print(f"   (a snapshot writer ran {time.monotonic() - started:.0f} s more)")
         print(f"-- rates   [{load_average()}]", flush=True)
         match_rate = rate(server.url + "/api/v1/match", key, needs, args)
         health_rate = rate(server.url + "/healthz", None, None, args)
