@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from scoring.model import Need
-from scoring.text import skill_key
+from scoring.text import MAX_SKILL_TERMS, analyze, skill_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,16 @@ NO_ALIASES = SkillAliases({}, {})
 
 def resolve_aliases(need: Need, aliases: SkillAliases) -> Need:
     """Return the need with each skill that is an alias replaced by the skill it stands for,
-    still named as the client named it; two names of one skill count once (the first)."""
-    if not aliases.by_slug or not need.skills:
+    still named as the client named it (two names of one skill count once, the first); and
+    its description followed by the name of each skill an alias in it stands for."""
+    if not aliases.by_slug:
         return need
+    named = alias_phrases(need.description, aliases) if need.description else []
+    if named:
+        # "特許出願の相談" with the alias 特許出願 -> patent-filing reads "... patent filing":
+        # the sentence names the skill as its firms' tags do (scoring.text.named_skills)
+        need = replace(need, description=need.description + " "
+                       + " ".join(skill.replace("-", " ") for skill in named))
     skills = [aliases.skill_of(skill) for skill in need.skills]
     if skills == list(need.skills):
         return need
@@ -53,3 +60,16 @@ def resolve_aliases(need: Need, aliases: SkillAliases) -> Need:
     for skill, name in zip(skills, names, strict=True):
         resolved.setdefault(skill, name)
     return replace(need, skills=tuple(resolved), skill_names=tuple(resolved.values()))
+
+
+def alias_phrases(description: str, aliases: SkillAliases) -> list[str]:
+    """Return the skills that aliases found in a text stand for, in order, each once: runs of
+    its terms that are an alias's spelling key."""
+    terms = analyze(description)
+    found: dict[str, None] = {}
+    for start in range(len(terms)):
+        for end in range(start + 1, min(len(terms), start + MAX_SKILL_TERMS) + 1):
+            skill = aliases.by_key.get(" ".join(terms[start:end]))
+            if skill is not None:
+                found.setdefault(skill)
+    return list(found)

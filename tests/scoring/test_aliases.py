@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring import NO_ALIASES, Need, SkillAliases, resolve_aliases
+from tests.scoring.conftest import CLIENT
 from tests.scoring.test_properties import SETTINGS, both, needs, worlds
 
 # skill -> aliases head office declared for it, each with a spelling of it a client may type
@@ -51,3 +52,18 @@ def test_two_names_of_one_skill_count_once_under_the_first_name() -> None:
     assert resolved.skills == ("anodizing", "welding")
     assert resolved.skill_names == ("alumite", "welding")
     assert resolve_aliases(need, NO_ALIASES) is need
+
+
+def test_an_alias_in_the_needs_own_words_names_its_skill(rank, make_firm) -> None:
+    # 特許出願の相談 ("advice on filing a patent"): a tax adviser shares only 相談 ("advice")
+    aliases = SkillAliases.of({"特許出願": "patent-filing"})
+    need = Need(latitude=CLIENT[0], longitude=CLIENT[1], description="特許出願の相談")
+    resolved = resolve_aliases(need, aliases)
+    assert resolved.description == "特許出願の相談 patent filing"
+    firms = [make_firm(1, skills=("tax-advice",), description="税務相談・記帳代行。"),
+             make_firm(2, (CLIENT[0] + 0.5, CLIENT[1]), skills=("patent-filing",),
+                       description="特許出願・商標登録。"),
+             make_firm(3, skills=("translation",), description="翻訳・通訳。")]
+    # the adviser is listed on 相談 alone; once the sentence names patent filing, it is not
+    assert 1 in [c.organization_id for c in rank(firms, need)]
+    assert [c.organization_id for c in rank(firms, resolved)] == [2]

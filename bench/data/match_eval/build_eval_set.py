@@ -530,6 +530,25 @@ VOCABULARY: list[tuple[str, str, str]] = [
     ("アルマイト", "anodizing", "alias: anodizing in Japanese"),
     ("陽極處理", "anodizing", "alias: anodizing in Chinese (Taiwan)"),
     ("smt", "pcb-assembly", "alias: surface-mount technology, how boards are assembled"),
+    # each trade's name in Chinese (Taiwan) and Japanese, as the network's clients write it
+    *((name, skill, "alias: the trade's name in Chinese or Japanese") for skill, names in (
+        ("electroplating", ("電鍍", "めっき")), ("powder-coating", ("粉體塗裝", "粉体塗装")),
+        ("cnc-machining", ("cnc精密加工",)), ("welding", ("焊接", "溶接")),
+        ("sheet-metal-fabrication", ("鈑金加工", "板金加工")),
+        ("die-casting", ("壓鑄", "ダイカスト")), ("injection-moulding", ("射出成型", "射出成形")),
+        ("mould-making", ("模具製作", "金型製作")), ("3d-printing", ("3d列印", "3dプリント")),
+        ("pcb-assembly", ("電路板組裝", "基板実装")),
+        ("wire-harness", ("線束加工", "ワイヤーハーネス")),
+        ("heat-treatment", ("熱處理", "熱処理")), ("materials-testing", ("材料檢測", "材料試験")),
+        ("tax-advice", ("稅務諮詢", "税理士")), ("legal-services", ("律師事務所", "法律事務所")),
+        ("patent-filing", ("專利申請", "特許出願")), ("translation", ("翻譯", "翻訳")),
+        ("customs-brokerage", ("報關", "通関")),
+        ("software-development", ("軟體開發", "ソフトウェア開発")),
+        ("industrial-design", ("工業設計", "工業デザイン")),
+        ("packaging-printing", ("包裝印刷", "パッケージ印刷")),
+        ("recruitment", ("人才招募", "人材紹介")),
+        ("marketing", ("數位行銷", "デジタルマーケティング")),
+        ("bicycle-components", ("自行車零件", "自転車部品"))) for name in names),
 ]
 
 # grade 2 needs an office within this factor (plus the slack) of the nearest right answer
