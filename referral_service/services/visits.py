@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Client, Lead, Visit, utcnow
+from models import Client, Lead, Referral, Visit, utcnow
 from referral_service.adapters import sql
 from referral_service.adapters.geocoding import Geocoder
 from referral_service.schemas.visits import dump_visit
@@ -330,11 +330,33 @@ def refer_lead(
     recording a referral whose source is the visit and the lead; the lead becomes referred.
 
     The referral's use case locks the lead after its client and checks it is still open, so
-    the same lead referred twice at once gives one referral and one 409.
+    the same lead referred twice at once gives one referral and one 409. With an
+    Idempotency-Key the key is claimed first, on this request's own body and lead: a repeat
+    gets the first answer, not "the lead is referred already", and the match is not run again
+    (its answer could differ by then).
     """
     if require_consent and not data.get("consent"):
         message = N_(referrals.CONSENT_REQUIRED.template, field="consent")
         raise ValidationFailed(message, {"consent": [message]})
+
+    def create() -> tuple[Any, dict[str, Any]]:
+        recorded = _refer_lead(session, lead_id, data, actor, index, geocoder, default_weights,
+                               attribution_window_days, auto_reoffer_default, require_consent)
+        return recorded.referral, recorded.body
+
+    referral, body = idempotency.once(
+        session=session, actor=actor, key=idempotency_key,
+        digest=lambda: idempotency.request_hash({"lead_id": lead_id, **data},
+                                                endpoint="leads.refer"),
+        create=create, load=lambda referral_id: session.get(Referral, referral_id))
+    return referrals.Recorded(referral, body)
+
+
+def _refer_lead(
+    session: Session, lead_id: int, data: dict[str, Any], actor: Principal,
+    index: matching.IndexSource, geocoder: Geocoder, default_weights: Any,
+    attribution_window_days: int, auto_reoffer_default: bool, require_consent: bool,
+) -> referrals.Recorded:
     lead = get_lead(session=session, lead_id=lead_id, actor=actor)
     if lead.status != "open":  # before ranking firms for it; the referral checks again
         raise referrals.lead_not_open(lead)
@@ -357,9 +379,10 @@ def refer_lead(
         "source": {"kind": "visit", "visit_id": lead.visit_id, "lead_id": lead.id},
         "referred_by_person_id": data.get("referred_by_person_id") or lead.person_id,
     }
+    # Within the unit of work that claimed the key: record_referral joins it.
     return referrals.record_referral(
         session=session, data=body, actor=actor, geocoder=geocoder,
-        attribution_window_days=attribution_window_days, idempotency_key=idempotency_key,
+        attribution_window_days=attribution_window_days,
         auto_reoffer_default=auto_reoffer_default, require_consent=require_consent)
 
 

@@ -251,6 +251,33 @@ def test_refer_a_lead_to_the_best_match(app, client, admin_headers, staff, firms
     assert by_person.get_json()["total"] == 1
 
 
+def test_a_repeated_lead_referral_with_its_idempotency_key_gets_the_first_answer(
+        client, admin_headers, staff, firms):
+    visit = client.post("/api/v1/visits", json=visit_body(staff["seller"]),
+                        headers=admin_headers).get_json()
+    lead_id = visit["leads"][0]["id"]
+    headers = {**admin_headers, "Idempotency-Key": "lead-refer-1"}
+    first = client.post(f"/api/v1/leads/{lead_id}/refer", json={"note": "hot"},
+                        headers=headers)
+    assert first.status_code == 201, first.get_json()
+    # The CRM did not get the answer and sends the same request again: the same referral,
+    # not "the lead is referred already".
+    again = client.post(f"/api/v1/leads/{lead_id}/refer", json={"note": "hot"},
+                        headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json() == first.get_json()
+    listed = client.get("/api/v1/referrals?source_kind=visit", headers=admin_headers)
+    assert listed.get_json()["total"] == 1
+    # The same key with another body is refused; without a key the lead is referred already.
+    other = client.post(f"/api/v1/leads/{lead_id}/refer", json={"note": "cold"},
+                        headers=headers)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["errors"]
+    plain = client.post(f"/api/v1/leads/{lead_id}/refer", json={"note": "hot"},
+                        headers=admin_headers)
+    assert plain.status_code == 409
+
+
 def test_refer_a_lead_to_a_named_firm_and_mark_others_won_or_lost(
         client, admin_headers, staff, firms):
     _, _, other = firms
