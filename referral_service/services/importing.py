@@ -106,7 +106,7 @@ def _import_batch(
         rejected = list(refused)
         plans = _plans(session, batch, geocoder, rejected)
         organizations.write_profiles(session=session, plans=plans, actor=actor,
-                                     created_action="organization.import")
+                                     created_action="organization.import", names_checked=True)
         created = sum(1 for plan in plans if plan.organization_id is None)
         return created, len(plans) - created, rejected
 

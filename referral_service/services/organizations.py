@@ -411,7 +411,7 @@ class Plan:
 
 def write_profiles(
     *, session: Session, plans: list[Plan], actor: Principal,
-    created_action: str = "organization.create",
+    created_action: str = "organization.create", names_checked: bool = False,
 ) -> list[int]:
     """Write planned profiles in the caller's unit of work; return their ids, in order.
 
@@ -423,10 +423,13 @@ def write_profiles(
     gets nothing written. Raises Conflict (409 on `name`) when an active firm would take
     another active firm's name, whatever its case (name_clashes; the unique index
     uq_organizations_active_name_key holds it under concurrency), and IntegrityError on a
-    taken external_ref or a name taken by a concurrent write.
+    taken external_ref or a name taken by a concurrent write. `names_checked`: the caller
+    left out, in this unit of work, the plans name_clashes refuses (the import, which reports
+    them; asking again cost 0.8 s of client and 1.0 s of server CPU a 100k-firm import on
+    PostgreSQL, 7%).
     """
     _skills_for_aliases(session, plans)
-    clashes = name_clashes(session=session, plans=plans)
+    clashes = {} if names_checked else name_clashes(session=session, plans=plans)
     if clashes:
         raise _name_taken(plans[min(clashes)].after["name"])
     # Each group named is settled first (created if new, spelt as the group is), so that a
