@@ -721,3 +721,32 @@ def test_set_password_and_deactivate_user_from_the_cli(app, session, make_org):
     session.rollback()  # end the read's snapshot (SQLite) to see the CLI's write
     session.refresh(user)
     assert user.active is False and user.session_epoch == 2
+
+
+def test_a_sqlite_import_widens_the_page_cache_only_while_it_runs(app, session, tmp_path,
+                                                                  monkeypatch):
+    """Its batches write with sql.BULK_PAGE_CACHE_KIB of page cache; the pooled connection
+    gets its own size back afterwards (a web worker's)."""
+    import pytest
+    from sqlalchemy import text
+
+    from referral_service.adapters import sql
+    from referral_service.db import get_engine
+
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL's buffers are the server's")
+    with get_engine(app).connect() as connection:
+        default = connection.execute(text("PRAGMA cache_size")).scalar()
+    seen = []
+    insert_many = sql.insert_many
+
+    def spy(batch_session, rows):
+        seen.append(batch_session.execute(text("PRAGMA cache_size")).scalar())
+        insert_many(batch_session, rows)
+
+    monkeypatch.setattr(sql, "insert_many", spy)
+    result = run_import(app, tmp_path, "firms.csv", CSV)
+    assert result.exit_code == 0, result.output
+    assert seen == [-sql.BULK_PAGE_CACHE_KIB]
+    with get_engine(app).connect() as connection:
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == default != seen[0]
