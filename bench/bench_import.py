@@ -6,16 +6,16 @@ SQLite at 100k firms, >= 3,000 on PostgreSQL).
     python bench/bench_import.py --n 10000 --backend postgresql
 
 For each N: a fresh database and `flask --app wsgi db upgrade`; N synthetic firms
-(bench/common.py, the same records bench_match.py imports) written as JSON lines; the CLI's
-start-up timed by importing an empty file; then the import itself and, with --updates, the
-same firms imported again (every line an update by external_ref), a share of them changed
-(--changed-share, default 0.5: a new name, skills in another order, an office's radius, the
-capacity or `active`; the others given again as they are). Each prints wall seconds, the CPU
-time of the CLI process (user + system, from the kernel's accounting of waited-for children),
-and firms/s with and without the start-up, then a PASS/FAIL verdict against the backend's
-target (wall firms/s, start-up included); the update run checks the audit log holds one
-organization.update entry per changed firm. On a shared machine compare the CPU seconds too
-(the load average is printed around each run).
+(bench/common.py, the same records bench_match.py imports) written as JSON lines (or --firms
+FILE: the same, written once beforehand); the CLI's start-up timed by importing an empty file;
+then the import itself and, with --updates, the same firms imported again (every line an update
+by external_ref), a share of them changed (--changed-share, default 0.5: a new name, skills in
+another order, an office's radius, the capacity or `active`; the others given again as they
+are). Each prints wall seconds, the CPU time of the CLI process (user + system, from the
+kernel's accounting of waited-for children), and firms/s with and without the start-up, then a
+PASS/FAIL verdict against the backend's target (wall firms/s, start-up included); the update
+run checks the audit log holds one organization.update entry per changed firm. On a shared
+machine compare the CPU seconds too (the load average is printed around each run).
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def main() -> None:
                         help="also import the firms again (every line an update)")
     parser.add_argument("--changed-share", type=float, default=0.5,
                         help="share of the firms the update run changes")
+    parser.add_argument("--firms", type=Path, default=None,
+                        help="import this file instead of writing one (the N firms written "
+                             "beforehand, e.g. a million: 850 MB, minutes to write)")
     parser.add_argument("--keep", action="store_true", help="keep the folder and database")
     args = parser.parse_args()
     for n in args.n:
@@ -79,10 +82,11 @@ def run(n: int, args: argparse.Namespace) -> None:
     with common.work_folder("bench-import-", keep=args.keep) as folder, \
             common.fresh_database(args.backend, folder, keep=args.keep) as url:
         cli, _ = Cli.migrated(url, folder)
-        data = folder / "firms.jsonl"
+        data = args.firms or folder / "firms.jsonl"
         started = time.perf_counter()
-        common.write_jsonl(data, common.World(args.seed).firms(
-            n, geocode_share=args.geocode_share))
+        if args.firms is None:
+            common.write_jsonl(data, common.World(args.seed).firms(
+                n, geocode_share=args.geocode_share))
         again = folder / "firms-again.jsonl"
         changed = write_changed(data, again, args.changed_share, args.seed)
         print(f"generate                {time.perf_counter() - started:8.2f} s "
