@@ -1,12 +1,13 @@
 """Index upkeep: each worker's in-memory MatchIndex, built once and kept in step with the database.
 
-Under gunicorn the master builds it once, before forking (`build_for_workers`, called from the
+Under gunicorn the master makes it once, before forking (`build_for_workers`, called from the
 when_ready hook in gunicorn.conf.py through `referral_service.extensions.
-build_match_index_for_workers`): every worker inherits it, sharing its numpy pages and its
-objects copy-on-write (gc.freeze() keeps the collector from touching them), and only catches up
-from the master's watermark as it starts. If the master could not build it (the database was
-down), each worker builds its own when it starts, in a background thread (`start_warmup`,
-called from the post_worker_init hook through
+build_match_index_for_workers`): it builds it, or with MATCH_INDEX_SNAPSHOT maps the last
+snapshot (adapters/match_snapshot.py) and catches it up. Every worker inherits it, sharing its
+numpy pages and its objects copy-on-write (gc.freeze() keeps the collector from touching them),
+and only catches up from the master's watermark as it starts. If the master could not build
+it (the database was down), each worker builds its own when it starts, in a background thread
+(`start_warmup`, called from the post_worker_init hook through
 `referral_service.extensions.warm_up_match_index`): a match that arrives meanwhile waits for it
 at most `warmup_wait_seconds` (well under the worker timeout), then `current()` raises
 IndexNotReady (the match use case answers 503 with Retry-After); /readyz says "warming up"
