@@ -22,7 +22,8 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(50))
     object_type: Mapped[str] = mapped_column(String(50))
-    object_id: Mapped[str] = mapped_column(String(50))
+    # As long as a skill slug (an alias or a merge is audited under its skill).
+    object_id: Mapped[str] = mapped_column(String(100))
     changes: Mapped[Any] = mapped_column(JSON, default=dict)
 
 

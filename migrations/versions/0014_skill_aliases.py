@@ -2,7 +2,8 @@
 
 Head office's other names for a skill ("cnc milling" -> cnc-machining), and what a merge of
 two slugs leaves behind: the old slug, as an alias of the one it was merged into. One row an
-alias; an alias is unique and never its own skill.
+alias; an alias is unique and never its own skill. The audit log's object_id grows from 50
+to 100 characters, a skill slug's length: an alias or a merge is audited under its skill.
 
 Revision ID: 0014_skill_aliases
 Revises: 0013_client_consent_erasure
@@ -36,9 +37,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('skill_aliases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_skill_aliases_skill'), ['skill'], unique=False)
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.alter_column('object_id', existing_type=sa.String(length=50),
+                              type_=sa.String(length=100), existing_nullable=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.alter_column('object_id', existing_type=sa.String(length=100),
+                              type_=sa.String(length=50), existing_nullable=False)
     with op.batch_alter_table('skill_aliases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_skill_aliases_skill'))
     op.drop_table('skill_aliases')

@@ -189,3 +189,20 @@ def test_a_merge_takes_every_spelling_of_the_merged_skill(client, admin_headers,
     candidates = match(client, admin_headers, ["Anodised Finishes"])
     assert len(candidates) == 3
     assert {tuple(c["matched_skills"]) for c in candidates} == {("anodised-finishes",)}
+
+
+def test_the_longest_skill_takes_aliases_and_merges_and_both_are_audited(
+        client, admin_headers, make_org):
+    # A slug may hold 100 characters; the audit entry names it (it once held 50 on
+    # PostgreSQL: a 500 found by schemathesis).
+    longest, other = "s" * 100, "t" * 100
+    make_org(name="Long Names", skills=[longest, other])
+    aliased = client.post(f"{API}/skills/aliases", json={"alias": "long name",
+                                                         "skill": longest},
+                          headers=admin_headers)
+    assert aliased.status_code == 201, aliased.get_json()
+    merged = client.post(f"{API}/skills/merge", json={"from": other, "into": longest},
+                         headers=admin_headers)
+    assert merged.status_code == 200, merged.get_json()
+    audited = client.get(f"{API}/audit?object_type=skill", headers=admin_headers).get_json()
+    assert [entry["object_id"] for entry in audited["items"]].count(longest) == 2
