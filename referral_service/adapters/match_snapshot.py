@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the index, not with the app or the CLI's import
+    import numpy as np
 
-if TYPE_CHECKING:
     from scoring import MatchIndex
 
 # Bumped when the layout of the files changes; the scoring code's own changes are caught by
@@ -56,6 +56,8 @@ def write(path: Path, index: MatchIndex, *, database_key: str, watermark: dateti
     load). Older snapshot folders are removed; a process still mapping their files keeps them
     until it unmaps them.
     """
+    import numpy
+
     from scoring.index import to_arrays
 
     path = Path(path)
@@ -64,7 +66,7 @@ def write(path: Path, index: MatchIndex, *, database_key: str, watermark: dateti
     folder.mkdir()
     arrays = to_arrays(index)
     for name, array in arrays.items():
-        np.save(folder / f"{name}.npy", array, allow_pickle=False)
+        numpy.save(folder / f"{name}.npy", array, allow_pickle=False)
     meta = {"format": FORMAT, "code": code_fingerprint(),
             "database": database_fingerprint(database_key), "watermark": watermark.isoformat(),
             "firms": len(index), "marks": marks, "arrays": sorted(arrays)}
@@ -98,9 +100,11 @@ def read(path: Path, *, database_key: str) -> tuple[MatchIndex, datetime, dict[s
 
 
 def _map(path: Path) -> np.ndarray:
+    import numpy
+
     try:
-        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
+        mapped = numpy.load(path, mmap_mode="c", allow_pickle=False)
     except ValueError:  # an empty array: there is nothing to map
-        return np.load(path, allow_pickle=False)
+        return numpy.load(path, allow_pickle=False)
     # a plain ndarray over the same pages: np.memmap's Python-level hooks slow every operation
-    return mapped.view(np.ndarray)
+    return mapped.view(numpy.ndarray)
