@@ -71,7 +71,8 @@ def pages(site) -> dict[str, list[str]]:  # noqa: F811
     return {
         "boss@example.com": [*shared, "/organizations", f"/organizations/{network.alpha}",
                              "/organizations/new", "/sign-ins",
-                             "/match", "/skills", "/kpi", "/kpi?level=department", "/kpi?level=person",
+                             "/match", "/skills", "/kpi", "/kpi?level=department",
+                             "/kpi?level=person",
                              f"/visits/new?{organization}", f"/people?{organization}"],
         "alpha@example.com": [*shared, "/profile", "/visits/new", "/organizations",
                               f"/firms/{network.beta}",
