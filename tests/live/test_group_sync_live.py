@@ -9,11 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import LiveServer, org_payload
-from tests.live.test_match_sync import (
-    ANSWERS_AFTER_SYNC,
-    SYNC_SECONDS,
-    wait_until_every_index_is_built,
-)
+from tests.live.test_match_sync import answers_after, wait_until_every_index_is_built
 
 pytestmark = pytest.mark.slow
 
@@ -41,21 +37,15 @@ def test_a_firm_joining_a_group_reaches_every_workers_same_group_match(
             assert changed.status_code == 200, server.log_text()[-3000:]
             changed_at = time.monotonic()
 
-            # (sent_at - changed_at, the firms proposed), for every request sent
-            seen: list[tuple[float, list[str] | None]] = []
-            deadline = changed_at + SYNC_SECONDS + 120
-            while sum(1 for sent, _ in seen if sent >= SYNC_SECONDS) < ANSWERS_AFTER_SYNC:
-                assert time.monotonic() < deadline, seen
-                sent_at = time.monotonic()
-                # A fresh connection each time, so both workers answer some of them.
+            def proposed() -> list[str] | None:
+                """The firms proposed (None from a worker that has not seen the referrer yet:
+                it says the referrer does not exist)."""
                 with requests.post(server.url + "/api/v1/match", json=need,
                                    headers=headers) as r:
-                    # a worker that has not seen the referrer yet says it does not exist
-                    names = ([c["name"] for c in r.json()["candidates"]]
-                             if r.status_code == 200 else None)
-                    seen.append((sent_at - changed_at, names))
-                time.sleep(0.05)
-            late = [names for sent, names in seen if sent >= SYNC_SECONDS]
-            assert late == [["Harbor Welding"]] * len(late), seen
+                    return ([c["name"] for c in r.json()["candidates"]]
+                            if r.status_code == 200 else None)
+
+            late = answers_after(changed_at, proposed)
+            assert late == [["Harbor Welding"]] * len(late), late
     finally:
         server.stop()

@@ -8,6 +8,8 @@ fail instead of hanging, and are generous.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -44,6 +46,25 @@ def wait_until_every_index_is_built(server: LiveServer, workers: int) -> None:
         time.sleep(0.1)
 
 
+def answers_after(changed_at: float, ask: Callable[[], Any]) -> list[Any]:
+    """Ask again and again from a change on (a fresh connection each time, so that every
+    worker answers some), until ANSWERS_AFTER_SYNC requests were sent SYNC_SECONDS or more
+    after it; return those late answers.
+
+    Judged by when each request was sent, not by when its answer came back: a slow answer on a
+    loaded machine is still an answer to a request sent in time. The deadline only stops a
+    hang; on failure it shows every answer with when it was asked.
+    """
+    seen: list[tuple[float, Any]] = []
+    deadline = changed_at + SYNC_SECONDS + 120
+    while sum(1 for sent, _ in seen if sent >= SYNC_SECONDS) < ANSWERS_AFTER_SYNC:
+        assert time.monotonic() < deadline, seen
+        sent_at = time.monotonic()
+        seen.append((sent_at - changed_at, ask()))
+        time.sleep(0.05)
+    return [answer for sent, answer in seen if sent >= SYNC_SECONDS]
+
+
 def test_change_through_one_worker_reaches_all_workers_within_two_seconds(
     app, database_url, make_key
 ):
@@ -73,26 +94,16 @@ def test_change_through_one_worker_reaches_all_workers_within_two_seconds(
             assert changed.status_code == 200, server.log_text()[-3000:]
             changed_at = time.monotonic()
 
-            # (sent_at - changed_at, what the answer matched), for every request sent
-            seen: list[tuple[float, list[str] | None]] = []
-            deadline = changed_at + SYNC_SECONDS + 120
-            while sum(1 for sent, _ in seen if sent >= SYNC_SECONDS) < ANSWERS_AFTER_SYNC:
-                assert time.monotonic() < deadline, seen
-                sent_at = time.monotonic()
-                # A fresh connection each time, so both workers answer some of them.
+            def matched() -> list[str] | None:
+                """What the top candidate matched."""
                 with requests.post(server.url + "/api/v1/match", json=need,
                                    headers=headers) as r:
                     assert r.status_code == 200
-                    # (the firm may be missing from a worker's index for up to
-                    # refresh_seconds: the workers built theirs as they started, before it)
                     candidates = r.json()["candidates"]
-                    seen.append((sent_at - changed_at,
-                                 candidates[0]["matched_skills"] if candidates else None))
-                time.sleep(0.05)
-            # Judged by when each request was sent, not by when its answer came back: a slow
-            # answer on a loaded machine is still an answer to a request sent in time.
-            late = [matched for sent, matched in seen if sent >= SYNC_SECONDS]
-            assert late == [["underwater-welding"]] * len(late), seen
+                    return candidates[0]["matched_skills"] if candidates else None
+
+            late = answers_after(changed_at, matched)
+            assert late == [["underwater-welding"]] * len(late), late
     finally:
         server.stop()
 

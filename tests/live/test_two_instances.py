@@ -20,12 +20,11 @@ import requests
 from models import Client, Referral
 from tests.conftest import LiveServer, org_payload
 from tests.live.races import count, storm
-from tests.live.test_match_sync import SYNC_SECONDS, wait_until_every_index_is_built
+from tests.live.test_match_sync import answers_after, wait_until_every_index_is_built
 
 pytestmark = pytest.mark.slow
 
 THREADS = 20
-ANSWERS_AFTER_SYNC = 10
 NEED = {"skills": ["underwater welding"], "location": {"latitude": 22.6273, "longitude": 120.3014}}
 
 
@@ -64,23 +63,16 @@ def test_a_profile_changed_through_one_instance_shows_in_the_others_matches_with
     assert changed.status_code == 200, changed.text
     changed_at = time.monotonic()
 
-    # (sent_at - changed_at, the top candidate's name and matched skills) for each request
-    # sent to the other instance; judged by when it was sent, not when its answer came.
-    seen: list[tuple[float, tuple[str, list[str]] | None]] = []
-    deadline = changed_at + SYNC_SECONDS + 120
-    while sum(1 for sent, _ in seen if sent >= SYNC_SECONDS) < ANSWERS_AFTER_SYNC:
-        assert time.monotonic() < deadline, seen
-        sent_at = time.monotonic()
+    def top_on_the_other() -> tuple[str, list[str]] | None:
+        """The other instance's top candidate: its name and matched skills."""
         with requests.post(second.url + "/api/v1/match", json=NEED,
                            headers=admin_headers) as response:
             assert response.status_code == 200
             candidates = response.json()["candidates"]
-            seen.append((sent_at - changed_at, (candidates[0]["name"],
-                                                candidates[0]["matched_skills"])
-                         if candidates else None))
-        time.sleep(0.05)
-    late = [top for sent, top in seen if sent >= SYNC_SECONDS]
-    assert late == [("Quiet Firm", ["underwater-welding"])] * len(late), seen
+            return (candidates[0]["name"], candidates[0]["matched_skills"]) if candidates else None
+
+    late = answers_after(changed_at, top_on_the_other)
+    assert late == [("Quiet Firm", ["underwater-welding"])] * len(late), late
 
 
 def test_concurrent_referrals_of_one_client_through_both_instances_create_exactly_one(
