@@ -13,7 +13,8 @@ password page) and skills (head office's skill aliases and merges).
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import NotFound
 
 # Imported for their routes and handlers, which they register on the blueprint.
@@ -48,7 +49,20 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NotFound, errors.not_found)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, which makes its signer only for a request that sends
+    the cookie: API calls never do, and building the signer on each was 1.4% of a worker's
+    CPU in POST /referrals (py-spy, bench_kpi's creation run)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """The session the request's cookie holds; a new, empty one if it sends none."""
+        if app.secret_key and app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def _configure_session_cookie(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     # Secure unless turned off for a plain-HTTP local run (tests, scripts/start.sh) or debug.

@@ -72,12 +72,6 @@ def _strip_cjk(text: str) -> str:
     return text
 
 
-def _same_client(session: Session, normalized: str, key: str | None, *, lock: bool
-                 ) -> Client | None:
-    # The SELECT lives with the fast paths (adapters/sql.py): a plain row, made a Client.
-    return sql.same_client(session, normalized, key, lock=lock)
-
-
 def ref_key(external_ref: str | None) -> str | None:
     """Return the comparable form of a CRM id: trimmed and case-folded ("CRM-400 " = "crm-400")."""
     trimmed = (external_ref or "").strip()
@@ -86,7 +80,8 @@ def ref_key(external_ref: str | None) -> str | None:
 
 def find(*, session: Session, name: str, external_ref: str | None) -> Client | None:
     """Return the existing client that is the same as (name, external_ref), or None."""
-    return _same_client(session, normalize_name(name), ref_key(external_ref), lock=False)
+    # The SELECT lives with the fast paths (adapters/sql.py): a plain row, made a Client.
+    return sql.same_client(session, normalize_name(name), ref_key(external_ref), lock=False)
 
 
 def find_or_create(
@@ -97,7 +92,8 @@ def find_or_create(
 
     Safe under concurrent requests: the lookup takes the row lock (SELECT ... FOR UPDATE; on
     SQLite, BEGIN IMMEDIATE already serializes writers), and a new client is inserted with ON
-    CONFLICT DO NOTHING, so that the loser of an insert race reads the winner's row instead.
+    CONFLICT DO NOTHING (on PostgreSQL in the lookup's statement), so that the loser of an
+    insert race reads the winner's row instead.
     The CRM id is kept as sent, trimmed; the place as given, with its coordinates.
     """
     normalized = normalize_name(name)
@@ -108,15 +104,13 @@ def find_or_create(
     key = ref_key(external_ref)
     located = place.as_dict() if place else {}
     for _ in range(MAX_ATTEMPTS):
-        client = _same_client(session, normalized, key, lock=True)
+        client, created = sql.find_or_insert_client(session, normalized, key, {
+            "name": name.strip(), "normalized_name": normalized, "external_ref": external_ref,
+            "external_ref_key": key, "created_at": utcnow(), **located})
         if client is None:
-            client = sql.insert_client(session, {
-                "name": name.strip(), "normalized_name": normalized,
-                "external_ref": external_ref, "external_ref_key": key,
-                "created_at": utcnow(), **located})
-            if client is not None:
-                return client, True
             continue  # a concurrent request created it first: read and lock theirs
+        if created:
+            return client, True
         if key and client.external_ref_key is None:
             # Record the CRM id on the name-only client; a clash means another client
             # took that id meanwhile: look again.

@@ -8,11 +8,10 @@ Python. Recording a referral, in one transaction:
 2. the attribution check then sees every committed referral of the client (a duplicate client
    is a 409 with the holder's id whatever the receiver's capacity), and the partial unique
    index uq_referrals_open_client backs it up if anything slips past;
-3. one conditional UPDATE raises the receiver's open count only if it has room (which also
-   locks that count until commit).
-
-4. a referral handing on a visit's lead (source kind `visit`) then locks the lead and checks
-   it is still open, so the same lead referred twice at once gives one referral and a 409.
+3. a referral handing on a visit's lead (source kind `visit`) then locks the lead and checks
+   it is still open, so the same lead referred twice at once gives one referral and a 409;
+4. the referral's row is inserted only if the receiver has room, in the statement that raises
+   the receiver's open count (which also locks that count until commit).
 
 Re-offer (SPEC section 11): a decline or an expiry that the referral allows refers the client
 on to the next best firm in the same transaction as the move (`reoffer`), through the same
@@ -24,7 +23,7 @@ order above), then takes the new receiver's count; two declines taking two firms
 opposite orders can deadlock on PostgreSQL, and the unit of work reruns the loser.
 
 On SQLite, BEGIN IMMEDIATE serializes write transactions anyway. Locks are always taken in
-that order (client row, then the receiver's count, then the lead; a move takes its referral,
+that order (client row, then the lead, then the receiver's count; a move takes its referral,
 then the count, then the kpi_months rows of the closed months it corrects; no path takes a
 count before a client or a referral, so there is no cycle),
 and a deadlock or serialization failure on PostgreSQL reruns the whole transaction.
@@ -202,7 +201,8 @@ def _create(
     skills = _skills(data.get("skills") or [])
     now = utcnow()
     client_data = data["client"]
-    # Lock order: the client's row, then the receiver's count (module docstring).
+    # Lock order: the client's row, then the lead, then the receiver's count (module
+    # docstring).
     if previous is None:
         client, created = clients.find_or_create(session=session, name=client_data["name"],
                                                  external_ref=client_data.get("external_ref"),
@@ -215,7 +215,6 @@ def _create(
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
         raise _attribution_conflict(client, holder)
-    _take_capacity(session, referrer_id, receiver_id, now)
     if previous is None:
         source, lead = _source(session, data.get("source"), referrer_id, client)
         named = {**clients.as_named(client_data, place), **_consent_columns(client_data)}
@@ -236,18 +235,12 @@ def _create(
         "auto_reoffer": data.get("auto_reoffer", True),
     }
     values.update(_site_columns(site, previous))
-    if created:
-        referral_id = sql.insert_referral(session, values)
-    else:
-        try:
-            with session.begin_nested():
-                referral_id = sql.insert_referral(session, values)
-        except IntegrityError:
-            # The partial unique index caught a second open referral for this client.
-            holder = _attributed_referral_id(session, client.id, now, window_days)
-            if holder is None:
-                raise
-            raise _attribution_conflict(client, holder) from None
+    referral_id = _insert(session, values, client, window_days, created=created)
+    if referral_id is None:
+        _no_room(session, referrer_id, receiver_id, now)
+        referral_id = _insert(session, values, client, window_days, created=created)
+        if referral_id is None:
+            raise _at_capacity(receiver_id)
     # The object as a read would give it, without reading: the row's values, its client and
     # its history, which starts with "pending".
     first_values = {"referral_id": referral_id, "status": "pending", "at": now,
@@ -502,25 +495,42 @@ def _attribution_conflict(client: Client, referral_id: int) -> Conflict:
     )
 
 
-def _take_capacity(session: Session, referrer_id: int, receiver_id: int, now: datetime) -> None:
-    """Count one more open referral for the receiver, refusing it at capacity (409).
+def _insert(session: Session, values: dict[str, Any], client: Client, window_days: int, *,
+            created: bool) -> int | None:
+    """Insert the referral, counted as one more open referral of its receiver; None, writing
+    nothing, when the conditions of that count fail (_no_room says which). The receiver is
+    active and has room, the referrer exists: one statement checks and writes at once.
 
-    One conditional UPDATE does the work and the checks at once: the receiver is active and
-    has room, the referrer exists. Only when it changes no row do we look for the reason:
-    an unknown or inactive firm (422), or a full receiver (409).
-    """
-    if sql.take_capacity(session, referrer_id=referrer_id, receiver_id=receiver_id, now=now):
-        return
+    A client that existed before may hold an open referral that a concurrent request just
+    made: the partial unique index refuses the second, a 409 naming the first."""
+    if created:
+        # A client created in this transaction has no referral anyone could see yet.
+        return sql.insert_referral(session, values)
+    try:
+        with session.begin_nested():
+            return sql.insert_referral(session, values)
+    except IntegrityError:
+        holder = _attributed_referral_id(session, client.id, values["created_at"], window_days)
+        if holder is None:
+            raise
+        raise _attribution_conflict(client, holder) from None
+
+
+def _no_room(session: Session, referrer_id: int, receiver_id: int, now: datetime) -> None:
+    """Say why a referral could not be counted: an unknown or inactive firm (422), or a full
+    receiver (409); return only for a receiver written without its counts (older data),
+    which it starts, so that the referral can be counted now."""
     _check_parties(session, referrer_id, receiver_id)
-    if session.get(OrganizationStats, receiver_id) is None:
-        # A firm written without its stats row (older data): start its counts now.
-        session.add(OrganizationStats(organization_id=receiver_id, open_referrals=0, won=0,
-                                      failed=0, updated_at=now))
-        session.flush()
-        _take_capacity(session, referrer_id, receiver_id, now)
-        return
-    raise Conflict(N_("The receiver is at capacity: it has as many open referrals as it "
-                      "accepts; choose another firm."), receiver_organization_id=receiver_id)
+    if session.get(OrganizationStats, receiver_id) is not None:
+        raise _at_capacity(receiver_id)
+    session.add(OrganizationStats(organization_id=receiver_id, open_referrals=0, won=0,
+                                  failed=0, updated_at=now))
+    session.flush()
+
+
+def _at_capacity(receiver_id: int) -> Conflict:
+    return Conflict(N_("The receiver is at capacity: it has as many open referrals as it "
+                       "accepts; choose another firm."), receiver_organization_id=receiver_id)
 
 
 # ------------------------------------------------------------------------------ lifecycle
