@@ -222,3 +222,36 @@ def test_a_negative_number_of_proxies_is_refused_at_start_up(database_url):
 
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         create_app({"DATABASE_URL": database_url, "TESTING": True, "TRUSTED_PROXIES": -1})
+
+
+def test_memory_counters_start_no_thread_per_hit_and_still_expire(limited, admin_headers):
+    """memory:// counts in the worker without starting a sweeping thread every few requests
+    (limits' own storage did), and a counter whose window ended is gone when read."""
+    import threading
+    import time
+
+    from referral_service.limits import MemoryStorage
+
+    app = limited(RATELIMIT_DEFAULT=f"1000 per {WINDOW}")
+    storage = app.extensions["rate_limiter"].storage
+    assert isinstance(storage, MemoryStorage)
+    client = app.test_client()
+    _get(client, ORGS, headers=admin_headers)
+    started = []
+    original = threading.Thread.start
+    threading.Thread.start = lambda thread: (started.append(thread), original(thread))[1]
+    try:
+        assert all(_get(client, ORGS, headers=admin_headers).status_code == 200
+                   for _ in range(50))
+    finally:
+        threading.Thread.start = original
+    assert started == []
+    storage.incr("short", 0.05)
+    storage.incr("kept", 3600)
+    time.sleep(0.06)
+    assert storage.get("short") == 0 and storage.get("kept") == 1
+    storage.incr("other", 0.05)
+    time.sleep(0.06)
+    storage._next_sweep = 0.0  # the sweep is due: the next hit drops every expired counter
+    storage.incr("kept", 3600)
+    assert "other" not in storage.storage and storage.get("kept") == 2
