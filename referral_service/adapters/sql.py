@@ -916,17 +916,22 @@ def bulk_page_cache(session: Session) -> Iterator[None]:
             raw.execute(f"PRAGMA cache_size = {int(size)}")
 
 
-# Closing a KPI month against the booking of a closed month's corrections (services/months.py):
-# an advisory lock, shared by every booking and exclusive for a closing, so that a closing
-# reads every change committed before it and a change committed after it sees the month
-# closed (and books its correction). One statement a move, about 0.1 ms. SQLite runs one
-# write transaction at a time (BEGIN IMMEDIATE): there is nothing to take.
-_KPI_MONTH_GATE = 0x4B50494D  # "KPIM"
+# Gates: PostgreSQL advisory locks, each between one rare change that must see every write of
+# some kind committed before it and the many writes that must not slip past it. Shared by the
+# many, exclusive for the rare one, until the transaction ends; one statement, about 0.1 ms.
+# SQLite runs one write transaction at a time (BEGIN IMMEDIATE): there is nothing to take.
+# - kpi_months: closing a KPI month (exclusive) against the booking of a closed month's
+#   corrections (services/months.py), so that a closing reads every change committed before
+#   it and a change committed after it sees the month closed (and books its correction);
+# - skill_vocabulary: declaring an alias or merging a skill (exclusive, services/skills.py)
+#   against profile writes (services/organizations.write_profiles), so that a firm's tag is
+#   never stored as a slug that has just become an alias (SPEC section 8).
+GATES = {"kpi_months": 0x4B50494D, "skill_vocabulary": 0x534B494C}  # "KPIM", "SKIL"
 
 
-def kpi_month_gate(session: Session, *, exclusive: bool) -> None:
-    """Take the KPI months' gate until the transaction ends (PostgreSQL; SQLite: nothing)."""
+def gate(session: Session, name: str, *, exclusive: bool) -> None:
+    """Take the gate `name` (GATES) until the transaction ends (PostgreSQL; SQLite: nothing)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-    session.execute(select(lock(_KPI_MONTH_GATE)))
+    session.execute(select(lock(GATES[name])))

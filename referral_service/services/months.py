@@ -13,7 +13,7 @@ correction rows in the first open month after it (`book_corrections`): the chang
 months are recomputed for the firms it touches, at every level, and whatever differs from the
 snapshot plus the corrections already booked for it becomes one row per organization,
 department or person. Lock order: the change's own rows (referral, counts), then the KPI
-months' gate (adapters/sql.kpi_month_gate: shared by bookings, exclusive for a closing, so a
+months' gate (adapters/sql.gate "kpi_months": shared by bookings, exclusive for a closing, so a
 closing reads every change committed before it and a change committed after it sees the month
 closed and books its correction; a correction lands in a month before it closes or in a later
 one), then the closed months' kpi_months rows (FOR UPDATE, in month order), so that two
@@ -43,7 +43,7 @@ from models import (
     Visit,
     utcnow,
 )
-from referral_service.adapters.sql import kpi_month_gate, plain_rows
+from referral_service.adapters.sql import gate, plain_rows
 from referral_service.schemas.kpi import LEVELS, KpiMonthStatusSchema
 from referral_service.services import audit, events, kpi
 from referral_service.services.auth import Principal
@@ -154,7 +154,7 @@ def book_changes(*, session: Session, touched: dict[str, dict[int, set[int]]], r
     Any change to rows a closed month counts (a visit or a lead dated in it) goes here."""
     if not touched:
         return []
-    kpi_month_gate(session, exclusive=False)
+    gate(session, "kpi_months", exclusive=False)
     closed = session.scalars(select(KpiMonth.month).where(KpiMonth.month.in_(touched))
                              .order_by(KpiMonth.month).with_for_update()).all()
     booked: list[KpiCorrection] = []
@@ -254,7 +254,7 @@ def close(*, session: Session, month: str, actor: Principal,
     if session.get(KpiMonth, month) is not None:
         raise Conflict(N_("%(month)s is already closed.", month=month))
     # No change is booking corrections while this month's rows are read (module docstring).
-    kpi_month_gate(session, exclusive=True)
+    gate(session, "kpi_months", exclusive=True)
     closed = KpiMonth(month=month, closed_at=now, closed_by=actor.name)
     try:
         with session.begin_nested():

@@ -428,6 +428,10 @@ def write_profiles(
     them; asking again cost 0.8 s of client and 1.0 s of server CPU a 100k-firm import on
     PostgreSQL, 7%).
     """
+    # Aliases are read, and the tags written, behind the skill vocabulary's gate, which a new
+    # alias or a merge closes (services/skills.py): no tag is stored as a slug that has just
+    # become an alias.
+    sql.gate(session, "skill_vocabulary", exclusive=False)
     _skills_for_aliases(session, plans)
     clashes = {} if names_checked else name_clashes(session=session, plans=plans)
     if clashes:

@@ -6,6 +6,11 @@ tag given as an alias is stored as its skill (organizations.write_profiles), and
 re-points every firm's tags in its one transaction and leaves the old slug as an alias of the
 new one, so that old requests still match. Every worker's match index reloads the aliases
 when their count or latest `updated_at` moves (adapters/match_index.py).
+
+Declaring an alias and merging close the skill vocabulary's gate (adapters/sql.gate), which
+every profile write passes shared before it reads the aliases: a write in flight finishes
+first (and the alias is refused, or the merge moves its tag too), a later one waits and then
+stores the skill the alias stands for.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Organization, OrganizationSkill, SkillAlias, utcnow
+from referral_service.adapters import sql
 from referral_service.services import audit
 from referral_service.services import organizations as organizations_service
 from referral_service.services.auth import Principal
@@ -72,6 +78,9 @@ def create_alias(*, session: Session, actor: Principal, alias: str, skill: str) 
     if alias_slug == skill_slug:
         raise ValidationFailed(N_("An alias must differ from its skill."),
                                {"alias": [N_("An alias must differ from its skill.")]})
+    # Profile writes wait behind the gate until this commits (and read the alias then), and
+    # the checks below see every tag committed before it.
+    sql.gate(session, "skill_vocabulary", exclusive=True)
     if not _offered(session, skill_slug):
         stands_for = session.scalar(select(SkillAlias.skill)
                                     .where(SkillAlias.alias == skill_slug))
@@ -166,19 +175,32 @@ def merge(*, session: Session, actor: Principal, from_: str, into: str) -> Merge
     # Every spelling of the skill merged goes (SPEC section 8: they are one skill): else
     # "anodised" would stay a skill of its own beside the alias "anodising" of another one.
     key = skill_key(old)
-    moved = sorted(slug for slug in _offered_slugs(session)
-                   if slug != new and skill_key(slug) == key)
+
+    def spellings() -> list[str]:
+        return sorted(slug for slug in _offered_slugs(session)
+                      if slug != new and skill_key(slug) == key)
+
+    def firms_offering(slugs: list[str]) -> list[Organization]:
+        # Locked in id order (as every multi-firm write here), so that two merges cannot
+        # deadlock and a concurrent profile edit waits for this one, or this one for it.
+        return list(session.scalars(
+            select(Organization)
+            .where(Organization.id.in_(select(OrganizationSkill.organization_id)
+                                       .where(OrganizationSkill.slug.in_(slugs))))
+            .order_by(Organization.id)
+            .options(selectinload(Organization.offices), selectinload(Organization.skill_rows))
+            .with_for_update(of=Organization)))
+
+    moved = spellings()
     if not moved:
         raise NotFound(N_("No organization offers the skill %(old)r (from).", old=old))
-    # Locked in id order (as every multi-firm write here), so that two merges cannot deadlock
-    # and a concurrent profile edit waits for this one, or this one for it.
-    firms = session.scalars(
-        select(Organization)
-        .where(Organization.id.in_(select(OrganizationSkill.organization_id)
-                                   .where(OrganizationSkill.slug.in_(moved))))
-        .order_by(Organization.id)
-        .options(selectinload(Organization.offices), selectinload(Organization.skill_rows))
-        .with_for_update(of=Organization)).all()
+    firms_offering(moved)
+    # Then the gate (after the firms: a profile write takes its firm's lock, then the gate):
+    # profile writes wait until this commits, and the firms offering the slug merged, read
+    # again, are all there are.
+    sql.gate(session, "skill_vocabulary", exclusive=True)
+    moved = spellings()
+    firms = firms_offering(moved)
     plans = []
     for firm in firms:
         before = {**organizations_service.profile(firm), "version": firm.version}
