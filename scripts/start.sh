@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export SESSION_COOKIE_SECURE=${SESSION_COOKIE_SECURE:-false}
 export PORT=${PORT:-8000}
+# A restart maps the last snapshot of the match index instead of building it (docs/OPERATIONS.md).
+export MATCH_INDEX_SNAPSHOT=${MATCH_INDEX_SNAPSHOT:-$PWD/instance/match-index}
 .venv/bin/flask --app wsgi db upgrade
 .venv/bin/flask --app wsgi seed-demo
 cat <<MSG
