@@ -10,7 +10,8 @@ Every component is in [0, 1]; the score is their weighted sum with weights summi
     group       = 1 if the firm is of the referrer's group, else 0 (only with prefer_group)
 
 where `matched` counts the required skills the firm has in any spelling (scoring.text.skill_key:
-anodising covers anodizing), `text` is the share of the need the profile covers
+anodising covers anodizing) or within a longer tag (scoring.text.skill_runs: "hard anodising"
+covers anodizing), `text` is the share of the need the profile covers
 (scoring.text) and d the geodesic (WGS-84, geopy) distance from the client to an office.
 A firm whose skill fit is below the need's min_skill_fit is not proposed. The office a
 candidate names is the one that gave its location fit: the nearest office that serves the
@@ -27,7 +28,7 @@ from dataclasses import replace
 from geopy.distance import geodesic
 
 from scoring.model import SKILL_COVERAGE_SHARE, Candidate, Firm, Need, Office, Weights
-from scoring.text import TextQuery, profile_vector, skill_key
+from scoring.text import TextQuery, profile_vector, skill_key, skill_runs
 
 # Mean Earth radius (IUGG), the one geopy's great_circle uses.
 EARTH_RADIUS_KM = 6371.0088
@@ -161,7 +162,8 @@ def score_firm(
     """
     if not can_be_proposed(firm, need):
         return None
-    owned = {skill_key(skill) for skill in firm.skills}
+    # every skill a tag covers: its own, in any spelling, and those named by runs of its words
+    owned = {key for skill in firm.skills for key in skill_runs(skill)}
     # named as the client named them (an alias), counted as the skills they stand for
     named = zip(need.skills, need.skill_names or need.skills, strict=True)
     has = [(skill_key(skill) in owned, name) for skill, name in named]

@@ -68,6 +68,7 @@ from scoring.text import (
     need_terms,
     profile_vector,
     skill_key,
+    skill_runs,
 )
 
 # The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
@@ -249,7 +250,8 @@ class _Store:
         self.slot_of: dict[int, int] = {}
         self.kind_codes: dict[str, int] = {}
         self.terms: dict[str, _Posting] = {}
-        self.skills: dict[str, _Posting] = {}
+        self.skills: dict[str, _Posting] = {}  # by tag key: the skills firms name
+        self.covers: dict[str, _Posting] = {}  # by every key a tag covers (skill_runs)
         self.n_slots = 0
         self.n_extra = 0
         self.kind = np.zeros(capacity, np.int32)
@@ -273,6 +275,8 @@ class _Store:
         term_values, term_counts = array("d"), array("i")
         skills: list[str] = []
         skill_counts = array("i")
+        covers: list[str] = []
+        cover_counts = array("i")
         for firm in firms:
             vector = profile_vector(firm)
             terms += vector
@@ -281,8 +285,12 @@ class _Store:
             unique_skills = dict.fromkeys(map(skill_key, firm.skills))
             skills += unique_skills
             skill_counts.append(len(unique_skills))
+            covered = _covered_keys(firm)
+            covers += covered
+            cover_counts.append(len(covered))
         store.terms = _postings(terms, term_counts, term_values)
         store.skills = _postings(skills, skill_counts, None)
+        store.covers = _postings(covers, cover_counts, None)
 
         store.firms = list(firms)
         store.slot_of = {firm.id: slot for slot, firm in enumerate(firms)}
@@ -327,6 +335,8 @@ class _Store:
             _append_posting(self.terms, term, slot, weight)
         for key in dict.fromkeys(map(skill_key, firm.skills)):
             _append_posting(self.skills, key, slot, None)
+        for key in _covered_keys(firm):
+            _append_posting(self.covers, key, slot, None)
         self.firms.append(firm)
         self.n_slots = slot + 1
         return slot
@@ -372,6 +382,7 @@ class _Store:
         store.extra_cover[:e] = self.extra_cover[extra_keep]
         store.terms = _compact_postings(self.terms, live, remap)
         store.skills = _compact_postings(self.skills, live, remap)
+        store.covers = _compact_postings(self.covers, live, remap)
         store.n_slots, store.n_extra = k, e
         return store
 
@@ -565,7 +576,7 @@ class MatchIndex(BaseEstimator):
 
         # skill: text similarity summed exactly as TextQuery.similarity sums it (float64
         # products added term by term in the same order) into `text`; coverage exact, counted
-        # by skill key (a variant spelling covers the skill)
+        # by the keys the firms' tags cover (a variant spelling or a longer tag covers the skill)
         for weight, slots, values in rows:
             text[slots] += weight * values
         covered = scratch.get("covered", n)  # all zeros between queries
@@ -573,12 +584,12 @@ class MatchIndex(BaseEstimator):
         for _, slots, _ in rows:
             mark[slots] = True
         for slug in need.skills:
-            slots = _visible(store.skills.get(skill_key(slug)), n)[0]
+            slots = _visible(store.covers.get(skill_key(slug)), n)[0]
             covered[slots] += 1.0
             mark[slots] = True
         for keys in need.implied_skills:  # a mention counts once, whichever key covers it
             slots = np.unique(np.concatenate(
-                [_visible(store.skills.get(key), n)[0] for key in keys]))
+                [_visible(store.covers.get(key), n)[0] for key in keys]))
             covered[slots] += 1.0
             mark[slots] = True
         required = len(need.skills) or len(need.implied_skills)
@@ -711,6 +722,11 @@ class MatchIndex(BaseEstimator):
         np.multiply(excluded, EXCLUDED, out=tmp)
         bound -= tmp
         return bound, m - int(np.count_nonzero(excluded)), chosen
+
+
+def _covered_keys(firm: Firm) -> dict[str, None]:
+    """Return the keys of every skill the firm's tags cover (scoring.text.skill_runs), once."""
+    return dict.fromkeys(key for skill in firm.skills for key in skill_runs(skill))
 
 
 def _has_live(state: _Snapshot, key: str) -> bool:

@@ -32,7 +32,8 @@ corpora of over COMMON_TERM_MIN_PROFILES profiles, need terms found in more than
 COMMON_TERM_SHARE of them are left out of the need vector.
 
 Skill tags meet by their terms too (`skill_key`): anodising, anodizing, Anodized and
-"anodization" are one skill for exact-tag coverage.
+"anodization" are one skill for exact-tag coverage; and a tag covers every skill whose name is
+a run of its whole words (`skill_runs`: "hard anodising" covers anodizing).
 """
 
 from __future__ import annotations
@@ -198,6 +199,23 @@ def skill_key(slug: str) -> str:
     (only function words or single letters: "it", "c") is its own key.
     """
     return " ".join(_skill_terms(slug)) or slug
+
+
+@lru_cache(maxsize=1 << 14)
+def skill_runs(slug: str) -> tuple[str, ...]:
+    """Return the keys of the skills a tag covers: its own key and the key of every run of
+    whole words in it ("hard anodising" covers "hard anod", "hard" and "anod").
+
+    A firm that does hard anodizing does anodizing, and one that makes "plastic injection
+    moulded parts" does injection moulding: its tag names the skill, with more words. Only
+    whole words count ("anodizing" does not cover "an"), in their order.
+    """
+    terms = _skill_terms(slug)
+    if not terms:
+        return (skill_key(slug),)
+    return tuple(dict.fromkeys(" ".join(terms[start:end])
+                               for start in range(len(terms))
+                               for end in range(start + 1, len(terms) + 1)))
 
 
 # The longest skill name, in terms, that a need's words are searched for.

@@ -353,3 +353,31 @@ def test_the_index_bound_is_never_below_a_firms_exact_score(firms, need, weights
         if exact is not None:
             assert float(bound[at[slot]]) + slack >= exact.score
             assert text[slot] == pytest.approx(query.similarity(profile_vector(firm)), abs=1e-12)
+
+
+QUALIFIED = st.tuples(st.sampled_from(("hard", "precision", "tig", "")),
+                      st.sampled_from(("services", "parts", "")))
+
+
+@SETTINGS
+@given(firms=worlds, need=needs(), qualifier=QUALIFIED, data=st.data())
+def test_a_tag_naming_a_skill_with_more_words_covers_it(firms, need, qualifier, data) -> None:
+    assume(firms and need.skills)
+    firm = data.draw(st.sampled_from(firms))
+    skill = data.draw(st.sampled_from(need.skills))
+    before, after = qualifier
+    tag = "-".join(part for part in (before, skill, after) if part)
+    without = Firm(**{**{f: getattr(firm, f) for f in Firm.__dataclass_fields__},
+                      "skills": tuple(s for s in firm.skills if s != skill)})
+    # the firm without the skill and its twin with the longer tag, in one corpus (one idf)
+    twin = Firm(**{**{f: getattr(without, f) for f in Firm.__dataclass_fields__},
+                   "id": 10**6, "skills": (*without.skills, tag)})
+    others = [f for f in firms if f.id != firm.id]
+    probe = replace(need, limit=100, min_skill_fit=0.0, exclude_ids=frozenset(),
+                    kinds=None, max_distance_km=None)
+    result = {c.organization_id: c for c in both([*others, without, twin], probe)}
+    if firm.id in result:
+        assert skill in result[10**6].matched_skills
+        assert skill not in result[firm.id].matched_skills
+        assert result[10**6].breakdown["skill"] > result[firm.id].breakdown["skill"]
+        assert result[10**6].score > result[firm.id].score

@@ -17,6 +17,7 @@ from scoring.text import (
     profile_text,
     profile_vector,
     skill_key,
+    skill_runs,
 )
 
 # The labelled set the stemmer is judged on; bench/bench_stemmer.py counts, on these pairs, how
@@ -264,3 +265,12 @@ def test_skills_with_no_terms_are_their_own_key_and_distinct_skills_stay_apart()
     assert skill_key("it") == "it"
     assert skill_key("c") == "c"
     assert len({skill_key(s) for s in ("welding", "painting", "cnc-machining", "machining")}) == 4
+
+
+def test_a_tag_covers_the_skills_named_by_runs_of_its_whole_words() -> None:
+    assert set(skill_runs("hard-anodising")) == {"hard anod", "hard", "anod"}
+    assert skill_key("anodizing") in skill_runs("hard-anodising")
+    assert skill_key("injection-moulding") in skill_runs("plastic-injection-moulded-parts")
+    # whole words in their order only
+    assert skill_key("moulded-injection") not in skill_runs("plastic-injection-moulded-parts")
+    assert skill_key("plastic-parts") not in skill_runs("plastic-injection-moulded-parts")
