@@ -136,7 +136,9 @@ def index_array_bytes(index: MatchIndex) -> int:
     state = index.state_
     store = state.store
     arrays = [state.live, state.proposable, *vars(store).values()]
-    for postings in (store.terms, store.skills):
+    for postings in (value for value in vars(store).values() if isinstance(value, dict)):
+        if not all(isinstance(entry, tuple) for entry in postings.values()):
+            continue  # codes, not postings
         for slots, values, _ in postings.values():
             arrays += [slots, values]
     seen: dict[int, int] = {}

@@ -588,8 +588,17 @@ class MatchIndex(BaseEstimator):
             covered[slots] += 1.0
             mark[slots] = True
         for keys in need.implied_skills:  # a mention counts once, whichever key covers it
-            slots = np.unique(np.concatenate(
-                [_visible(store.covers.get(key), n)[0] for key in keys]))
+            postings = [_visible(store.covers.get(key), n)[0] for key in keys]
+            if len(postings) == 1:  # a posting holds each slot once
+                slots = postings[0]
+            else:
+                # the union by a scan of n booleans: np.unique of postings tens of thousands
+                # long (a tag's single words cover many firms) cost ~8 ms at 100k slots
+                once = scratch.get("once", n, bool)  # all False between queries
+                for posting in postings:
+                    once[posting] = True
+                slots = np.flatnonzero(once)
+                once[slots] = False
             covered[slots] += 1.0
             mark[slots] = True
         required = len(need.skills) or len(need.implied_skills)
