@@ -231,9 +231,25 @@ class NeedForm(FlaskForm):
         return place
 
 
-class MatchForm(NeedForm):
+class GroupFields:
+    """The referrer's group in a match (SPEC section 8), on the match and refer forms: prefer
+    its firms, or propose no other."""
+
+    prefer_group = BooleanField(_l("Prefer firms of the referring firm's group"))
+    same_group_only = BooleanField(_l("Only firms of the referring firm's group"))
+
+    def group_request(self) -> dict[str, bool]:
+        """The match request's prefer_group and same_group_only, as ticked."""
+        return {"prefer_group": bool(self.prefer_group.data),
+                "same_group_only": bool(self.same_group_only.data)}
+
+
+class MatchForm(GroupFields, NeedForm):
     """Head office's match form."""
 
+    referrer = StringField(_l("Referring firm"), [Optional(), Length(max=200)], filters=STRIP,
+                           description=_l("The firm's name or id; needed for the group "
+                                          "options."))
     limit = IntegerField(_l("How many firms"), [Optional(), NumberRange(1, 100)], default=10)
     max_distance_km = FloatField(_l("Farthest office (km)"),
                                  [Optional(), NumberRange(0.001, 25_000)])
@@ -266,7 +282,7 @@ class ConsentFields:
         return True
 
 
-class ReferForm(ConsentFields, NeedForm):
+class ReferForm(ConsentFields, GroupFields, NeedForm):
     """Refer a client: the client, the need, then a receiver picked from the match list."""
 
     referrer = StringField(_l("Referring firm"), [Optional(), Length(max=200)], filters=STRIP,

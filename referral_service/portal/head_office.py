@@ -64,10 +64,16 @@ def match():
     form = MatchForm()
     result, general = None, []
     if form.validate_on_submit():
-        body = need_request(form, limit=form.limit.data or 10,
-                            max_distance_km=form.max_distance_km.data,
-                            kinds=form.kinds.data or None)
-        result, general = run_match(form, body)
+        referrer_id, problem = (find_organization(form.referrer.data, principal())
+                                if form.referrer.data else (None, None))
+        if problem:
+            form.referrer.errors = [problem]
+        else:
+            body = need_request(form, limit=form.limit.data or 10,
+                                max_distance_km=form.max_distance_km.data,
+                                kinds=form.kinds.data or None,
+                                referrer_organization_id=referrer_id, **form.group_request())
+            result, general = run_match(form, body)
     failed = form.is_submitted() and (result is None)
     return rendered("match.html", form=form, result=result, general=general,
                     status=422 if failed else 200)

@@ -241,7 +241,8 @@ def refer():
             form.referrer.errors = [problem]
             return rendered("refer.html", form=form, result=None, general=general, status=422)
     site_id = _offer_sites(form, referrer_id)
-    asked = need_request(form, limit=10, referrer_organization_id=referrer_id)
+    asked = need_request(form, limit=10, referrer_organization_id=referrer_id,
+                         **form.group_request())
     if site_id is not None:  # the site's place, not the place fields
         asked = {**{k: v for k, v in asked.items() if k != "location"}, "client_site_id": site_id}
     result, general = run_match(form, asked)

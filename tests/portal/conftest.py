@@ -16,6 +16,8 @@ CHEAP_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 KAOHSIUNG = {"label": "HQ", "latitude": 22.6273, "longitude": 120.3014}
 TAINAN = {"label": "HQ", "latitude": 22.9999, "longitude": 120.2270}
+# about 3 km north of TAINAN
+NEAR_TAINAN = {"label": "Works", "latitude": 23.027, "longitude": 120.227}
 TAICHUNG = {"label": "HQ", "latitude": 24.1477, "longitude": 120.6736}
 
 

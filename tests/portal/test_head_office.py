@@ -9,7 +9,7 @@ import re
 from openpyxl import load_workbook
 
 from models import utcnow
-from tests.portal.conftest import KAOHSIUNG, add_org, csrf_token
+from tests.portal.conftest import KAOHSIUNG, NEAR_TAINAN, add_org, csrf_token
 
 MONTH = utcnow().strftime("%Y-%m")
 
@@ -201,3 +201,32 @@ def test_paging_the_targets_table_saves_what_was_typed_first(app, admin, network
 
     with session_scope(app, write=False) as session:
         assert session.get(KpiTarget, ("organization", first_firm, MONTH)).new_clients == 7
+
+
+def test_the_match_form_prefers_or_keeps_to_the_referring_firms_group(app, admin, network):
+    # Delta, of Formosa Group like the referrer, is a little farther from the client than
+    # Beta: preferring the group (weight 0.04) is a nudge, not a filter
+    referrer = add_org(app, "Epsilon Trading", KAOHSIUNG, group="Formosa Group")
+    add_org(app, "Delta Anodizing", NEAR_TAINAN, skills=["Anodizing"],
+            group="Formosa Group")
+    page = admin.text("/match")
+    data = {"skills": "Anodizing", "city": "Tainan", "country": "TW", "limit": "5",
+            "kinds": ["partner", "affiliate"], "csrf_token": csrf_token(page)}
+
+    def names(**changes) -> list[str]:
+        response = admin.client.post("/match", data={**data, **changes})
+        assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+        return re.findall(r'<strong class="name">([^<]+)</strong>', response.get_data(as_text=True))
+
+    assert names()[0] == "Beta Finishing"
+    assert names(referrer=str(referrer), prefer_group="y")[0] == "Delta Anodizing"
+    assert names(referrer="Epsilon Trading", same_group_only="y") == ["Delta Anodizing"]
+    # a group option without a referring firm is refused beside the referrer's field
+    response = admin.client.post("/match", data={**data, "same_group_only": "y"})
+    assert response.status_code == 422
+    assert 'id="referrer-error"' in response.get_data(as_text=True)
+    # a referring firm of no group: said beside the option
+    response = admin.client.post("/match", data={**data, "prefer_group": "y",
+                                                 "referrer": str(network.gamma)})
+    assert response.status_code == 422
+    assert "belongs to no group" in response.get_data(as_text=True)

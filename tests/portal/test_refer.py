@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.portal.conftest import csrf_token
+from tests.portal.conftest import NEAR_TAINAN, add_org, csrf_token
 
 NEED = {"client_name": "Kaohsiung Bikes Ltd", "client_ref": "", "skills": "Anodizing",
         "description": "Hard anodising of aluminium bicycle frames", "city": "Tainan",
@@ -194,3 +194,26 @@ def test_a_partner_opens_a_candidate_firms_profile_from_the_match_list(app, part
         session.get(Organization, network.gamma).active = False
         session.commit()
     assert partner.get(f"/firms/{network.gamma}").status_code == 404
+
+
+def test_a_partner_prefers_or_keeps_to_firms_of_its_own_group(app, partner, network):
+    from referral_service.db import session_scope
+    from referral_service.services import organizations
+    from referral_service.services.auth import SYSTEM
+
+    with session_scope(app) as session:
+        organizations.update(session=session, organization_id=network.alpha,
+                             data={"group": "Formosa Group"}, actor=SYSTEM,
+                             geocoder=app.extensions["geocoder"])
+    sister = add_org(app, "Delta Anodizing", NEAR_TAINAN, skills=["Anodizing"],
+                     description="Hard anodising and powder coating of aluminium parts.",
+                     group="Formosa Group")
+
+    def ranked(**changes) -> list[str]:
+        response = find(partner, **changes)
+        assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+        return re.findall(r'name="receiver" value="(\d+)"', response.get_data(as_text=True))
+
+    assert ranked()[0] == str(network.beta)  # Beta is in Tainan, Delta a little farther
+    assert ranked(prefer_group="y")[0] == str(sister)
+    assert ranked(same_group_only="y") == [str(sister)]
