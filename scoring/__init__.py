@@ -5,8 +5,10 @@ Every component is in [0, 1] and the score is their weighted sum, the weights no
 
 - skill = 0.75 * (required skills the firm has / required skills) + 0.25 * text similarity,
   or the text similarity alone when the need names no skill. A required skill counts when the
-  firm has it in any spelling (anodising covers anodizing; plurals and inflections too); a
-  skill named by one of head office's aliases is first replaced by the skill it stands for
+  firm has it in any spelling (anodising covers anodizing; plurals and inflections too) or
+  has a tag that names it with more words ("hard anodising" covers anodizing, "plastic
+  injection moulded parts" covers injection moulding: scoring.text.skill_runs); a skill
+  named by one of head office's aliases is first replaced by the skill it stands for
   (`resolve_aliases`), and matched_skills / missing_skills still name it as the client did.
   A need without skills whose words name skills firms have ("aluminium anodising for bicycle
   parts" names anodizing: scoring.text.named_skills) gets 0.25 * (those the firm has / those

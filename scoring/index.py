@@ -64,11 +64,11 @@ from scoring.text import (
     TextQuery,
     clamp_similarity,
     common_term_threshold,
+    key_runs,
     named_skills,
     need_terms,
     profile_vector,
     skill_key,
-    skill_runs,
 )
 
 # The first PLANES offices of every firm sit in dense per-slot arrays (a firm with fewer repeats
@@ -189,6 +189,30 @@ def _postings(keys: list[str], per_slot: array, values: array | None) -> dict[st
     return result
 
 
+def _covers_postings(skills: dict[str, _Posting]) -> dict[str, _Posting]:
+    """Return the postings of every key the tags cover (scoring.text.key_runs), from the
+    postings of the tags' keys: per distinct tag rather than per firm (a firm's tags cover
+    30-odd keys; at 100k firms this is ~0.3 s against ~3 s of Python per firm)."""
+    sources: defaultdict[str, list[np.ndarray]] = defaultdict(list)
+    for key, (slots, _, size) in skills.items():
+        for run in key_runs(key):
+            sources[run].append(slots[:size])
+    # a slot once per key, ascending: two tags of one firm may cover the same key
+    merged = {run: parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+              for run, parts in sources.items()}
+    counts = np.fromiter((len(slots) for slots in merged.values()), np.int64, len(merged))
+    capacities = counts + counts // 8 + 2  # room for appends, as _postings leaves
+    room = np.cumsum(capacities) - capacities
+    all_slots = np.zeros(int(capacities.sum()), np.int32)
+    result: dict[str, _Posting] = {}
+    for (run, slots), start, size, capacity in zip(
+        merged.items(), room.tolist(), counts.tolist(), capacities.tolist(), strict=True
+    ):
+        all_slots[start : start + size] = slots
+        result[run] = (all_slots[start : start + capacity], None, size)
+    return result
+
+
 def _append_posting(
     postings: dict[str, _Posting], key: str, slot: int, value: float | None
 ) -> None:
@@ -275,8 +299,6 @@ class _Store:
         term_values, term_counts = array("d"), array("i")
         skills: list[str] = []
         skill_counts = array("i")
-        covers: list[str] = []
-        cover_counts = array("i")
         for firm in firms:
             vector = profile_vector(firm)
             terms += vector
@@ -285,12 +307,9 @@ class _Store:
             unique_skills = dict.fromkeys(map(skill_key, firm.skills))
             skills += unique_skills
             skill_counts.append(len(unique_skills))
-            covered = _covered_keys(firm)
-            covers += covered
-            cover_counts.append(len(covered))
         store.terms = _postings(terms, term_counts, term_values)
         store.skills = _postings(skills, skill_counts, None)
-        store.covers = _postings(covers, cover_counts, None)
+        store.covers = _covers_postings(store.skills)
 
         store.firms = list(firms)
         store.slot_of = {firm.id: slot for slot, firm in enumerate(firms)}
@@ -735,7 +754,7 @@ class MatchIndex(BaseEstimator):
 
 def _covered_keys(firm: Firm) -> dict[str, None]:
     """Return the keys of every skill the firm's tags cover (scoring.text.skill_runs), once."""
-    return dict.fromkeys(key for skill in firm.skills for key in skill_runs(skill))
+    return dict.fromkeys(key for skill in firm.skills for key in key_runs(skill_key(skill)))
 
 
 def _has_live(state: _Snapshot, key: str) -> bool:

@@ -210,9 +210,14 @@ def skill_runs(slug: str) -> tuple[str, ...]:
     moulded parts" does injection moulding: its tag names the skill, with more words. Only
     whole words count ("anodizing" does not cover "an"), in their order.
     """
-    terms = _skill_terms(slug)
-    if not terms:
-        return (skill_key(slug),)
+    return key_runs(skill_key(slug))
+
+
+@lru_cache(maxsize=1 << 14)
+def key_runs(key: str) -> tuple[str, ...]:
+    """Return the keys of the skills a tag of this key covers (see skill_runs): the key and
+    every run of its terms. A key without terms is a slug, which has no spaces: itself."""
+    terms = key.split(" ")
     return tuple(dict.fromkeys(" ".join(terms[start:end])
                                for start in range(len(terms))
                                for end in range(start + 1, len(terms) + 1)))
