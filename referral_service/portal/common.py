@@ -48,7 +48,7 @@ FINAL_MOVES = frozenset({"declined", "converted", "lost", "withdrawn"})
 # Where a service's or the shared schema's field name differs from the need form's.
 NEED_ALIASES = {"location": "city", "client": "client_name", "name": "client_name",
                 "external_ref": "client_ref", "receiver_organization_id": "receiver",
-                "referrer_organization_id": "referrer"}
+                "referrer_organization_id": "referrer", "new_client_site": "new_site_label"}
 
 
 def principal() -> Principal:

@@ -302,6 +302,13 @@ class ReferForm(ConsentFields, GroupFields, NeedForm):
     client_site = SelectField(_l("Client site"), coerce=int, choices=[], validate_choice=False,
                               description=_l("The client's site the need is for; its place "
                                              "is used instead of the one above."))
+    # A new site of the client, recorded with the referral (POST /referrals new_client_site):
+    # the place fields above are its place.
+    new_site_label = StringField(
+        _l("Record this place as a client site named"), [Optional(), Length(max=100)],
+        filters=STRIP, description=_l("Optional, for example “Taichung works”: the place "
+                                      "above is kept as this site of the client, for your "
+                                      "next referrals and matches."))
     receiver = RadioField(_l("Receiving firm"), coerce=int, validate_choice=False)
     find = SubmitField(_l("Find receiving firms"))
     record = SubmitField(_l("Refer the client to the selected firm"))

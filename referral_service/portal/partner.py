@@ -273,6 +273,14 @@ def refer():
     if site_id is not None:
         client.pop("location")
         data["client_site_id"] = site_id
+    if form.new_site_label.data:
+        if site_id is not None:
+            form.new_site_label.errors = [gettext("Leave this empty to use the site picked "
+                                                  "above, or pick “None” there.")]
+            return rendered("refer.html", form=form, result=result, general=general,
+                            status=422)
+        data["new_client_site"] = {"label": form.new_site_label.data,
+                                   "location": client.pop("location")}
     try:
         referral = referrals.record_referral(
             session=write_session(), data=data, actor=actor, geocoder=geocoder(),

@@ -8,13 +8,19 @@ from referral_service.schemas.base import NAMED, Id, StrictSchema, WholeNumber
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 
 
-class ClientSiteInSchema(StrictSchema):
-    """A site to record: its label and place, for one firm."""
+class NewClientSiteSchema(StrictSchema):
+    """A site of the client to record with a referral (POST /referrals new_client_site), for
+    the referrer."""
 
     label = fields.String(required=True, validate=[validate.Length(min=1, max=100), NAMED],
                           metadata={"description": "Unique (case aside) among the firm's "
                                                    "sites of the client."})
     location = fields.Nested(LocationSchema, required=True)
+
+
+class ClientSiteInSchema(NewClientSiteSchema):
+    """A site to record: its label and place, for one firm."""
+
     organization_id = WholeNumber(validate=Id, metadata={
         "description": "The firm the site is recorded for, whose referrals may name it: "
                        "required for head office and the CRM; a partner key records its "

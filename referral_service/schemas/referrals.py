@@ -19,7 +19,7 @@ from referral_service.schemas.base import (
     page_schema,
     refused,
 )
-from referral_service.schemas.client_sites import ClientSiteRefSchema
+from referral_service.schemas.client_sites import ClientSiteRefSchema, NewClientSiteSchema
 from referral_service.schemas.compiled import CompiledLoad, compile_dump
 from referral_service.schemas.places import LocationSchema, PlaceOutSchema
 
@@ -113,9 +113,12 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
     """The body of POST /referrals (loaded compiled when it plainly passes:
     schemas.compiled.CompiledLoad)."""
 
-    # A client site's place is the client's: not with client.location as well.
-    document_rules = refused({"required": ["client_site_id", "client"], "properties": {
-        "client": {"required": ["location"], "properties": {"location": {"type": "object"}}}}})
+    # A client site's place is the client's: not with client.location as well; a recorded
+    # site or a new one, not both.
+    document_rules = refused(*({"required": [site, "client"], "properties": {
+        "client": {"required": ["location"], "properties": {"location": {"type": "object"}}}}}
+        for site in ("client_site_id", "new_client_site")),
+        {"required": ["client_site_id", "new_client_site"]})
 
     referrer_organization_id = WholeNumber(required=True, validate=Id)
     receiver_organization_id = WholeNumber(required=True, validate=Id)
@@ -134,6 +137,13 @@ class ReferralCreateSchema(CompiledLoad, StrictSchema):
         "description": "The client's work site the need is for: one the referrer recorded for "
                        "this client (POST /clients/{client_id}/sites), else a 422. Its place "
                        "is the referral's client location (leave client.location out)."})
+    new_client_site = fields.Nested(NewClientSiteSchema, metadata={
+        "description": "A work site of the client to record with the referral, for the "
+                       "referrer (as POST /clients/{client_id}/sites would), in the same "
+                       "transaction: how a client not known yet names its site on its first "
+                       "referral. Its place is the referral's client location (leave "
+                       "client.location and client_site_id out); a label the referrer already "
+                       "has for this client is a 409."})
     auto_reoffer = fields.Boolean(metadata={
         "description": "Whether a decline or an expiry refers the client on to the next best "
                        "firm not yet tried (SPEC section 11), up to REOFFER_MAX_HOPS times a "
@@ -263,6 +273,13 @@ class ReferralSummarySchema(Schema):
     source = fields.Nested(SourceOutSchema)
     referred_by_person_id = fields.Integer(allow_none=True)
     owner_person_id = fields.Integer(allow_none=True)
+    new_client_site = fields.Nested(NewClientSiteSchema, metadata={
+        "description": "A work site of the client to record with the referral, for the "
+                       "referrer (as POST /clients/{client_id}/sites would), in the same "
+                       "transaction: how a client not known yet names its site on its first "
+                       "referral. Its place is the referral's client location (leave "
+                       "client.location and client_site_id out); a label the referrer already "
+                       "has for this client is a 409."})
     auto_reoffer = fields.Boolean(metadata={
         "description": "Whether a decline or an expiry re-offers the client."})
     previous_referral_id = fields.Integer(allow_none=True, metadata={

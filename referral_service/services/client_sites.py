@@ -32,17 +32,34 @@ def add(*, session: Session, client_id: int, data: dict[str, Any], actor: Princi
     _known_client(session, client_id, actor)
     owner = _owner(session, data.get("organization_id"), actor)
     place = places.resolve(data["location"], geocoder, field="location")
-    label = data["label"].strip()
+    return _insert(session, client_id, owner, data["label"], place, {})
+
+
+def record_for_referral(*, session: Session, client_id: int, organization_id: int, label: str,
+                        place: places.ResolvedPlace) -> ClientSite:
+    """Record the referrer's new site of a referral's client, in the referral's transaction
+    (POST /referrals with new_client_site, its place resolved by the caller); 409 if the
+    firm has a site of that label for the client (name it by client_site_id instead)."""
+    return _insert(session, client_id, organization_id, label, place, {"new_client_site": {}})
+
+
+def _insert(session: Session, client_id: int, owner: int, label: str,
+            place: places.ResolvedPlace, errors_under: dict[str, Any]) -> ClientSite:
+    """Add a site; a label the firm already has for the client is a 409 whose errors name
+    `label`, nested in errors_under's one key if it has one."""
+    label = label.strip()
     site = ClientSite(client_id=client_id, organization_id=owner, label=label,
                       label_key=label.casefold(), created_at=utcnow(), **place.as_dict())
     try:
         with session.begin_nested():
             session.add(site)
     except IntegrityError:
+        errors: dict[str, Any] = {"label": [N_("Already taken.")]}
+        for key in errors_under:
+            errors = {key: errors}
         raise Conflict(N_("Organization %(owner)s already has a site labelled "
                           "%(label)r for client %(client_id)s.", owner=owner, label=label,
-                          client_id=client_id),
-                       errors={"label": [N_("Already taken.")]}) from None
+                          client_id=client_id), errors=errors) from None
     return site
 
 

@@ -170,11 +170,15 @@ def record_referral(
     site = _named_site(session, data)
     if site is not None:
         place = client_sites.place_of(site)
+    new_site = _new_site(data, geocoder)
+    if new_site is not None:
+        place = new_site.place
     referral, body = idempotency.once(
         session=session, actor=actor, key=idempotency_key,
         digest=lambda: idempotency.request_hash(data),
         create=lambda: _create(session, {"auto_reoffer": auto_reoffer_default, **data},
-                               actor, place, attribution_window_days, site=site),
+                               actor, place, attribution_window_days, site=site,
+                               new_site=new_site),
         load=lambda referral_id: session.get(Referral, referral_id))
     return Recorded(referral, body)
 
@@ -182,14 +186,15 @@ def record_referral(
 def _create(
     session: Session, data: dict[str, Any], actor: Principal,
     place: places.ResolvedPlace | None, window_days: int, previous: Referral | None = None,
-    site: ClientSite | None = None,
+    site: ClientSite | None = None, new_site: NewSite | None = None,
 ) -> tuple[Referral, dict[str, Any]]:
     """Write the referral, its first history entry, audit entry and event.
 
     Return the referral and its JSON (the event's payload, and what a repeat of an idempotent
     request gets). A re-offer names the `previous` referral: its client, as named, its source,
     client site and who referred it are copied from it, and it joins its chain. A `site`
-    (the referrer's, named by client_site_id) must be the client's.
+    (the referrer's, named by client_site_id) must be the client's; a `new_site` is recorded
+    for the referrer and the client found or created here, in the same transaction.
     """
     referrer_id = data["referrer_organization_id"]
     receiver_id = data["receiver_organization_id"]
@@ -215,6 +220,10 @@ def _create(
     holder = None if created else _attributed_referral_id(session, client.id, now, window_days)
     if holder is not None:
         raise _attribution_conflict(client, holder)
+    if new_site is not None:
+        site = client_sites.record_for_referral(
+            session=session, client_id=client.id, organization_id=referrer_id,
+            label=new_site.label, place=new_site.place)
     if previous is None:
         source, lead = _source(session, data.get("source"), referrer_id, client)
         named = {**clients.as_named(client_data, place), **_consent_columns(client_data)}
@@ -430,6 +439,32 @@ def _named_site(session: Session, data: dict[str, Any]) -> ClientSite | None:
                                   "out.")]})
     return client_sites.for_referral(session=session, site_id=site_id,
                                      referrer_id=data["referrer_organization_id"])
+
+
+@dataclass(frozen=True)
+class NewSite:
+    """A site of the client that a referral records with it (new_client_site), resolved."""
+
+    label: str
+    place: places.ResolvedPlace
+
+
+def _new_site(data: dict[str, Any], geocoder: Geocoder) -> NewSite | None:
+    """The new client site a referral carries, its place resolved; its place is the client's
+    of the referral, so naming client.location or client_site_id too is a 422."""
+    given = data.get("new_client_site")
+    if given is None:
+        return None
+    if data.get("client_site_id") is not None:
+        raise ValidationFailed(N_("Name a recorded client site or a new one, not both."), {
+            "new_client_site": [N_("Leave client_site_id out, or this.")]})
+    if (data.get("client") or {}).get("location"):
+        raise ValidationFailed(N_("Give the client's location or a new client site, not "
+                                  "both."), {
+            "new_client_site": [N_("The new site's place is the client's: leave "
+                                   "client.location out.")]})
+    place = places.resolve(given["location"], geocoder, field="new_client_site.location")
+    return NewSite(given["label"].strip(), place)
 
 
 def _site_columns(site: ClientSite | None, previous: Referral | None) -> dict[str, Any]:

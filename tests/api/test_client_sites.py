@@ -151,6 +151,93 @@ def test_a_site_the_referral_cannot_name_is_a_422(client, admin_headers, world, 
     assert listed["total"] == 0  # nothing recorded
 
 
+def _new_client(http, headers, world, **body):
+    return http.post(f"{API}/referrals", headers=headers, json={
+        "referrer_organization_id": world["alpha"], "receiver_organization_id": world["charlie"],
+        "client": {"name": "Nova Bikes"}, "skills": ["CNC Machining"], **body})
+
+
+def _clients_named(app, name: str) -> int:
+    from sqlalchemy import func, select
+
+    from models import Client
+    from referral_service.db import session_scope
+
+    with session_scope(app) as session:
+        return session.scalar(select(func.count()).select_from(Client)
+                              .where(Client.name == name))
+
+
+def test_a_new_clients_first_referral_records_its_site_with_it(client, admin_headers, world):
+    response = _new_client(client, world["alpha_key"], world, new_client_site=TAICHUNG)
+
+    assert response.status_code == 201, response.get_json()
+    referral = response.get_json()
+    assert referral["client_site"]["label"] == "Taichung works"
+    location = referral["client"]["location"]
+    assert location["address"] == "12 Gongye Rd, Taichung"
+    assert 23.9 < location["latitude"] < 24.4
+    sites = client.get(f"{API}/clients/{referral['client']['id']}/sites",
+                       headers=world["alpha_key"]).get_json()["items"]
+    assert [(s["id"], s["label"], s["organization_id"]) for s in sites] == [
+        (referral["client_site"]["id"], "Taichung works", world["alpha"])]
+    # the next referral of the client names the site it recorded
+    client.patch(f"{API}/referrals/{referral['id']}", headers=admin_headers,
+                 json={"status": "withdrawn"})
+    again = _new_client(client, world["alpha_key"], world,
+                        client_site_id=referral["client_site"]["id"])
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json()["client_site"]["label"] == "Taichung works"
+
+
+@pytest.mark.parametrize("case", ["no_label", "blank_label", "no_location", "unknown_place",
+                                  "and_place", "and_site_id"])
+def test_a_new_site_the_referral_cannot_record_is_a_422_and_nothing_is_written(
+    app, client, admin_headers, world, case
+):
+    acme_site = _site(client, admin_headers, world["acme"], TAINAN,
+                      organization_id=world["alpha"]).get_json()
+    body = {"no_label": {"new_client_site": {"location": TAICHUNG["location"]}},
+            "blank_label": {"new_client_site": {**TAICHUNG, "label": "  "}},
+            "no_location": {"new_client_site": {"label": "Works"}},
+            "unknown_place": {"new_client_site": {"label": "Works", "location": {
+                "city": "Nowhere At All", "country": "TW"}}},
+            "and_place": {"new_client_site": TAICHUNG,
+                          "client": {"name": "Nova Bikes", "location": TAINAN["location"]}},
+            "and_site_id": {"new_client_site": TAICHUNG, "client_site_id": acme_site["id"]},
+            }[case]
+
+    response = _new_client(client, world["alpha_key"], world, **body)
+
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert "new_client_site" in response.get_json()["errors"]
+    assert _clients_named(app, "Nova Bikes") == 0
+    listed = client.get(f"{API}/referrals?organization_id={world['charlie']}",
+                        headers=admin_headers).get_json()
+    assert listed["total"] == 0
+
+
+def test_a_new_site_whose_label_the_referrer_has_is_a_409_and_nothing_is_written(
+    client, admin_headers, world
+):
+    _site(client, admin_headers, world["acme"], TAICHUNG, organization_id=world["alpha"])
+
+    response = client.post(f"{API}/referrals", headers=world["alpha_key"], json={
+        "referrer_organization_id": world["alpha"], "receiver_organization_id": world["charlie"],
+        "client": {"name": "Acme Ltd"}, "new_client_site": {**TAICHUNG, "label": "taichung "
+                                                                                  "WORKS"}})
+
+    assert response.status_code == 409, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["errors"] == {"new_client_site": {"label": ["Already taken."]}}
+    listed = client.get(f"{API}/referrals?organization_id={world['charlie']}",
+                        headers=admin_headers).get_json()
+    assert listed["total"] == 0
+    sites = client.get(f"{API}/clients/{world['acme']}/sites", headers=admin_headers)
+    assert len(sites.get_json()["items"]) == 1
+
+
 def test_a_match_for_a_site_ranks_from_its_place(client, admin_headers, make_org, world):
     near = make_org(name="Taichung Machining", offices=[{"city": "Taichung", "country": "TW"}])
     alpha_site = _site(client, admin_headers, world["acme"], TAICHUNG,
@@ -193,6 +280,7 @@ def test_the_openapi_document_states_client_sites(client):
     assert "client_site_id" in schemas["MatchRequest"]["properties"]
     assert "prefer_group" in schemas["MatchRequest"]["properties"]
     assert "client_site_id" in schemas["ReferralCreate"]["properties"]
+    assert "new_client_site" in schemas["ReferralCreate"]["properties"]
     assert "client_site" in schemas["Referral"]["properties"]
 
 

@@ -86,3 +86,40 @@ def test_the_receiver_sees_the_site_once_it_accepts(app, network, client, admin_
                          token_from="/dashboard")
     assert accepted.status_code == 302
     assert "Tainan warehouse" in beta.text(f"/referrals/{referral_id}")
+
+
+def test_a_new_clients_first_referral_names_its_site_and_the_next_one_offers_it(
+    partner, network, client, admin_headers
+):
+    place = {"city": "Taichung", "country": "TW"}
+    page = find(partner, **place).get_data(as_text=True)
+    assert "Record this place as a client site named" in page
+    ranked = re.findall(r'name="receiver" value="(\d+)"', page)
+    response = record(partner, page, ranked[0], new_site_label="Taichung works", **place)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    referral_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    body = client.get(f"/api/v1/referrals/{referral_id}", headers=admin_headers).get_json()
+    assert body["client_site"]["label"] == "Taichung works"
+    assert body["client"]["location"]["city"] == "Taichung"
+
+    client.patch(f"/api/v1/referrals/{referral_id}", headers=admin_headers,
+                 json={"status": "withdrawn"})
+    page = find(partner).get_data(as_text=True)
+    offered = re.findall(r'<option[^>]*value="(\d+)"[^>]*>([^<]*)</option>', page)
+    assert [text for _value, text in offered] == [
+        "None: the place given above", "Taichung works, Taichung, TW"]
+    # a recorded site picked and a new one named: said beside the new one, nothing recorded
+    site = body["client_site"]["id"]
+    response = record(partner, page, ranked[0], client_site=str(site), city="", country="",
+                      new_site_label="Taichung plant")
+    assert response.status_code == 422
+    assert 'id="new_site_label-error"' in response.get_data(as_text=True)
+
+
+def test_a_new_site_without_a_place_is_refused_beside_the_place(partner):
+    page = find(partner).get_data(as_text=True)
+    ranked = re.findall(r'name="receiver" value="(\d+)"', page)
+    response = record(partner, page, ranked[0], new_site_label="Works", city="Nowhere At All",
+                      country="TW")
+    assert response.status_code == 422
+    assert 'id="city-error"' in response.get_data(as_text=True)
