@@ -273,13 +273,6 @@ class ReferralSummarySchema(Schema):
     source = fields.Nested(SourceOutSchema)
     referred_by_person_id = fields.Integer(allow_none=True)
     owner_person_id = fields.Integer(allow_none=True)
-    new_client_site = fields.Nested(NewClientSiteSchema, metadata={
-        "description": "A work site of the client to record with the referral, for the "
-                       "referrer (as POST /clients/{client_id}/sites would), in the same "
-                       "transaction: how a client not known yet names its site on its first "
-                       "referral. Its place is the referral's client location (leave "
-                       "client.location and client_site_id out); a label the referrer already "
-                       "has for this client is a 409."})
     auto_reoffer = fields.Boolean(metadata={
         "description": "Whether a decline or an expiry re-offers the client."})
     previous_referral_id = fields.Integer(allow_none=True, metadata={

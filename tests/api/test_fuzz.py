@@ -143,6 +143,11 @@ class _LookupSteering:
             body["referrer_organization_id"] = referrer
             body["receiver_organization_id"] = receiver
             body.pop("client_site_id", None)  # the referrer's site of the client (422s pinned)
+            if isinstance(body.get("new_client_site"), dict):
+                # a place the gazetteer knows (unknown places are 422s pinned in
+                # tests/api/test_client_sites.py)
+                site = body["new_client_site"]
+                site["location"] = _located(site.get("location"))
             # A source or person must exist and belong to the referrer (pinned in
             # tests/api/test_visits.py): the firm itself, named by nobody in particular.
             if isinstance(body.get("source"), dict):
