@@ -3,8 +3,10 @@
 A query runs in two steps.
 
 1. Bound (vectorised over every firm slot, float32): an upper bound of each firm's score
-   from its performance and capacity fits, its skill fit (coverage counted from skill
-   postings; text similarity summed from term postings in float64, in the very order
+   from its performance and capacity fits, its skill fit (coverage counted from the
+   postings of every key the firms' tags cover, `covers`: "hard anodizing" is posted under
+   "anod" too; the tags' own keys, `skills`, decide which words of a need name a skill; text
+   similarity summed from term postings in float64, in the very order
    TextQuery.similarity sums it, so the exact value comes for free) and a location fit from
    the chord to each office that may serve the client (a chord is never longer than the
    great circle, which SPHERE_TOLERANCE relates to the geodesic).
