@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -224,6 +225,20 @@ def message() -> webhook_http.Message:
     """An attempt whose body is not plain ASCII (the signature covers the UTF-8 bytes)."""
     return webhook_http.Message(event_id="evt-1", type="referral.created", attempt=1,
                                 body='{"id":"x","note":"Zoë"}'.encode())
+
+
+def test_event_ids_are_uuids_that_sort_by_the_time_they_were_made():
+    first = events.event_ids(500)
+    time.sleep(0.002)
+    later = events.event_ids(3)
+    ids = first + later
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)  # so each new one goes to the end of the unique index
+    for event_id in ids:
+        parsed = uuid.UUID(event_id)
+        assert (str(parsed), parsed.version, parsed.variant) == (event_id, 7, uuid.RFC_4122)
+    made_ms = uuid.UUID(later[0]).int >> 80  # RFC 9562: the first 48 bits, Unix time in ms
+    assert abs(made_ms - time.time() * 1000) < 60_000
 
 
 def test_standard_signature_refuses_a_tampered_body_a_wrong_secret_and_a_stale_timestamp():
