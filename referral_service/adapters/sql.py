@@ -882,6 +882,21 @@ def refresh_statistics(session: Session) -> None:
             "ANALYZE organizations, organization_stats, organization_skills, offices")
 
 
+# Firms per unit of work of a bulk import (services/importing.py). SQLite writes every page a
+# commit dirtied to its write-ahead log and copies it into the database file at the checkpoint
+# that follows, and a batch's names land on random pages of the unique index of their keys:
+# at 1,000 firms a commit, importing 100k firms wrote 1.7 GiB (20 KB a firm), at 5,000 0.8 GiB
+# (bench/bench_import.py, /proc/PID/io). A batch holds SQLite's one write lock, so other
+# writers wait for it: 5,000 firms take a second or two. PostgreSQL writes each page once per
+# checkpoint, not per commit: its batches stay at 1,000 (5,227 firms/s at 1M, issue 17).
+IMPORT_BATCH = {"sqlite": 5000, "postgresql": 1000}
+
+
+def import_batch(session: Session) -> int:
+    """Return how many firms a bulk import writes in one unit of work on this database."""
+    return IMPORT_BATCH[session.get_bind().dialect.name]
+
+
 # SQLite's page cache for a bulk import's connection, in KiB (the default is 2 MiB): importing
 # 1M firms, each 100k cost 16-19 s of CPU to the end instead of growing from 17 s to 22 s
 # (the indexes outgrew the cache and their pages were read again from the file).

@@ -4,7 +4,8 @@ Each line is loaded by the API's schema (OrganizationCreateSchema, compiled for 
 plainly pass it: schemas/compiled.py; any other line goes through the schema itself, which
 alone words the reasons), planned by the rules of POST and PATCH
 (organizations.planned_profile) and written by their writer (organizations.write_profiles),
-a batch at a time: one unit of work per batch. A bad line is reported and skipped, never
+a batch at a time (sql.import_batch: 5,000 firms on SQLite, 1,000 on PostgreSQL): one unit of
+work per batch. A bad line is reported and skipped, never
 aborting the good ones. The file formats are adapters/import_files.py's.
 """
 
@@ -34,7 +35,6 @@ from referral_service.services.auth import SYSTEM, Principal
 from referral_service.services.errors import ValidationFailed
 from referral_service.services.organizations import Plan
 
-BATCH_SIZE = 1000
 # A bulk import of at least this many new firms refreshes the planner's table statistics.
 ANALYZE_AFTER_CREATED = 1000
 
@@ -69,6 +69,7 @@ def _import(
     actor: Principal, progress: Callable[[int], None] | None,
 ) -> ImportReport:
     report = ImportReport()
+    batch_size = sql.import_batch(session)
     schema = OrganizationCreateSchema()
     quick_load = compile_load(schema)
     geocoder = MemoGeocoder(geocoder)
@@ -88,7 +89,7 @@ def _import(
             refused.append((number, _describe(error.messages)))
         except ValueError as error:
             refused.append((number, str(error)))
-        if len(batch) >= BATCH_SIZE:
+        if len(batch) >= batch_size:
             _import_batch(session, batch, refused, geocoder, actor, report)
             batch, refused = [], []
     if batch or refused:

@@ -750,3 +750,28 @@ def test_a_sqlite_import_widens_the_page_cache_only_while_it_runs(app, session, 
     assert seen == [-sql.BULK_PAGE_CACHE_KIB]
     with get_engine(app).connect() as connection:
         assert connection.execute(text("PRAGMA cache_size")).scalar() == default != seen[0]
+
+
+def test_an_import_of_several_batches_writes_each_firm_and_its_event_once(
+        app, session, tmp_path, monkeypatch):
+    """A unit of work per sql.import_batch firms (here 2): a rejected line in one batch spares
+    the rest, and the events' ids follow the order they were written in."""
+    from models import OutboxEvent
+    from referral_service.adapters import sql
+
+    monkeypatch.setitem(sql.IMPORT_BATCH, session.get_bind().dialect.name, 2)
+    lines = [{"name": f"Batch Firm {number}", "kind": "partner", "external_ref": f"B-{number}",
+              "offices": PLACE} for number in range(5)]
+    lines.insert(2, {"name": "Bad Kind", "kind": "robot", "offices": PLACE})
+    result = run_import(app, tmp_path, "batches.jsonl",
+                        "".join(json.dumps(line) + "\n" for line in lines))
+    assert result.output.strip().splitlines()[-2:] == [
+        "line 3: rejected: kind: Must be one of: affiliate, partner.",
+        "created 5, updated 0, rejected 1"]
+    firms = session.scalars(select(Organization).where(Organization.name.like("Batch Firm %"))
+                            .order_by(Organization.id)).all()
+    assert [firm.external_ref for firm in firms] == [f"B-{number}" for number in range(5)]
+    events = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "organization.changed")
+                             .order_by(OutboxEvent.id)).all()
+    assert [event.payload["id"] for event in events] == [firm.id for firm in firms]
+    assert [event.event_id for event in events] == sorted(event.event_id for event in events)
