@@ -908,8 +908,9 @@ def bulk_page_cache(session: Session) -> Iterator[None]:
     """Give each SQLite connection the session begins a transaction on inside the block a page
     cache of BULK_PAGE_CACHE_KIB, and its own size back at the end (PostgreSQL: nothing).
 
-    A bulk import inserts into indexes at random places (the names' keys, the events' ids):
-    with the default cache most of those pages were read again from the file for every batch.
+    A bulk import inserts into an index at random places (the names' keys; the events' ids
+    did too until they became UUIDv7, services/events.py): with the default cache most of
+    those pages were read again from the file for every batch.
     """
     if session.get_bind().dialect.name != "sqlite":
         yield
