@@ -64,6 +64,25 @@ def _in_thread(app, work):
     return thread, outcome
 
 
+def _the_second_waits(app, first, second):
+    """Hold `first` open, start `second`, check that it waits for `first`, then let `first`
+    commit; return first's failures and second's outcome."""
+    release, first_thread, failures = _held_open(app, first)
+    thread, outcome = _in_thread(app, second)
+    thread.join(BLOCKED_SECONDS)
+    assert thread.is_alive(), "the second transaction did not wait for the first"
+    release.set()
+    first_thread.join(30)
+    thread.join(30)
+    return failures, outcome
+
+
+def _profile_taking_hard_coat(firm_id):
+    return lambda s: organizations.update(
+        session=s, organization_id=firm_id, data={"skills": ["CNC Machining", "Hard coat"]},
+        actor=HEAD_OFFICE, geocoder=None)
+
+
 def _tags(session, firm_id):
     session.expire_all()
     return set(session.scalars(select(OrganizationSkill.slug)
@@ -74,16 +93,10 @@ def test_a_profile_written_while_an_alias_is_declared_stores_the_skill_not_the_a
         app, make_org, session):
     make_org(name="Kept Anodizers", skills=["Anodizing"])
     firm = make_org(name="Racing Works", skills=["CNC Machining"])["id"]
-    release, alias_thread, failures = _held_open(app, lambda s: skills.create_alias(
-        session=s, actor=HEAD_OFFICE, alias="hard-coat", skill="anodizing"))
-    patch, outcome = _in_thread(app, lambda s: organizations.update(
-        session=s, organization_id=firm, data={"skills": ["CNC Machining", "Hard coat"]},
-        actor=HEAD_OFFICE, geocoder=None))
-    patch.join(BLOCKED_SECONDS)
-    assert patch.is_alive(), "the profile write did not wait for the alias being declared"
-    release.set()
-    alias_thread.join(30)
-    patch.join(30)
+    failures, outcome = _the_second_waits(
+        app, lambda s: skills.create_alias(session=s, actor=HEAD_OFFICE, alias="hard-coat",
+                                           skill="anodizing"),
+        _profile_taking_hard_coat(firm))
     assert failures == [] and "error" not in outcome, (failures, outcome)
     assert _tags(session, firm) == {"cnc-machining", "anodizing"}
     assert "hard-coat" in set(session.scalars(select(SkillAlias.alias)))
@@ -92,16 +105,10 @@ def test_a_profile_written_while_an_alias_is_declared_stores_the_skill_not_the_a
 def test_an_alias_declared_while_a_profile_takes_its_slug_is_refused(app, make_org, session):
     make_org(name="Kept Anodizers", skills=["Anodizing"])
     firm = make_org(name="Racing Works", skills=["CNC Machining"])["id"]
-    release, patch_thread, failures = _held_open(app, lambda s: organizations.update(
-        session=s, organization_id=firm, data={"skills": ["CNC Machining", "Hard coat"]},
-        actor=HEAD_OFFICE, geocoder=None))
-    declare, outcome = _in_thread(app, lambda s: skills.create_alias(
-        session=s, actor=HEAD_OFFICE, alias="hard-coat", skill="anodizing"))
-    declare.join(BLOCKED_SECONDS)
-    assert declare.is_alive(), "the alias did not wait for the profile write"
-    release.set()
-    patch_thread.join(30)
-    declare.join(30)
+    failures, outcome = _the_second_waits(
+        app, _profile_taking_hard_coat(firm),
+        lambda s: skills.create_alias(session=s, actor=HEAD_OFFICE, alias="hard-coat",
+                                      skill="anodizing"))
     assert failures == []
     assert isinstance(outcome.get("error"), Conflict), outcome
     assert _tags(session, firm) == {"cnc-machining", "hard-coat"}
@@ -113,16 +120,9 @@ def test_a_merge_moves_the_tags_a_profile_write_committed_while_it_waited(
     make_org(name="Kept Anodizers", skills=["Anodizing"])
     make_org(name="Old Tag Works", skills=["Hard coat"])
     firm = make_org(name="Racing Works", skills=["CNC Machining"])["id"]
-    release, patch_thread, failures = _held_open(app, lambda s: organizations.update(
-        session=s, organization_id=firm, data={"skills": ["CNC Machining", "Hard coat"]},
-        actor=HEAD_OFFICE, geocoder=None))
-    merge, outcome = _in_thread(app, lambda s: skills.merge(
-        session=s, actor=HEAD_OFFICE, from_="hard-coat", into="anodizing"))
-    merge.join(BLOCKED_SECONDS)
-    assert merge.is_alive(), "the merge did not wait for the profile write"
-    release.set()
-    patch_thread.join(30)
-    merge.join(30)
+    failures, outcome = _the_second_waits(
+        app, _profile_taking_hard_coat(firm),
+        lambda s: skills.merge(session=s, actor=HEAD_OFFICE, from_="hard-coat", into="anodizing"))
     assert failures == [] and "error" not in outcome, (failures, outcome)
     assert outcome["value"].organizations == 2
     assert _tags(session, firm) == {"cnc-machining", "anodizing"}
