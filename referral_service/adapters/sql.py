@@ -286,8 +286,8 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
 
 def insert_referral(session: Session, values: dict[str, Any]) -> int | None:
     """Insert one referral row, counting it as one more open referral of its receiver (as
-    take_capacity does); return its id (build the object with `built`, `as_loaded`), or None,
-    writing nothing, where take_capacity would refuse.
+    _count_on_receiver does); return its id (build the object with `built`, `as_loaded`), or None,
+    writing nothing, where _count_on_receiver would refuse.
 
     A Core INSERT ... RETURNING id, then `as_loaded`: about 270 us of client CPU a referral
     against 490 us for session.add + flush (PostgreSQL, December, 400 inserts). On
@@ -298,7 +298,7 @@ def insert_referral(session: Session, values: dict[str, Any]) -> int | None:
     receiver_id = values["receiver_organization_id"]
     now = values["created_at"]
     if session.get_bind().dialect.name != "postgresql":
-        if not take_capacity(session, referrer_id=referrer_id, receiver_id=receiver_id,
+        if not _count_on_receiver(session, referrer_id=referrer_id, receiver_id=receiver_id,
                              now=now):
             return None
         return session.execute(_INSERT_REFERRAL, values).scalar_one()
@@ -376,8 +376,8 @@ def _loaded(session: Session, cls: type[_T], values: dict[str, Any]) -> _T:
     return instance
 
 
-def take_capacity(session: Session, *, referrer_id: int, receiver_id: int, now: datetime
-                  ) -> bool:
+def _count_on_receiver(session: Session, *, referrer_id: int, receiver_id: int, now: datetime
+                       ) -> bool:
     """Count one more open referral for the receiver if it is active and has room and the
     referrer exists; return False, changing nothing, otherwise.
 
@@ -456,7 +456,7 @@ _SAME_CLIENT = {(by_ref, lock): _same_client_query(by_ref=by_ref, lock=lock)
                 for by_ref in (False, True) for lock in (False, True)}
 
 
-def insert_client(session: Session, values: dict[str, Any]) -> Client | None:
+def _insert_client(session: Session, values: dict[str, Any]) -> Client | None:
     """Insert a client; None, writing nothing, if a unique constraint says it exists.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING: the loser of a race to create one client
@@ -482,7 +482,7 @@ _INSERT_CLIENT = {name: insert_(_CLIENTS).on_conflict_do_nothing().returning(_CL
 def find_or_insert_client(session: Session, normalized: str, ref_key: str | None,
                           values: dict[str, Any]) -> tuple[Client | None, bool]:
     """Return (client, created): same_client's row, locked, or else a new client of `values`
-    inserted as insert_client does; (None, False), writing nothing, when a concurrent
+    inserted as _insert_client does; (None, False), writing nothing, when a concurrent
     transaction inserted the same client first (look again: its row is there now).
 
     On PostgreSQL one statement does both, the lookup and the insert (WITH found AS (SELECT
@@ -493,7 +493,7 @@ def find_or_insert_client(session: Session, normalized: str, ref_key: str | None
         client = same_client(session, normalized, ref_key, lock=True)
         if client is not None:
             return client, False
-        client = insert_client(session, values)
+        client = _insert_client(session, values)
         return client, client is not None
     params = {"normalized": normalized, **({"ref_key": ref_key} if ref_key else {}),
               **{f"new_{column}": values.get(column) for column in _NEW_CLIENT_COLUMNS}}
@@ -549,7 +549,7 @@ _CLIENTS_FOR_UPDATE = (
 def insert_clients(session: Session, rows: list[dict[str, Any]]) -> dict[tuple, Client]:
     """Insert clients in one statement; return the new ones by (normalized_name,
     external_ref_key). A row a unique constraint refuses (a concurrent request created it
-    first) writes nothing and is missing from the result, as with insert_client.
+    first) writes nothing and is missing from the result, as with _insert_client.
 
     On PostgreSQL the rows as one JSON document (`_json_insert`); on SQLite a multi-row VALUES.
     """
@@ -661,7 +661,7 @@ def claim_idempotency_key(session: Session, values: dict[str, Any]
                           ) -> IdempotencyRecord | None:
     """Insert an Idempotency-Key's record; None, writing nothing, if the key is recorded.
 
-    ON CONFLICT DO NOTHING, as insert_client: a concurrent repeat waits on the unique
+    ON CONFLICT DO NOTHING, as _insert_client: a concurrent repeat waits on the unique
     (api_key_id, key) until the first transaction ends, then gets nothing and reads the
     stored response, with no savepoint.
     """
