@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.portal.conftest import record_referral
 from tests.portal.test_browser import PHONE, browser, flash, signed_in, site  # noqa: F401
@@ -79,8 +80,9 @@ def test_form_errors_are_summed_up_at_the_top_with_focus_on_them(browser, site):
     assert summary.is_visible()
     # Focus is on the summary at the top, not on a field 1,000 px down.
     # autofocus is applied at the browser's next rendering step: wait for it, not a clock.
-    page.wait_for_function("document.activeElement && "
-                           "document.activeElement.id === 'error-summary'")
+    # (expect() polls from Playwright's own script; a string predicate would be eval'd in the
+    # page, which the portal's CSP, script-src 'none', refuses in Chromium 156.)
+    expect(summary).to_be_focused()
     assert page.evaluate("document.getElementById('error-summary')"
                          ".getBoundingClientRect().top") < PHONE["height"]
     link = summary.locator("a", has_text="Office 1, City")
@@ -101,8 +103,9 @@ def test_a_kpi_target_error_shows_at_the_top(browser, site):  # noqa: F811
     summary = page.locator("#error-summary")
     assert summary.is_visible()
     # autofocus is applied at the browser's next rendering step: wait for it, not a clock.
-    page.wait_for_function("document.activeElement && "
-                           "document.activeElement.id === 'error-summary'")
+    # (expect() polls from Playwright's own script; a string predicate would be eval'd in the
+    # page, which the portal's CSP, script-src 'none', refuses in Chromium 156.)
+    expect(summary).to_be_focused()
     link = summary.locator("a", has_text="Firm (name or id)")
     link.click()
     assert page.url.endswith("#organization")
