@@ -286,8 +286,8 @@ def load_firms(session: Session, ids: list[int] | None = None) -> list[Firm]:
 
 def insert_referral(session: Session, values: dict[str, Any]) -> int | None:
     """Insert one referral row, counting it as one more open referral of its receiver (as
-    _count_on_receiver does); return its id (build the object with `built`, `as_loaded`), or None,
-    writing nothing, where _count_on_receiver would refuse.
+    _count_on_receiver does); return its id (build the object with `built`, `as_loaded`), or
+    None, writing nothing, where _count_on_receiver would refuse.
 
     A Core INSERT ... RETURNING id, then `as_loaded`: about 270 us of client CPU a referral
     against 490 us for session.add + flush (PostgreSQL, December, 400 inserts). On
@@ -299,7 +299,7 @@ def insert_referral(session: Session, values: dict[str, Any]) -> int | None:
     now = values["created_at"]
     if session.get_bind().dialect.name != "postgresql":
         if not _count_on_receiver(session, referrer_id=referrer_id, receiver_id=receiver_id,
-                             now=now):
+                                  now=now):
             return None
         return session.execute(_INSERT_REFERRAL, values).scalar_one()
     shape = tuple(sorted(values))
